@@ -1,0 +1,303 @@
+//! The engine runs one record through every stage and says what became of it.
+//!
+//! It owns the state that ties the stages together: which index slot belongs to which story,
+//! the exact-hash table, and the sketches that confirm candidates. It does no I/O and keeps
+//! no clock of its own (the caller passes ingest time), so the CLI, the Kafka worker, tests and
+//! benchmarks all drive the same code.
+
+use crate::article::{self, Article, InvalidRecord};
+use crate::config::{ConfigError, CoreConfig, VerifyConfig};
+use crate::fingerprint::{self, hamming, Fingerprint, Fingerprinter};
+use crate::index::{NearDupIndex, Slot};
+use crate::normalize::{self, Normalizer};
+use crate::sketch::{Similarity, Sketch};
+use crate::story::{Match, Stories, StoryEvent, StoryKey};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    NewStory,
+    Duplicate,
+    ExactDuplicate,
+    Invalid,
+}
+
+impl Verdict {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Verdict::NewStory => "new_story",
+            Verdict::Duplicate => "duplicate",
+            Verdict::ExactDuplicate => "exact_duplicate",
+            Verdict::Invalid => "invalid",
+        }
+    }
+}
+
+/// What became of one input record. Serialized as one line of the decisions output.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    /// Absent only for invalid records without a readable id.
+    pub article_id: Option<String>,
+    pub story_id: Option<String>,
+    pub verdict: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched_article_id: Option<String>,
+    /// Containment of the shorter text in the longer against the matched article.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// SimHash Hamming distance to the matched article.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The result of [`Engine::process`]: a decision always, a story event when a story changed.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub decision: Decision,
+    pub event: Option<StoryEvent>,
+    pub invalid: Option<InvalidRecord>,
+}
+
+#[derive(Debug)]
+struct SlotInfo {
+    story: StoryKey,
+    article_id: String,
+    exact: u64,
+    sketch: Sketch,
+}
+
+/// Running totals, for summaries and metrics.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Counters {
+    pub records: u64,
+    pub new_story: u64,
+    pub duplicate: u64,
+    pub exact_duplicate: u64,
+    pub invalid: u64,
+    pub candidates_checked: u64,
+}
+
+/// Decides whether a verified similarity makes a copy.
+pub fn is_copy(similarity: &Similarity, verify: &VerifyConfig) -> bool {
+    similarity.containment >= verify.min_containment && similarity.numbers.is_none_or(|n| n >= verify.min_number_overlap)
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Engine {
+    config: CoreConfig,
+    normalizer: Normalizer,
+    fingerprinter: Fingerprinter,
+    index: NearDupIndex,
+    stories: Stories,
+    slots: HashMap<Slot, SlotInfo>,
+    exact: HashMap<u64, Slot>,
+    counters: Counters,
+    // Reused buffers: the hot path allocates little once warm.
+    normalized: String,
+    normalize_scratch: normalize::Scratch,
+    fingerprint_scratch: fingerprint::Scratch,
+    candidates: Vec<Slot>,
+    evicted: Vec<Slot>,
+}
+
+impl Engine {
+    pub fn new(config: CoreConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let rules = config.rules()?;
+        Ok(Self {
+            normalizer: Normalizer::new(rules),
+            fingerprinter: Fingerprinter::new(config.fingerprint),
+            index: NearDupIndex::new(config.index),
+            stories: Stories::new(config.stories.clone()),
+            slots: HashMap::new(),
+            exact: HashMap::new(),
+            counters: Counters::default(),
+            normalized: String::new(),
+            normalize_scratch: normalize::Scratch::default(),
+            fingerprint_scratch: fingerprint::Scratch::default(),
+            candidates: Vec::new(),
+            evicted: Vec::new(),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    pub fn index(&self) -> &NearDupIndex {
+        &self.index
+    }
+
+    pub fn open_stories(&self) -> usize {
+        self.stories.len()
+    }
+
+    /// Bytes held by verification sketches of live entries.
+    pub fn sketch_bytes(&self) -> usize {
+        self.slots.values().map(|s| s.sketch.heap_bytes() + std::mem::size_of::<Sketch>()).sum()
+    }
+
+    /// Normalizes and fingerprints a body, as the engine does. For tools and evaluation.
+    pub fn fingerprint_body(&mut self, body: &str) -> Fingerprint {
+        self.normalizer.normalize_into(body, &mut self.normalize_scratch, &mut self.normalized);
+        self.fingerprinter.fingerprint_into(&self.normalized, &mut self.fingerprint_scratch)
+    }
+
+    /// Processes one raw record received at `ingest_time`.
+    pub fn process(&mut self, record: &[u8], ingest_time: DateTime<Utc>) -> Outcome {
+        self.counters.records += 1;
+        match article::parse(record, self.config.input.max_record_bytes, ingest_time) {
+            Ok(article) => self.process_article(&article),
+            Err(invalid) => self.invalid(best_effort_id(record), invalid),
+        }
+    }
+
+    fn invalid(&mut self, article_id: Option<String>, invalid: InvalidRecord) -> Outcome {
+        self.counters.invalid += 1;
+        Outcome {
+            decision: Decision {
+                article_id,
+                story_id: None,
+                verdict: Verdict::Invalid,
+                matched_article_id: None,
+                score: None,
+                distance: None,
+                reason_code: Some(invalid.code()),
+                reason: Some(invalid.to_string()),
+            },
+            event: None,
+            invalid: Some(invalid),
+        }
+    }
+
+    /// Processes an already validated article.
+    pub fn process_article(&mut self, article: &Article) -> Outcome {
+        let fp = self.fingerprint_body(&article.body);
+        if fp.tokens == 0 {
+            return self.invalid(Some(article.id.clone()), InvalidRecord::EmptyBody);
+        }
+        // The window moves first, so nothing outside it is matched.
+        self.index.advance_to(article.published_at.timestamp(), &mut self.evicted);
+        for evicted in std::mem::take(&mut self.evicted) {
+            self.release(evicted);
+        }
+        if let Some(&slot) = self.exact.get(&fp.exact) {
+            if let Some(info) = self.slots.get(&slot) {
+                let (story, matched) = (info.story, info.article_id.clone());
+                let m = Match { similarity: 1.0, distance: 0 };
+                let event = self.stories.join(story, article, m, false);
+                self.counters.exact_duplicate += 1;
+                return self.joined(article, Verdict::ExactDuplicate, story, matched, m, event);
+            }
+        }
+        let best = self.best_candidate(&fp);
+        // Kept until the window has passed the latest time its date may stand for.
+        let slot = self.index.insert(fp.simhash, &fp.sketch.shingles, article.published_until.timestamp());
+        let Some((story, matched, m)) = best else {
+            return self.found_story(article, slot, fp);
+        };
+        let event = self.stories.join(story, article, m, true);
+        self.counters.duplicate += 1;
+        let outcome = self.joined(article, Verdict::Duplicate, story, matched, m, event);
+        self.remember(slot, story, article, fp);
+        outcome
+    }
+
+    fn found_story(&mut self, article: &Article, slot: Slot, fp: Fingerprint) -> Outcome {
+        let (story, event) = self.stories.create(article);
+        self.counters.new_story += 1;
+        let story_id = event.story_id.clone();
+        self.remember(slot, story, article, fp);
+        Outcome {
+            decision: Decision {
+                article_id: Some(article.id.clone()),
+                story_id: Some(story_id),
+                verdict: Verdict::NewStory,
+                matched_article_id: None,
+                score: None,
+                distance: None,
+                reason_code: None,
+                reason: None,
+            },
+            event: Some(event),
+            invalid: None,
+        }
+    }
+
+    fn remember(&mut self, slot: Slot, story: StoryKey, article: &Article, fp: Fingerprint) {
+        self.exact.insert(fp.exact, slot);
+        self.slots.insert(
+            slot,
+            SlotInfo {
+                story,
+                article_id: article.id.clone(),
+                exact: fp.exact,
+                sketch: fp.sketch,
+            },
+        );
+    }
+
+    fn release(&mut self, slot: Slot) {
+        if let Some(info) = self.slots.remove(&slot) {
+            if self.exact.get(&info.exact) == Some(&slot) {
+                self.exact.remove(&info.exact);
+            }
+            self.stories.release(info.story);
+        }
+    }
+
+    fn joined(&self, article: &Article, verdict: Verdict, story: StoryKey, matched: String, m: Match, event: Option<StoryEvent>) -> Outcome {
+        Outcome {
+            decision: Decision {
+                article_id: Some(article.id.clone()),
+                story_id: self.stories.story_id(story).map(str::to_string),
+                verdict,
+                matched_article_id: Some(matched),
+                score: Some((m.similarity * 1000.0).round() / 1000.0),
+                distance: Some(m.distance),
+                reason_code: None,
+                reason: None,
+            },
+            event,
+            invalid: None,
+        }
+    }
+
+    /// The verified candidate with the highest containment, if any: its story, article id and
+    /// how it matched.
+    fn best_candidate(&mut self, fp: &Fingerprint) -> Option<(StoryKey, String, Match)> {
+        self.candidates.clear();
+        self.index.candidates(fp.simhash, &fp.sketch.shingles, &mut self.candidates);
+        self.counters.candidates_checked += self.candidates.len() as u64;
+        let mut best: Option<(Slot, &SlotInfo, f64)> = None;
+        for &slot in &self.candidates {
+            let Some(info) = self.slots.get(&slot) else { continue };
+            let similarity = fp.sketch.similarity(&info.sketch);
+            if is_copy(&similarity, &self.config.verify) && best.is_none_or(|(_, _, b)| similarity.containment > b) {
+                best = Some((slot, info, similarity.containment));
+            }
+        }
+        let (slot, info, similarity) = best?;
+        let distance = self.index.simhash_of(slot).map_or(64, |h| hamming(h, fp.simhash));
+        Some((info.story, info.article_id.clone(), Match { similarity, distance }))
+    }
+}
+
+/// The `id` of a record that failed validation, when it can still be read.
+fn best_effort_id(record: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(record).ok()?;
+    value.get("id")?.as_str().map(str::to_string)
+}

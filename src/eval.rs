@@ -1,0 +1,253 @@
+//! Evaluation: runs the engine over a labelled file and scores its clusters as pairs.
+//!
+//! Input is JSONL articles with a `cluster` field (null or missing: a singleton), and optionally
+//! a JSONL file of labelled pairs `{a, b, label}`. With pairs, a pair is positive when its label
+//! is the positive label (`duplicate`) and predicted positive when both articles ended in one
+//! story; without pairs, every pair of articles is scored against the clusters. The report lists
+//! false positives and negatives with their direct scores, so tuning is quick.
+
+use crate::config::CoreConfig;
+use crate::engine::{is_copy, Engine};
+use crate::fingerprint::hamming;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("{path}:{line}: {message}")]
+    Line { path: String, line: usize, message: String },
+    #[error("pair {a}-{b} in {path} names an article that is not in the articles file")]
+    UnknownArticle { path: String, a: String, b: String },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// One labelled pair.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct LabelledPair {
+    pub a: String,
+    pub b: String,
+    pub label: String,
+}
+
+/// Scores and the pairs that went wrong.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub articles: usize,
+    pub invalid: usize,
+    pub stories: usize,
+    pub true_positives: usize,
+    pub false_positives: usize,
+    pub false_negatives: usize,
+    /// Predicted-positive pairs by label (how many template negatives were merged, say).
+    pub merged_by_label: BTreeMap<String, (usize, usize)>,
+    pub errors: Vec<PairError>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PairError {
+    pub a: String,
+    pub b: String,
+    pub label: String,
+    pub merged: bool,
+    pub containment: f64,
+    pub numbers: Option<f64>,
+    pub hamming: u32,
+    pub would_verify: bool,
+}
+
+impl Report {
+    pub fn precision(&self) -> f64 {
+        ratio(self.true_positives, self.true_positives + self.false_positives)
+    }
+    pub fn recall(&self) -> f64 {
+        ratio(self.true_positives, self.true_positives + self.false_negatives)
+    }
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "articles {}  invalid {}  stories {}", self.articles, self.invalid, self.stories);
+        let _ = writeln!(
+            out,
+            "pairs: tp {}  fp {}  fn {}\nprecision {:.3}  recall {:.3}  f1 {:.3}",
+            self.true_positives,
+            self.false_positives,
+            self.false_negatives,
+            self.precision(),
+            self.recall(),
+            self.f1()
+        );
+        for (label, (merged, total)) in &self.merged_by_label {
+            let _ = writeln!(out, "  {label:<20} merged {merged} of {total}");
+        }
+        for e in &self.errors {
+            let kind = if e.merged { "FP" } else { "FN" };
+            let numbers = e.numbers.map_or("-".to_string(), |n| format!("{n:.2}"));
+            let _ = writeln!(
+                out,
+                "{kind} {}-{} [{}] containment {:.3} numbers {numbers} hamming {} verifies {}",
+                e.a, e.b, e.label, e.containment, e.hamming, e.would_verify
+            );
+        }
+        out
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+struct Doc {
+    id: String,
+    cluster: Option<String>,
+    body: Option<String>,
+    record: String,
+    time: DateTime<Utc>,
+}
+
+fn read_docs(path: &str, text: &str) -> Result<Vec<Doc>, EvalError> {
+    let mut docs = Vec::new();
+    let mut last_time = DateTime::<Utc>::UNIX_EPOCH;
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| EvalError::Line {
+            path: path.to_string(),
+            line: i + 1,
+            message: format!("not a JSON article: {e}"),
+        })?;
+        let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let id = field("id").ok_or_else(|| EvalError::Line {
+            path: path.to_string(),
+            line: i + 1,
+            message: "article has no string `id`".to_string(),
+        })?;
+        // A stream replays in event time; an undated article takes the time of the one before.
+        let time = field("published_at")
+            .and_then(|t| crate::article::parse_timestamp(&t).ok())
+            .unwrap_or(last_time);
+        last_time = time;
+        docs.push(Doc {
+            id,
+            cluster: field("cluster"),
+            body: field("body"),
+            record: line.to_string(),
+            time,
+        });
+    }
+    docs.sort_by_key(|d| d.time);
+    Ok(docs)
+}
+
+/// Reads labelled pairs (JSONL).
+pub fn read_pairs(path: &str, text: &str) -> Result<Vec<LabelledPair>, EvalError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| EvalError::Line {
+                path: path.to_string(),
+                line: i + 1,
+                message: format!("not a pair {{a, b, label}}: {e}"),
+            })
+        })
+        .collect()
+}
+
+/// Runs the engine over `articles` (JSONL text) and scores it.
+pub fn evaluate(
+    config: &CoreConfig,
+    articles_path: &str,
+    articles: &str,
+    pairs: Option<(&str, Vec<LabelledPair>)>,
+    positive_label: &str,
+) -> Result<Report, EvalError> {
+    let docs = read_docs(articles_path, articles)?;
+    let mut engine = Engine::new(config.clone())?;
+    let mut story_of: HashMap<String, String> = HashMap::new();
+    let mut report = Report {
+        articles: docs.len(),
+        ..Report::default()
+    };
+    for doc in &docs {
+        let outcome = engine.process(doc.record.as_bytes(), doc.time);
+        match outcome.decision.story_id {
+            Some(story) => {
+                story_of.insert(doc.id.clone(), story);
+            }
+            None => report.invalid += 1,
+        }
+    }
+    report.stories = story_of.values().collect::<std::collections::HashSet<_>>().len();
+    let pairs: Vec<LabelledPair> = match pairs {
+        Some((path, pairs)) => {
+            for p in &pairs {
+                if !docs.iter().any(|d| d.id == p.a) || !docs.iter().any(|d| d.id == p.b) {
+                    return Err(EvalError::UnknownArticle {
+                        path: path.to_string(),
+                        a: p.a.clone(),
+                        b: p.b.clone(),
+                    });
+                }
+            }
+            pairs
+        }
+        None => {
+            let mut all = Vec::new();
+            for (i, a) in docs.iter().enumerate() {
+                for b in &docs[i + 1..] {
+                    let same = a.cluster.is_some() && a.cluster == b.cluster;
+                    let label = if same { positive_label } else { "different" };
+                    all.push(LabelledPair {
+                        a: a.id.clone(),
+                        b: b.id.clone(),
+                        label: label.to_string(),
+                    });
+                }
+            }
+            all
+        }
+    };
+    let bodies: HashMap<&str, &str> = docs.iter().filter_map(|d| Some((d.id.as_str(), d.body.as_deref()?))).collect();
+    for pair in &pairs {
+        let merged = matches!((story_of.get(&pair.a), story_of.get(&pair.b)), (Some(x), Some(y)) if x == y);
+        let positive = pair.label == positive_label;
+        let tally = report.merged_by_label.entry(pair.label.clone()).or_default();
+        tally.0 += usize::from(merged);
+        tally.1 += 1;
+        match (positive, merged) {
+            (true, true) => report.true_positives += 1,
+            (false, true) => report.false_positives += 1,
+            (true, false) => report.false_negatives += 1,
+            (false, false) => continue,
+        }
+        if positive && merged {
+            continue;
+        }
+        let (Some(a), Some(b)) = (bodies.get(pair.a.as_str()), bodies.get(pair.b.as_str())) else { continue };
+        let (fa, fb) = (engine.fingerprint_body(a), engine.fingerprint_body(b));
+        let similarity = fa.sketch.similarity(&fb.sketch);
+        report.errors.push(PairError {
+            a: pair.a.clone(),
+            b: pair.b.clone(),
+            label: pair.label.clone(),
+            merged,
+            containment: similarity.containment,
+            numbers: similarity.numbers,
+            hamming: hamming(fa.simhash, fb.simhash),
+            would_verify: is_copy(&similarity, &config.verify),
+        });
+    }
+    Ok(report)
+}

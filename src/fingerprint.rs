@@ -1,0 +1,185 @@
+//! Fingerprints of a normalized article: the exact hash, the 64-bit SimHash and the sketch.
+//!
+//! This module owns how features are cut from the token stream and hashed. Every hash is xxh3:
+//! the `simhash` crate hashes whitespace tokens with SipHash and takes no custom hasher, and our
+//! own loop over xxh3 hashes is several times faster (see `benches/core.rs`, which keeps the
+//! crate as a reference).
+
+use crate::sketch::{bottom_k, Sketch, MAX_NUMBERS};
+use xxhash_rust::xxh3::xxh3_64;
+
+/// How features are cut. Defaults were chosen with `syndic eval` (see BENCHMARKS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FingerprintConfig {
+    /// Words per SimHash feature (1 = single words).
+    pub simhash_shingle: usize,
+    /// Words per sketch shingle.
+    pub sketch_shingle: usize,
+    /// Shingle hashes kept in the sketch (bottom-k).
+    pub sketch_size: usize,
+}
+
+impl Default for FingerprintConfig {
+    fn default() -> Self {
+        Self {
+            simhash_shingle: 1,
+            sketch_shingle: 3,
+            sketch_size: 128,
+        }
+    }
+}
+
+/// All fingerprints of one article.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// xxh3 of the normalized text: equal for verbatim copies after normalization.
+    pub exact: u64,
+    pub simhash: u64,
+    pub sketch: Sketch,
+    /// Tokens in the normalized text.
+    pub tokens: u32,
+}
+
+/// 64-bit SimHash of weighted feature hashes: bit i is set when the features with bit i set
+/// outweigh those without it.
+pub fn simhash(features: impl IntoIterator<Item = (u64, i32)>) -> u64 {
+    let mut votes = [0i32; 64];
+    for (hash, weight) in features {
+        // Branch-free so the compiler vectorizes the 64 lanes.
+        for (bit, vote) in votes.iter_mut().enumerate() {
+            let set = ((hash >> bit) & 1) as i32;
+            *vote += weight * (2 * set - 1);
+        }
+    }
+    votes
+        .iter()
+        .enumerate()
+        .fold(0u64, |acc, (bit, &vote)| acc | (u64::from(vote > 0) << bit))
+}
+
+/// Combines consecutive token hashes into one shingle hash; order matters.
+#[inline]
+fn shingle_hash(tokens: &[u64]) -> u64 {
+    let mut acc = 0x9E37_79B9_7F4A_7C15u64;
+    for &t in tokens {
+        acc = (acc.rotate_left(23) ^ t).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    }
+    acc ^ (acc >> 29)
+}
+
+/// Reusable buffers for [`Fingerprinter::fingerprint_into`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    token_hashes: Vec<u64>,
+    shingles: Vec<u32>,
+    numbers: Vec<u32>,
+}
+
+/// Computes fingerprints with one configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fingerprinter {
+    config: FingerprintConfig,
+}
+
+impl Fingerprinter {
+    pub fn new(config: FingerprintConfig) -> Self {
+        Self { config }
+    }
+
+    pub fn config(&self) -> &FingerprintConfig {
+        &self.config
+    }
+
+    /// Fingerprints normalized text (tokens separated by single spaces).
+    pub fn fingerprint(&self, normalized: &str) -> Fingerprint {
+        self.fingerprint_into(normalized, &mut Scratch::default())
+    }
+
+    pub fn fingerprint_into(&self, normalized: &str, scratch: &mut Scratch) -> Fingerprint {
+        let hashes = &mut scratch.token_hashes;
+        hashes.clear();
+        scratch.numbers.clear();
+        for token in normalized.split(' ').filter(|t| !t.is_empty()) {
+            let h = xxh3_64(token.as_bytes());
+            hashes.push(h);
+            if token.bytes().any(|b| b.is_ascii_digit()) {
+                scratch.numbers.push(h as u32);
+            }
+        }
+        let simhash_n = self.config.simhash_shingle.max(1);
+        let simhash = if simhash_n == 1 {
+            simhash(hashes.iter().map(|&h| (h, 1)))
+        } else {
+            simhash(hashes.windows(simhash_n).map(|w| (shingle_hash(w), 1)))
+        };
+        let sketch_n = self.config.sketch_shingle.max(1);
+        scratch.shingles.clear();
+        if hashes.len() < sketch_n {
+            // Too short for one full shingle: the whole text is the single shingle.
+            if !hashes.is_empty() {
+                scratch.shingles.push(shingle_hash(hashes) as u32);
+            }
+        } else {
+            scratch
+                .shingles
+                .extend(hashes.windows(sketch_n).map(|w| (shingle_hash(w) >> 32) as u32));
+        }
+        let complete = bottom_k(&mut scratch.shingles, self.config.sketch_size);
+        bottom_k(&mut scratch.numbers, MAX_NUMBERS);
+        Fingerprint {
+            exact: xxh3_64(normalized.as_bytes()),
+            simhash,
+            sketch: Sketch {
+                shingles: scratch.shingles.clone(),
+                complete,
+                numbers: scratch.numbers.clone(),
+            },
+            tokens: hashes.len() as u32,
+        }
+    }
+}
+
+/// Number of differing bits.
+#[inline]
+pub fn hamming(a: u64, b: u64) -> u32 {
+    (a ^ b).count_ones()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(n: usize, seed: u64) -> String {
+        (0..n).map(|i| format!("w{}", (i as u64 * 7919 + seed) % 5003)).collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn simhash_of_one_feature_is_that_feature() {
+        assert_eq!(simhash([(0xDEAD_BEEF, 1)]), 0xDEAD_BEEF);
+    }
+
+    #[test]
+    fn small_edits_move_few_bits_and_unrelated_texts_many() {
+        let fp = Fingerprinter::default();
+        let base = words(400, 1);
+        let mut edited: Vec<&str> = base.split(' ').collect();
+        edited[10] = "changed";
+        edited[200] = "other";
+        let edited = edited.join(" ");
+        let a = fp.fingerprint(&base);
+        let b = fp.fingerprint(&edited);
+        let c = fp.fingerprint(&words(400, 777));
+        assert!(hamming(a.simhash, b.simhash) <= 6, "{}", hamming(a.simhash, b.simhash));
+        assert!(hamming(a.simhash, c.simhash) >= 16, "{}", hamming(a.simhash, c.simhash));
+        assert_ne!(a.exact, b.exact);
+        assert!(a.sketch.similarity(&b.sketch).containment > 0.9);
+    }
+
+    #[test]
+    fn numbers_are_collected_for_verification() {
+        let fp = Fingerprinter::default().fingerprint("turnover 4.1 billion in 2023 up 12 percent");
+        assert_eq!(fp.sketch.numbers.len(), 3);
+        assert_eq!(fp.tokens, 8);
+    }
+}

@@ -1,0 +1,28 @@
+//! syndic turns a stream of raw wire articles into canonical stories.
+//!
+//! The pipeline core is pure Rust with no I/O runtime, so it can be tested and benchmarked alone;
+//! the CLI (and the Kafka worker) are thin shells around [`engine::Engine`]. The modules follow
+//! the stages an article passes through, in order:
+//!
+//! 1. [`article`]: parse and validate one raw record (bad records get a typed reason).
+//! 2. [`normalize`]: Unicode folding, hard-wrap repair and boilerplate stripping driven by
+//!    the rules in [`rules`] (kept as data in `config/boilerplate.toml`).
+//! 3. [`fingerprint`]: exact xxh3 hash, 64-bit SimHash and the verification [`sketch`].
+//! 4. [`index`]: Hamming-radius search over SimHashes without scanning, within a time window.
+//! 5. [`story`]: clusters, canonical copy selection and story events.
+//!
+//! [`engine`] runs the stages for one record; [`config`] holds every tunable with its default;
+//! [`eval`] scores the engine on labelled data; [`corpus`] generates synthetic syndication
+//! corpora for tests and benchmarks.
+
+pub mod article;
+pub mod config;
+pub mod corpus;
+pub mod engine;
+pub mod eval;
+pub mod fingerprint;
+pub mod index;
+pub mod normalize;
+pub mod rules;
+pub mod sketch;
+pub mod story;

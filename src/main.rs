@@ -1,0 +1,207 @@
+//! The `syndic` command line: a thin shell around the library.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, BufWriter, Write};
+use std::path::PathBuf;
+use syndic::config::CoreConfig;
+use syndic::engine::Engine;
+
+#[derive(Parser)]
+#[command(name = "syndic", version, about = "Near-duplicate detection for wire articles: one canonical story per syndication cluster.", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Deduplicate JSONL articles from a file or stdin: story events to --output, one decision
+    /// per input record (in input order) to --decisions, a summary to stderr.
+    Dedup {
+        /// Articles, one JSON object per line (`-` for stdin).
+        #[arg(long, default_value = "-")]
+        input: String,
+        /// Story events as JSONL (`-` for stdout).
+        #[arg(long, default_value = "-")]
+        output: String,
+        /// Decisions as JSONL (`-` for stdout).
+        #[arg(long)]
+        decisions: String,
+        /// Configuration file (TOML); defaults are built in, see config/syndic.toml.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Score the engine on labelled articles: pair precision, recall, F1, and the errors.
+    Eval {
+        /// Articles as JSONL, each with a `cluster` field (null: a singleton).
+        #[arg(long)]
+        input: PathBuf,
+        /// Labelled pairs as JSONL `{a, b, label}`; without it all pairs are scored by cluster.
+        #[arg(long)]
+        pairs: Option<PathBuf>,
+        /// The pair label that means "copies".
+        #[arg(long, default_value = "duplicate")]
+        positive_label: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Write a deterministic synthetic corpus of wire stories, copies and template look-alikes.
+    Generate {
+        /// Number of articles.
+        #[arg(long, default_value_t = 1000)]
+        articles: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Include invalid records (a few percent), as a firehose would.
+        #[arg(long)]
+        with_invalid: bool,
+        /// Output JSONL (`-` for stdout).
+        #[arg(long, default_value = "-")]
+        output: String,
+    },
+    /// Validate a configuration file and print the effective configuration.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn load_config(path: &Option<PathBuf>) -> Result<CoreConfig> {
+    match path {
+        Some(path) => Ok(CoreConfig::load(path)?),
+        None => Ok(CoreConfig::default()),
+    }
+}
+
+fn open_input(path: &str) -> Result<Box<dyn BufRead>> {
+    if path == "-" {
+        Ok(Box::new(std::io::stdin().lock()))
+    } else {
+        let file = std::fs::File::open(path).with_context(|| format!("cannot open input {path}"))?;
+        Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
+    }
+}
+
+fn open_output(path: &str) -> Result<Box<dyn Write>> {
+    if path == "-" {
+        Ok(Box::new(BufWriter::new(std::io::stdout().lock())))
+    } else {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create output {path}"))?;
+        Ok(Box::new(BufWriter::with_capacity(1 << 20, file)))
+    }
+}
+
+fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Result<()> {
+    let mut engine = Engine::new(config)?;
+    let mut reader = open_input(input)?;
+    let mut events = open_output(output)?;
+    let mut decisions_out: Box<dyn Write> = if decisions == output {
+        anyhow::bail!("--output and --decisions must differ (both are {decisions})");
+    } else {
+        open_output(decisions)?
+    };
+    let started = std::time::Instant::now();
+    let mut line = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).with_context(|| format!("reading {input}"))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let record = line.strip_suffix(b"\n").unwrap_or(&line);
+        let record = record.strip_suffix(b"\r").unwrap_or(record);
+        if record.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let outcome = engine.process(record, chrono::Utc::now());
+        if let Some(reason) = &outcome.decision.reason {
+            eprintln!("syndic: line {line_no}: invalid record: {reason}");
+        }
+        serde_json::to_writer(&mut decisions_out, &outcome.decision)?;
+        decisions_out.write_all(b"\n")?;
+        if let Some(event) = &outcome.event {
+            serde_json::to_writer(&mut events, event)?;
+            events.write_all(b"\n")?;
+        }
+    }
+    events.flush()?;
+    decisions_out.flush()?;
+    let c = engine.counters();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "syndic: {} records in {:.2}s ({:.0}/s): {} new stories, {} duplicates, {} exact duplicates, {} invalid; {} open stories, {} indexed",
+        c.records,
+        secs,
+        c.records as f64 / secs.max(1e-9),
+        c.new_story,
+        c.duplicate,
+        c.exact_duplicate,
+        c.invalid,
+        engine.open_stories(),
+        engine.index().len()
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Dedup {
+            input,
+            output,
+            decisions,
+            config,
+        } => dedup(&input, &output, &decisions, load_config(&config)?),
+        Command::Eval {
+            input,
+            pairs,
+            positive_label,
+            config,
+        } => {
+            let config = load_config(&config)?;
+            let articles = std::fs::read_to_string(&input).with_context(|| format!("cannot read {}", input.display()))?;
+            let pairs = match &pairs {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let name = path.display().to_string();
+                    let parsed = syndic::eval::read_pairs(&name, &text)?;
+                    Some((name, parsed))
+                }
+                None => None,
+            };
+            let report = syndic::eval::evaluate(
+                &config,
+                &input.display().to_string(),
+                &articles,
+                pairs.as_ref().map(|(n, p)| (n.as_str(), p.clone())),
+                &positive_label,
+            )?;
+            print!("{}", report.render());
+            Ok(())
+        }
+        Command::Generate {
+            articles,
+            seed,
+            with_invalid,
+            output,
+        } => {
+            let mut out = open_output(&output)?;
+            let corpus = syndic::corpus::Generator::new(seed).with_invalid(with_invalid);
+            for record in corpus.take(articles) {
+                out.write_all(&record.line)?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+            Ok(())
+        }
+        Command::CheckConfig { config } => {
+            let config = load_config(&config)?;
+            config.rules()?;
+            print!("{}", toml::to_string_pretty(&config)?);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Text normalization: from a publisher's body to the token stream that fingerprints read.
+//!
+//! This module owns everything that makes two copies of one story look the same on the inside:
+//! Unicode NFKC, one form for quotes, dashes and spaces, removal of zero-width characters and
+//! soft hyphens, re-joining of hard-wrapped lines, boilerplate removal (via [`BoilerplateRules`])
+//! and tokenization into lower-case words and numbers. The output is the tokens joined by
+//! single spaces, which is also what the exact hash covers.
+
+use crate::rules::BoilerplateRules;
+use unicode_normalization::UnicodeNormalization;
+
+/// A hard-wrapped line (MENAFN wraps near 70 columns) is at least this long; shorter lines that
+/// end without punctuation are titles or furniture and keep their own paragraph.
+const HARD_WRAP_MIN_LINE_CHARS: usize = 55;
+
+/// Normalizes article bodies with one set of boilerplate rules.
+#[derive(Debug, Clone)]
+pub struct Normalizer {
+    rules: BoilerplateRules,
+}
+
+/// Maps one character to its canonical form; `None` drops it.
+fn fold_char(c: char) -> Option<char> {
+    Some(match c {
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '`' | '\u{00B4}' => '\'',
+        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' | '\u{00AB}' | '\u{00BB}' => '"',
+        '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}' => '-',
+        '\u{00AD}' | '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' => return None,
+        '\r' => return None,
+        '\n' => '\n',
+        c if c.is_whitespace() => ' ',
+        c => c,
+    })
+}
+
+/// NFKC plus [`fold_char`], keeping line breaks. ASCII skips NFKC, which is the identity there.
+fn fold(body: &str, out: &mut String) {
+    out.clear();
+    out.reserve(body.len());
+    if body.is_ascii() {
+        out.extend(body.chars().filter_map(fold_char));
+    } else {
+        out.extend(body.nfkc().filter_map(fold_char));
+    }
+}
+
+fn ends_sentence(line: &str) -> bool {
+    matches!(line.chars().last(), Some('.' | '!' | '?' | ':' | '"' | ';' | ')'))
+}
+
+fn starts_lowercase(line: &str) -> bool {
+    line.chars().next().is_some_and(|c| c.is_lowercase() || c.is_ascii_digit())
+}
+
+/// Re-joins hard-wrapped lines into paragraphs and calls `emit` once per paragraph.
+fn paragraphs(text: &str, buf: &mut String, mut emit: impl FnMut(&str)) {
+    buf.clear();
+    let mut last_line_chars = 0;
+    for line in text.split('\n') {
+        let line = line.trim();
+        if line.is_empty() {
+            if !buf.is_empty() {
+                emit(buf);
+                buf.clear();
+            }
+            continue;
+        }
+        if !buf.is_empty() {
+            let wrapped = !ends_sentence(buf) && (last_line_chars >= HARD_WRAP_MIN_LINE_CHARS || starts_lowercase(line));
+            if wrapped {
+                // A word hyphenated at the wrap ("coopera-\ntion") is one word.
+                if buf.ends_with('-') && starts_lowercase(line) && buf[..buf.len() - 1].ends_with(char::is_alphabetic) {
+                    buf.pop();
+                } else {
+                    buf.push(' ');
+                }
+            } else {
+                emit(buf);
+                buf.clear();
+            }
+        }
+        buf.push_str(line);
+        last_line_chars = line.chars().count();
+    }
+    if !buf.is_empty() {
+        emit(buf);
+    }
+}
+
+/// Appends the paragraph's tokens to `out`, each preceded by a space when `out` is not empty.
+/// A token is a run of letters, marks and digits, lower-cased; digit groups joined by `.` stay
+/// one number ("4.1"), and `,` between digits is a thousands separator ("10,000" -> "10000").
+fn tokenize(paragraph: &str, out: &mut String) {
+    let mut in_token = false;
+    let mut prev_digit = false;
+    let mut chars = paragraph.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_alphanumeric() || (in_token && is_mark(c)) {
+            if !in_token {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                in_token = true;
+            }
+            if c.is_ascii() {
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.extend(c.to_lowercase());
+            }
+            prev_digit = c.is_ascii_digit();
+        } else if (c == '.' || c == ',') && prev_digit && chars.peek().is_some_and(|n| n.is_ascii_digit()) {
+            if c == '.' {
+                out.push('.');
+            }
+        } else {
+            in_token = false;
+            prev_digit = false;
+        }
+    }
+}
+
+fn is_mark(c: char) -> bool {
+    // Combining marks survive NFKC where no precomposed form exists; they belong to the word.
+    matches!(c, '\u{0300}'..='\u{036F}' | '\u{0483}'..='\u{0489}')
+}
+
+/// Reusable buffers, so the hot path allocates nothing per article once warmed up.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    folded: String,
+    paragraph: String,
+}
+
+impl Normalizer {
+    pub fn new(rules: BoilerplateRules) -> Self {
+        Self { rules }
+    }
+
+    /// Normalizes `body` into `out` (cleared first): lower-case tokens joined by single spaces.
+    pub fn normalize_into(&self, body: &str, scratch: &mut Scratch, out: &mut String) {
+        out.clear();
+        fold(body, &mut scratch.folded);
+        let rules = &self.rules;
+        paragraphs(&scratch.folded, &mut scratch.paragraph, |paragraph| {
+            if rules.drops(paragraph) {
+                return;
+            }
+            tokenize(&rules.strip(paragraph), out);
+        });
+    }
+
+    /// Convenience wrapper around [`Normalizer::normalize_into`].
+    pub fn normalize(&self, body: &str) -> String {
+        let mut out = String::new();
+        self.normalize_into(body, &mut Scratch::default(), &mut out);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn norm(text: &str) -> String {
+        Normalizer::new(BoilerplateRules::builtin()).normalize(text)
+    }
+
+    #[test]
+    fn folds_case_quotes_dashes_and_invisible_characters() {
+        assert_eq!(norm("“Hello” — WORLD’s\u{00A0}te\u{00AD}xt\u{200B}!"), "hello world s text");
+        assert_eq!(norm("ﬁnancial ＡＢＣ"), "financial abc");
+    }
+
+    #[test]
+    fn keeps_numbers_whole() {
+        assert_eq!(norm("It cost $4.1 billion, or 10,000 units, in 2023."), "it cost 4.1 billion or 10000 units in 2023");
+    }
+
+    #[test]
+    fn rejoins_hard_wrapped_lines_like_the_unwrapped_copy() {
+        let unwrapped = "Kazakhstan and Uzbekistan have signed a Protocol on expanding mutual cooperation, said the ministry.\n\nThe protocol was signed following a meeting.";
+        let wrapped = "Kazakhstan and Uzbekistan have signed a Protocol on expanding mutual\ncooperation, said the ministry.\nThe protocol was signed following a meeting.";
+        assert_eq!(norm(unwrapped), norm(wrapped));
+        assert_eq!(norm("a long line that was wrapped in the middle of a hyphen-\nated word"), norm("a long line that was wrapped in the middle of a hyphenated word"));
+    }
+
+    #[test]
+    fn strips_site_boilerplate_around_the_same_story() {
+        let wire = "BAKU, Azerbaijan, December 26. The president received the delegation, AZERTAC reports.\n\nThe sides discussed trade.";
+        let reprint = "+ ↺ − 16 px\n\nThe president received the delegation, News.Az reports, citing AZERTAC.\n\nThe sides discussed trade.\n\nNews.Az";
+        assert_eq!(norm(wire), norm(reprint));
+        assert_eq!(norm(wire), "the president received the delegation the sides discussed trade");
+    }
+
+    #[test]
+    fn leaves_cyrillic_and_azerbaijani_letters_intact() {
+        assert_eq!(norm("Президент Ильхам Алиев"), "президент ильхам алиев");
+        assert_eq!(norm("Qarabağ Əliyev İşğal ŞUŞA"), "qarabağ əliyev i̇şğal şuşa");
+    }
+
+    proptest! {
+        #[test]
+        fn folding_and_tokenizing_is_idempotent(text in "\\PC{0,200}") {
+            // Without boilerplate rules: a rule may legitimately match a normalized sentence.
+            let normalizer = Normalizer::new(BoilerplateRules::none());
+            let once = normalizer.normalize(&text);
+            prop_assert_eq!(normalizer.normalize(&once), once.clone());
+        }
+
+        #[test]
+        fn output_is_single_spaced_lowercase_tokens(text in "\\PC{0,200}") {
+            let out = norm(&text);
+            prop_assert!(!out.starts_with(' ') && !out.ends_with(' ') && !out.contains("  "));
+            prop_assert_eq!(out.to_lowercase(), out.clone());
+        }
+
+        #[test]
+        fn line_wrapping_does_not_change_tokens(words in proptest::collection::vec("[a-z]{1,12}", 1..60), width in 55usize..90) {
+            let text = words.join(" ");
+            let mut wrapped = String::new();
+            let mut col = 0;
+            for w in &words {
+                if col > 0 && col + w.len() + 1 > width { wrapped.push('\n'); col = 0; } else if col > 0 { wrapped.push(' '); col += 1; }
+                wrapped.push_str(w);
+                col += w.len();
+            }
+            prop_assert_eq!(norm(&wrapped), norm(&text));
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Boilerplate rules: the data-driven part of normalization.
+//!
+//! Rules live in `config/boilerplate.toml` (embedded as the default, replaceable by a file),
+//! so operators extend them without a rebuild. This module owns loading and validating them and
+//! applying them to one paragraph; [`crate::normalize`] decides where paragraphs come from.
+
+use regex::{Regex, RegexSet};
+use serde::Deserialize;
+
+/// The rules shipped with syndic.
+pub const DEFAULT_RULES_TOML: &str = include_str!("../config/boilerplate.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("boilerplate rules are not valid TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("boilerplate rule {name:?} has an invalid pattern: {source}")]
+    Pattern {
+        name: String,
+        #[source]
+        source: Box<regex::Error>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default)]
+    drop: Vec<DropRuleSpec>,
+    #[serde(default)]
+    strip: Vec<StripRuleSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DropRuleSpec {
+    name: String,
+    pattern: String,
+    max_words: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StripRuleSpec {
+    name: String,
+    pattern: String,
+}
+
+/// Compiled rules. Drop patterns are matched together in one pass (a [`RegexSet`]) because
+/// almost every paragraph matches none of them.
+#[derive(Debug, Clone)]
+pub struct BoilerplateRules {
+    drop_set: RegexSet,
+    drop_max_words: Vec<usize>,
+    strip: Vec<Regex>,
+}
+
+fn compile(name: &str, pattern: &str) -> Result<Regex, RulesError> {
+    Regex::new(pattern).map_err(|e| RulesError::Pattern {
+        name: name.to_string(),
+        source: Box::new(e),
+    })
+}
+
+impl BoilerplateRules {
+    pub fn from_toml(text: &str) -> Result<Self, RulesError> {
+        let file: RulesFile = toml::from_str(text)?;
+        for rule in &file.drop {
+            compile(&rule.name, &rule.pattern)?;
+        }
+        let drop_set = RegexSet::new(file.drop.iter().map(|r| r.pattern.as_str())).map_err(|e| RulesError::Pattern {
+            name: "drop rules".to_string(),
+            source: Box::new(e),
+        })?;
+        let strip = file
+            .strip
+            .iter()
+            .map(|r| compile(&r.name, &r.pattern))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            drop_set,
+            drop_max_words: file.drop.iter().map(|r| r.max_words).collect(),
+            strip,
+        })
+    }
+
+    /// The rules shipped in `config/boilerplate.toml`.
+    pub fn builtin() -> Self {
+        // The embedded file is checked by a unit test, so this cannot fail in a released build.
+        Self::from_toml(DEFAULT_RULES_TOML).unwrap_or_else(|e| panic!("built-in boilerplate rules are broken: {e}"))
+    }
+
+    /// No rules at all: normalization without boilerplate stripping, for measurement.
+    pub fn none() -> Self {
+        Self {
+            drop_set: RegexSet::empty(),
+            drop_max_words: Vec::new(),
+            strip: Vec::new(),
+        }
+    }
+
+    /// Whether the whole paragraph is boilerplate.
+    pub fn drops(&self, paragraph: &str) -> bool {
+        if self.drop_max_words.is_empty() {
+            return false;
+        }
+        let words = paragraph.split_whitespace().count();
+        if words > self.drop_max_words.iter().copied().max().unwrap_or(0) {
+            return false;
+        }
+        self.drop_set
+            .matches(paragraph)
+            .iter()
+            .any(|rule| words <= self.drop_max_words[rule])
+    }
+
+    /// Removes boilerplate spans from a paragraph. Borrowed when nothing matched (the usual case).
+    pub fn strip<'a>(&self, paragraph: &'a str) -> std::borrow::Cow<'a, str> {
+        let mut text = std::borrow::Cow::Borrowed(paragraph);
+        for rule in &self.strip {
+            if rule.is_match(&text) {
+                text = std::borrow::Cow::Owned(rule.replace_all(&text, " ").into_owned());
+            }
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_rules_compile() {
+        BoilerplateRules::from_toml(DEFAULT_RULES_TOML).unwrap();
+    }
+
+    #[test]
+    fn a_bad_pattern_is_reported_with_the_rule_name() {
+        let err = BoilerplateRules::from_toml("[[strip]]\nname = \"broken\"\npattern = \"(\"\n").unwrap_err();
+        assert!(err.to_string().contains("\"broken\""), "{err}");
+    }
+
+    #[test]
+    fn drops_widgets_and_site_names_but_respects_the_word_guard() {
+        let rules = BoilerplateRules::builtin();
+        assert!(rules.drops("+ ↺ - 16 px"));
+        assert!(rules.drops("News.Az"));
+        assert!(rules.drops("Follow us on Twitter @AzerNewsAz"));
+        assert!(rules.drops("By Trend"));
+        assert!(!rules.drops("Follow the money, said the minister, because the budget of the ministry grew by half in one year and nobody knows where it went"));
+    }
+
+    #[test]
+    fn strips_attributions_for_any_outlet_and_agency() {
+        let rules = BoilerplateRules::builtin();
+        let out = rules.strip("Kazakhstan and Uzbekistan signed a protocol, Trend reports.");
+        assert_eq!(out.trim(), "Kazakhstan and Uzbekistan signed a protocol");
+        let out = rules.strip("Qarabağ Xəbər reports, citing Anadolu Ajansı.");
+        assert!(out.trim().is_empty(), "{out:?}");
+        let out = rules.strip("(MENAFN- Trend News Agency) ASTANA, Kazakhstan, January 6. Kazakhstan and Uzbekistan");
+        assert_eq!(out.trim(), "Kazakhstan and Uzbekistan");
+        let out = rules.strip("MOSCOW (AP) - The Kyrgyz Health Ministry says");
+        assert_eq!(out.trim(), "The Kyrgyz Health Ministry says");
+        let out = rules.strip("BISHKEK, September 16. /TASS/. The number of Kyrgyz nationals");
+        assert_eq!(out.trim(), "The number of Kyrgyz nationals");
+    }
+
+    #[test]
+    fn leaves_ordinary_sentences_alone() {
+        let rules = BoilerplateRules::builtin();
+        let text = "A MAN speaks to his child who was wounded in shelling in Stepanakert.";
+        assert_eq!(rules.strip(text), text);
+    }
+}

@@ -1,0 +1,133 @@
+//! The verification sketch: a compact sample of an article's word shingles and of its numbers.
+//!
+//! SimHash finds candidates; this sketch decides. It is a bottom-k sample of 32-bit shingle
+//! hashes, which estimates *containment* (how much of the shorter text is inside the longer),
+//! so a truncated reprint or a teaser still matches its original while a recurring template
+//! with other facts does not. Numbers are kept apart because they are where template copies
+//! differ ("31 killed" vs "31 wounded" aside, "Jan-Sep turnover $1.2 bn" vs "Jan-Oct $1.4 bn").
+
+/// Sketch of one article. `shingles` and `numbers` are sorted ascending.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sketch {
+    /// The `k` smallest distinct shingle hashes (all of them when the text has fewer).
+    pub shingles: Vec<u32>,
+    /// True when `shingles` holds every shingle of the text (it had at most `k`).
+    pub complete: bool,
+    /// Up to `MAX_NUMBERS` smallest distinct hashes of number tokens.
+    pub numbers: Vec<u32>,
+}
+
+/// Numbers kept per article; more than this says little more about identity.
+pub const MAX_NUMBERS: usize = 24;
+
+/// Keeps the `k` smallest distinct values seen, sorted.
+pub(crate) fn bottom_k(values: &mut Vec<u32>, k: usize) -> bool {
+    values.sort_unstable();
+    values.dedup();
+    let complete = values.len() <= k;
+    values.truncate(k);
+    complete
+}
+
+/// Overlap of two sorted sets, restricted to values at most `limit`.
+fn overlap(a: &[u32], b: &[u32], limit: u32) -> (usize, usize, usize) {
+    let a = &a[..a.partition_point(|&v| v <= limit)];
+    let b = &b[..b.partition_point(|&v| v <= limit)];
+    let (mut i, mut j, mut both) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                both += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (both, a.len(), b.len())
+}
+
+/// How two sketches compare.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Similarity {
+    /// Estimated share of the shorter article's shingles found in the longer one.
+    pub containment: f64,
+    /// Estimated Jaccard similarity of the two shingle sets.
+    pub jaccard: f64,
+    /// Share of the smaller number set found in the other; `None` when either has too few numbers.
+    pub numbers: Option<f64>,
+}
+
+impl Sketch {
+    /// Compares two sketches. Both samples are cut at the same hash threshold, which makes them
+    /// uniform samples of the same hash range, so their overlap estimates the true overlap.
+    pub fn similarity(&self, other: &Sketch) -> Similarity {
+        let threshold = |s: &Sketch| if s.complete { u32::MAX } else { s.shingles.last().copied().unwrap_or(u32::MAX) };
+        let limit = threshold(self).min(threshold(other));
+        let (both, a, b) = overlap(&self.shingles, &other.shingles, limit);
+        let smaller = a.min(b);
+        let union = a + b - both;
+        let containment = if smaller == 0 { 0.0 } else { both as f64 / smaller as f64 };
+        let jaccard = if union == 0 { 0.0 } else { both as f64 / union as f64 };
+        let numbers = if self.numbers.len() >= 2 && other.numbers.len() >= 2 {
+            let (both, a, b) = overlap(&self.numbers, &other.numbers, u32::MAX);
+            Some(both as f64 / a.min(b) as f64)
+        } else {
+            None
+        };
+        Similarity {
+            containment,
+            jaccard,
+            numbers,
+        }
+    }
+
+    /// Heap bytes held by this sketch.
+    pub fn heap_bytes(&self) -> usize {
+        (self.shingles.capacity() + self.numbers.capacity()) * std::mem::size_of::<u32>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sketch(values: impl IntoIterator<Item = u32>, k: usize) -> Sketch {
+        let mut shingles: Vec<u32> = values.into_iter().map(|v| v.wrapping_mul(2_654_435_761)).collect();
+        let complete = bottom_k(&mut shingles, k);
+        Sketch {
+            shingles,
+            complete,
+            numbers: vec![],
+        }
+    }
+
+    #[test]
+    fn identical_sets_are_fully_similar() {
+        let a = sketch(0..1000, 128);
+        let s = a.similarity(&a);
+        assert_eq!((s.containment, s.jaccard), (1.0, 1.0));
+    }
+
+    #[test]
+    fn a_prefix_is_contained_in_its_whole() {
+        let whole = sketch(0..2000, 128);
+        let teaser = sketch(0..300, 128);
+        let s = teaser.similarity(&whole);
+        assert!(s.containment > 0.9, "{s:?}");
+        assert!(s.jaccard < 0.3, "{s:?}");
+    }
+
+    #[test]
+    fn disjoint_sets_share_nothing() {
+        let s = sketch(0..1000, 128).similarity(&sketch(5000..6000, 128));
+        assert_eq!(s.containment, 0.0);
+    }
+
+    #[test]
+    fn half_overlap_is_estimated_near_half() {
+        let s = sketch(0..2000, 128).similarity(&sketch(1000..3000, 128));
+        assert!((s.containment - 0.5).abs() < 0.15, "{s:?}");
+    }
+}

@@ -1,0 +1,280 @@
+//! Stories: clusters of copies of one article, the canonical copy of each, and the events that
+//! tell downstream consumers what changed.
+//!
+//! A story is founded by the first article that matched nothing; its id is derived from that
+//! article (source and id), so the same input gives the same ids on every run. The canonical
+//! copy is the best member by source priority (wire agencies first), then earliest
+//! `published_at`, then first seen. Every join emits one event: `story_updated`, or
+//! `canonical_changed` when the newcomer outranks the current canonical copy.
+
+use crate::article::Article;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::sync::Arc;
+use xxhash_rust::xxh3::xxh3_64;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoryConfig {
+    /// Sources in order of preference for the canonical copy. An entry matches a source equal
+    /// to it or having it as one dot-separated label (`trend` matches `trend.az`), ignoring case.
+    pub source_priority: Vec<String>,
+}
+
+impl Default for StoryConfig {
+    fn default() -> Self {
+        let wire = [
+            "azertac", "azertag", "trend", "report", "apa", "ap", "apnews", "reuters", "afp", "tass", "ria", "interfax",
+            "kazinform", "inform", "akipress", "xinhua", "anadolu", "aa", "dpa", "efe", "ansa", "pti", "upi", "bloomberg",
+        ];
+        Self {
+            source_priority: wire.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+impl StoryConfig {
+    /// Rank of a source: its position in the priority list, or the list's length when absent.
+    pub fn rank(&self, source: &str) -> usize {
+        let source = source.trim().to_lowercase();
+        self.source_priority
+            .iter()
+            .position(|entry| {
+                let entry = entry.to_lowercase();
+                source == entry || source.split('.').any(|label| label == entry)
+            })
+            .unwrap_or(self.source_priority.len())
+    }
+}
+
+/// Deterministic story id derived from the founding article.
+pub fn story_id_for(source: &str, article_id: &str) -> String {
+    let mut key = Vec::with_capacity(source.len() + article_id.len() + 1);
+    key.extend_from_slice(source.as_bytes());
+    key.push(0);
+    key.extend_from_slice(article_id.as_bytes());
+    format!("st-{:016x}", xxh3_64(&key))
+}
+
+/// One member as shown in story events.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Member {
+    pub article_id: String,
+    pub source: String,
+    pub url: Option<String>,
+    pub published_at: String,
+    /// Containment of the shorter text in the longer, against the article it matched; absent
+    /// for the founder, 1.0 for exact copies.
+    pub similarity: Option<f64>,
+    /// SimHash Hamming distance to the article it matched; absent for the founder.
+    pub distance: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    StoryCreated,
+    StoryUpdated,
+    CanonicalChanged,
+}
+
+/// A story event, as published (JSON). `canonical` is the canonical article as received.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoryEvent {
+    pub kind: EventKind,
+    pub story_id: String,
+    pub version: u64,
+    pub canonical_article_id: String,
+    pub canonical: Arc<RawValue>,
+    pub members: Vec<Member>,
+}
+
+/// Internal handle of a story.
+pub type StoryKey = u32;
+
+#[derive(Debug)]
+struct Story {
+    id: String,
+    version: u64,
+    members: Vec<Member>,
+    canonical: usize,
+    canonical_rank: (usize, DateTime<Utc>, u64),
+    canonical_raw: Arc<RawValue>,
+    /// Index entries still pointing at this story; the story is dropped at zero.
+    live_entries: u32,
+}
+
+/// All open stories.
+#[derive(Debug)]
+pub struct Stories {
+    config: StoryConfig,
+    stories: HashMap<StoryKey, Story>,
+    next_key: StoryKey,
+    seen: u64,
+}
+
+/// How an article relates to the story it joins.
+#[derive(Debug, Clone, Copy)]
+pub struct Match {
+    pub similarity: f64,
+    pub distance: u32,
+}
+
+fn member_of(article: &Article, matched: Option<Match>) -> Member {
+    Member {
+        article_id: article.id.clone(),
+        source: article.source.clone(),
+        url: article.url.clone(),
+        published_at: article.published_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        similarity: matched.map(|m| (m.similarity * 1000.0).round() / 1000.0),
+        distance: matched.map(|m| m.distance),
+    }
+}
+
+impl Stories {
+    pub fn new(config: StoryConfig) -> Self {
+        Self {
+            config,
+            stories: HashMap::new(),
+            next_key: 0,
+            seen: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.stories.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stories.is_empty()
+    }
+
+    pub fn story_id(&self, key: StoryKey) -> Option<&str> {
+        self.stories.get(&key).map(|s| s.id.as_str())
+    }
+
+    fn event(story: &Story, kind: EventKind) -> StoryEvent {
+        StoryEvent {
+            kind,
+            story_id: story.id.clone(),
+            version: story.version,
+            canonical_article_id: story.members[story.canonical].article_id.clone(),
+            canonical: story.canonical_raw.clone(),
+            members: story.members.clone(),
+        }
+    }
+
+    /// Founds a story with `article` as its first member.
+    pub fn create(&mut self, article: &Article) -> (StoryKey, StoryEvent) {
+        self.seen += 1;
+        let key = self.next_key;
+        self.next_key = self.next_key.wrapping_add(1);
+        let story = Story {
+            id: story_id_for(&article.source, &article.id),
+            version: 1,
+            members: vec![member_of(article, None)],
+            canonical: 0,
+            canonical_rank: (self.config.rank(&article.source), article.published_at, self.seen),
+            canonical_raw: article.raw.clone(),
+            live_entries: 1,
+        };
+        let event = Self::event(&story, EventKind::StoryCreated);
+        self.stories.insert(key, story);
+        (key, event)
+    }
+
+    /// Adds `article` to a story. Returns `None` when the story is gone or the article is
+    /// already a member (a redelivery), since nothing changed.
+    pub fn join(&mut self, key: StoryKey, article: &Article, matched: Match, indexed: bool) -> Option<StoryEvent> {
+        self.seen += 1;
+        let story = self.stories.get_mut(&key)?;
+        if story.members.iter().any(|m| m.article_id == article.id) {
+            return None;
+        }
+        story.members.push(member_of(article, Some(matched)));
+        if indexed {
+            story.live_entries += 1;
+        }
+        story.version += 1;
+        let rank = (self.config.rank(&article.source), article.published_at, self.seen);
+        let kind = if rank < story.canonical_rank {
+            story.canonical = story.members.len() - 1;
+            story.canonical_rank = rank;
+            story.canonical_raw = article.raw.clone();
+            EventKind::CanonicalChanged
+        } else {
+            EventKind::StoryUpdated
+        };
+        Some(Self::event(story, kind))
+    }
+
+    /// An index entry of the story was evicted; the story closes with its last entry.
+    pub fn release(&mut self, key: StoryKey) {
+        if let Some(story) = self.stories.get_mut(&key) {
+            story.live_entries = story.live_entries.saturating_sub(1);
+            if story.live_entries == 0 {
+                self.stories.remove(&key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::article::parse;
+
+    fn article(id: &str, source: &str, date: &str) -> Article {
+        let rec = format!(r#"{{"id":"{id}","source":"{source}","body":"text","published_at":"{date}"}}"#);
+        parse(rec.as_bytes(), 1 << 20, Utc::now()).unwrap()
+    }
+
+    #[test]
+    fn ids_are_deterministic_and_distinct() {
+        assert_eq!(story_id_for("news.az", "1"), story_id_for("news.az", "1"));
+        assert_ne!(story_id_for("news.az", "1"), story_id_for("news.az", "2"));
+        assert_ne!(story_id_for("news.a", "z1"), story_id_for("news.az", "1"));
+    }
+
+    #[test]
+    fn a_wire_original_arriving_after_its_reprint_becomes_canonical() {
+        let mut stories = Stories::new(StoryConfig::default());
+        let reprint = article("r1", "news.az", "2024-01-02");
+        let (key, created) = stories.create(&reprint);
+        assert_eq!(created.kind, EventKind::StoryCreated);
+        let m = Match { similarity: 0.9, distance: 4 };
+        let original = article("o1", "azertag.az", "2024-01-02");
+        let ev = stories.join(key, &original, m, true).unwrap();
+        assert_eq!(ev.kind, EventKind::CanonicalChanged);
+        assert_eq!(ev.canonical_article_id, "o1");
+        assert_eq!(ev.version, 2);
+        assert_eq!(ev.story_id, created.story_id, "the story keeps its id");
+        let later = article("r2", "today.az", "2024-01-01");
+        let ev = stories.join(key, &later, m, true).unwrap();
+        assert_eq!(ev.kind, EventKind::StoryUpdated, "source priority beats an earlier date");
+        assert_eq!(ev.members.len(), 3);
+        assert!(stories.join(key, &later, m, true).is_none(), "a redelivery changes nothing");
+    }
+
+    #[test]
+    fn among_equal_sources_the_earliest_copy_wins() {
+        let mut stories = Stories::new(StoryConfig::default());
+        let (key, _) = stories.create(&article("b", "site-b.com", "2024-01-05"));
+        let ev = stories.join(key, &article("a", "site-a.com", "2024-01-03"), Match { similarity: 1.0, distance: 0 }, true).unwrap();
+        assert_eq!(ev.kind, EventKind::CanonicalChanged);
+        assert_eq!(ev.canonical_article_id, "a");
+    }
+
+    #[test]
+    fn a_story_closes_when_its_last_entry_is_released() {
+        let mut stories = Stories::new(StoryConfig::default());
+        let (key, _) = stories.create(&article("a", "x.com", "2024-01-05"));
+        stories.join(key, &article("b", "y.com", "2024-01-05"), Match { similarity: 1.0, distance: 0 }, true);
+        stories.release(key);
+        assert_eq!(stories.len(), 1);
+        stories.release(key);
+        assert!(stories.is_empty());
+    }
+}
