@@ -122,7 +122,10 @@ pub fn parse_time_range(value: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), I
     if let Some(start) = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d").ok().and_then(day) {
         return Ok((start, start));
     }
-    if let Some(first) = NaiveDate::parse_from_str(&format!("{trimmed}-01"), "%Y-%m-%d").ok().filter(|_| trimmed.len() == 7) {
+    if let Some(first) = NaiveDate::parse_from_str(&format!("{trimmed}-01"), "%Y-%m-%d")
+        .ok()
+        .filter(|_| trimmed.len() == 7)
+    {
         let next_month = first.checked_add_months(chrono::Months::new(1));
         if let (Some(start), Some(end)) = (day(first), next_month.and_then(day)) {
             return Ok((start, end - chrono::Duration::seconds(1)));
@@ -144,12 +147,10 @@ pub fn parse(bytes: &[u8], max_record_bytes: usize, ingest_time: DateTime<Utc>) 
     let text = std::str::from_utf8(bytes).map_err(|e| InvalidRecord::InvalidUtf8 {
         offset: e.valid_up_to(),
     })?;
-    let raw: Box<RawValue> = serde_json::from_str(text).map_err(|e| InvalidRecord::InvalidJson {
-        message: e.to_string(),
-    })?;
-    let value: Value = serde_json::from_str(raw.get()).map_err(|e| InvalidRecord::InvalidJson {
-        message: e.to_string(),
-    })?;
+    let raw: Box<RawValue> =
+        serde_json::from_str(text).map_err(|e| InvalidRecord::InvalidJson { message: e.to_string() })?;
+    let value: Value =
+        serde_json::from_str(raw.get()).map_err(|e| InvalidRecord::InvalidJson { message: e.to_string() })?;
     let mut obj = match value {
         Value::Object(obj) => obj,
         other => {
@@ -216,11 +217,26 @@ mod tests {
 
     #[test]
     fn reads_rfc3339_and_plain_dates() {
-        let a = parse(br#"{"id":"a","source":"s","body":"b","published_at":"2023-12-26"}"#, 1 << 20, now()).unwrap();
+        let a = parse(
+            br#"{"id":"a","source":"s","body":"b","published_at":"2023-12-26"}"#,
+            1 << 20,
+            now(),
+        )
+        .unwrap();
         assert_eq!(a.published_at.to_rfc3339(), "2023-12-26T00:00:00+00:00");
-        let b = parse(br#"{"id":"a","source":"s","body":"b","published_at":"2023-12-26T10:00:00+04:00"}"#, 1 << 20, now()).unwrap();
+        let b = parse(
+            br#"{"id":"a","source":"s","body":"b","published_at":"2023-12-26T10:00:00+04:00"}"#,
+            1 << 20,
+            now(),
+        )
+        .unwrap();
         assert_eq!(b.published_at.to_rfc3339(), "2023-12-26T06:00:00+00:00");
-        let m = parse(br#"{"id":"a","source":"s","body":"b","published_at":"2024-02"}"#, 1 << 20, now()).unwrap();
+        let m = parse(
+            br#"{"id":"a","source":"s","body":"b","published_at":"2024-02"}"#,
+            1 << 20,
+            now(),
+        )
+        .unwrap();
         assert_eq!(m.published_at.to_rfc3339(), "2024-02-01T00:00:00+00:00");
         assert_eq!(m.published_until.to_rfc3339(), "2024-02-29T23:59:59+00:00");
     }
@@ -233,7 +249,15 @@ mod tests {
         assert_eq!(reason(br#"{"source":"s","body":"b"}"#), "missing_field");
         assert_eq!(reason(br#"{"id":7,"source":"s","body":"b"}"#), "wrong_type");
         assert_eq!(reason(br#"{"id":"a","source":"s","body":"  "}"#), "empty_body");
-        assert_eq!(reason(br#"{"id":"a","source":"s","body":"b","published_at":"yesterday"}"#), "bad_timestamp");
-        assert_eq!(parse(br#"{"id":"a","source":"s","body":"bbbb"}"#, 10, now()).unwrap_err().code(), "oversize");
+        assert_eq!(
+            reason(br#"{"id":"a","source":"s","body":"b","published_at":"yesterday"}"#),
+            "bad_timestamp"
+        );
+        assert_eq!(
+            parse(br#"{"id":"a","source":"s","body":"bbbb"}"#, 10, now())
+                .unwrap_err()
+                .code(),
+            "oversize"
+        );
     }
 }

@@ -66,13 +66,22 @@ pub struct VerifyConfig {
     /// When both texts carry at least two numbers, the minimum share of the smaller set of
     /// numbers found in the other: recurring templates differ in their figures.
     pub min_number_overlap: f64,
+    /// When both texts name three or more people, places or organisations, the minimum share
+    /// of the smaller set of names found in the other (a regional press release adapted for
+    /// another city is another story).
+    pub min_name_overlap: f64,
+    /// Texts shorter than this many words match only exact copies: a few words are not enough
+    /// evidence ("See all photos (18)" against "See all photos (9)").
+    pub min_tokens: u32,
 }
 
 impl Default for VerifyConfig {
     fn default() -> Self {
         Self {
-            min_containment: 0.45,
-            min_number_overlap: 0.5,
+            min_containment: 0.40,
+            min_number_overlap: 0.6,
+            min_name_overlap: 0.3,
+            min_tokens: 25,
         }
     }
 }
@@ -111,18 +120,38 @@ impl CoreConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let range = |key, value: String, expected| Err(ConfigError::Range { key, value, expected });
         if self.index.simhash_radius > 7 {
-            return range("index.simhash_radius", self.index.simhash_radius.to_string(), "0 to 7 (probes grow with the square of the radius)");
+            return range(
+                "index.simhash_radius",
+                self.index.simhash_radius.to_string(),
+                "0 to 7 (probes grow with the square of the radius)",
+            );
         }
         if self.index.window_secs <= 0 {
-            return range("index.window_secs", self.index.window_secs.to_string(), "a positive number of seconds");
+            return range(
+                "index.window_secs",
+                self.index.window_secs.to_string(),
+                "a positive number of seconds",
+            );
         }
         if !(1..=8).contains(&self.fingerprint.simhash_shingle) || !(1..=8).contains(&self.fingerprint.sketch_shingle) {
-            return range("fingerprint.*_shingle", format!("{:?}", self.fingerprint), "1 to 8 words");
+            return range(
+                "fingerprint.*_shingle",
+                format!("{:?}", self.fingerprint),
+                "1 to 8 words",
+            );
         }
         if self.fingerprint.sketch_size < 8 || self.fingerprint.sketch_size < self.index.anchors {
-            return range("fingerprint.sketch_size", self.fingerprint.sketch_size.to_string(), "at least 8 and at least index.anchors");
+            return range(
+                "fingerprint.sketch_size",
+                self.fingerprint.sketch_size.to_string(),
+                "at least 8 and at least index.anchors",
+            );
         }
-        for (key, value) in [("verify.min_containment", self.verify.min_containment), ("verify.min_number_overlap", self.verify.min_number_overlap)] {
+        for (key, value) in [
+            ("verify.min_containment", self.verify.min_containment),
+            ("verify.min_number_overlap", self.verify.min_number_overlap),
+            ("verify.min_name_overlap", self.verify.min_name_overlap),
+        ] {
             if !(0.0..=1.0).contains(&value) {
                 return range(key, value.to_string(), "a fraction from 0 to 1");
             }
@@ -157,7 +186,8 @@ mod tests {
 
     #[test]
     fn the_shipped_config_file_is_the_default() {
-        let shipped = CoreConfig::from_toml(include_str!("../config/syndic.toml"), Path::new("config/syndic.toml")).unwrap();
+        let shipped =
+            CoreConfig::from_toml(include_str!("../config/syndic.toml"), Path::new("config/syndic.toml")).unwrap();
         assert_eq!(shipped, CoreConfig::default());
     }
 

@@ -26,7 +26,7 @@ impl Rng {
     }
     /// Uniform in `0..n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
     pub fn chance(&mut self, p: f64) -> bool {
         ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
@@ -37,18 +37,56 @@ impl Rng {
 }
 
 const SYLLABLES: &[&str] = &[
-    "ba", "ku", "ri", "sta", "mon", "tel", "va", "dor", "en", "is", "ka", "li", "mar", "ne", "qa", "ro", "sen", "tu", "zer",
-    "ol", "pan", "gra", "vi", "cho", "lan", "der", "mi", "nos", "ter", "ul", "ya", "zan", "bel", "cor", "fa", "gu",
+    "ba", "ku", "ri", "sta", "mon", "tel", "va", "dor", "en", "is", "ka", "li", "mar", "ne", "qa", "ro", "sen", "tu",
+    "zer", "ol", "pan", "gra", "vi", "cho", "lan", "der", "mi", "nos", "ter", "ul", "ya", "zan", "bel", "cor", "fa",
+    "gu",
 ];
 
-const WIRES: &[&str] = &["azertag.az", "trend.az", "report.az", "apa.az", "apnews.com", "reuters.com", "afp.com"];
+const WIRES: &[&str] = &[
+    "azertag.az",
+    "trend.az",
+    "report.az",
+    "apa.az",
+    "apnews.com",
+    "reuters.com",
+    "afp.com",
+];
 const WIRE_NAMES: &[&str] = &["AZERTAC", "Trend", "Report", "APA", "AP", "Reuters", "AFP"];
 const SITES: &[&str] = &[
-    "news.az", "today.az", "azernews.az", "menafn.com", "caspiannews.com", "eunewsweek.com", "dailyworld.net",
-    "metro-times.com", "valleyherald.com", "regionpost.kz", "steppe-wire.uz", "baltic-times.ee",
+    "news.az",
+    "today.az",
+    "azernews.az",
+    "menafn.com",
+    "caspiannews.com",
+    "eunewsweek.com",
+    "dailyworld.net",
+    "metro-times.com",
+    "valleyherald.com",
+    "regionpost.kz",
+    "steppe-wire.uz",
+    "baltic-times.ee",
 ];
-const CAPITALS: &[&str] = &["BAKU, Azerbaijan", "ASTANA, Kazakhstan", "TASHKENT, Uzbekistan", "BISHKEK, Kyrgyzstan", "TBILISI, Georgia"];
-const MONTHS: &[&str] = &["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+const CAPITALS: &[&str] = &[
+    "BAKU, Azerbaijan",
+    "ASTANA, Kazakhstan",
+    "TASHKENT, Uzbekistan",
+    "BISHKEK, Kyrgyzstan",
+    "TBILISI, Georgia",
+];
+const MONTHS: &[&str] = &[
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
 
 /// One generated record.
 #[derive(Debug, Clone)]
@@ -100,7 +138,9 @@ impl Generator {
             .map(|_| {
                 let w = word(&mut rng, 2);
                 let mut c = w.chars();
-                c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect())
+                    .unwrap_or_default()
             })
             .collect();
         Self {
@@ -137,7 +177,11 @@ impl Generator {
             };
             if i == 0 {
                 let mut c = w.chars();
-                words.push(c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default());
+                words.push(
+                    c.next()
+                        .map(|f| f.to_uppercase().chain(c).collect())
+                        .unwrap_or_default(),
+                );
             } else {
                 words.push(w);
             }
@@ -165,7 +209,12 @@ impl Generator {
         let wire = self.rng.below(WIRES.len());
         let n = 7 + self.rng.below(4);
         let paragraphs = (0..n).map(|_| self.paragraph()).collect();
-        let dateline = format!("{}, {} {}.", self.rng.pick(CAPITALS), self.rng.pick(MONTHS), 1 + self.rng.below(28));
+        let dateline = format!(
+            "{}, {} {}.",
+            self.rng.pick(CAPITALS),
+            self.rng.pick(MONTHS),
+            1 + self.rng.below(28)
+        );
         StorySeed {
             cluster,
             wire,
@@ -280,7 +329,10 @@ impl Generator {
             0 => format!("{{\"id\":\"{id}\",\"source\":\"news.az\",\"body\":").into_bytes(),
             1 => format!("{{\"id\":\"{id}\",\"source\":\"news.az\"}}").into_bytes(),
             2 => format!("{{\"id\":\"{id}\",\"source\":42,\"body\":\"text\"}}").into_bytes(),
-            3 => format!("{{\"id\":\"{id}\",\"source\":\"news.az\",\"body\":\"text\",\"published_at\":\"last tuesday\"}}").into_bytes(),
+            3 => format!(
+                "{{\"id\":\"{id}\",\"source\":\"news.az\",\"body\":\"text\",\"published_at\":\"last tuesday\"}}"
+            )
+            .into_bytes(),
             4 => format!("{{\"id\":\"{id}\",\"source\":\"news.az\",\"body\":\"+ ↺ − 16 px\"}}").into_bytes(),
             _ => {
                 let mut line = format!("{{\"id\":\"{id}\",\"source\":\"news.az\",\"body\":\"caf").into_bytes();
@@ -294,7 +346,9 @@ impl Generator {
 
 fn capitalize_domain(site: &str) -> String {
     let mut c = site.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// Re-wraps text at `width` columns, as MENAFN pages do.
@@ -336,7 +390,11 @@ impl Iterator for Generator {
         let time = EPOCH + n as i64 * SECONDS_PER_RECORD;
         if self.with_invalid && self.rng.chance(0.04) {
             let line = self.invalid(&id);
-            return Some(Record { line, id, cluster: None });
+            return Some(Record {
+                line,
+                id,
+                cluster: None,
+            });
         }
         let roll = self.rng.below(100);
         let (cluster, source, body, published) = if self.recent.is_empty() || roll < 45 {
@@ -368,7 +426,11 @@ impl Iterator for Generator {
         } else {
             let template = self.recent[self.rng.below(self.recent.len())].clone();
             let mut story = self.new_story(time);
-            story.paragraphs = self.lookalike_body(&template).split("\n\n").map(str::to_string).collect();
+            story.paragraphs = self
+                .lookalike_body(&template)
+                .split("\n\n")
+                .map(str::to_string)
+                .collect();
             let body = self.original_body(&story);
             let cluster = story.cluster.clone();
             let source = WIRES[story.wire].to_string();
@@ -415,6 +477,10 @@ mod tests {
         let avg = records.iter().map(|r| r.line.len()).sum::<usize>() / records.len();
         assert!((2000..4500).contains(&avg), "average record {avg} bytes");
         let clusters: std::collections::HashSet<_> = records.iter().filter_map(|r| r.cluster.clone()).collect();
-        assert!(clusters.len() < 400 && clusters.len() > 150, "{} clusters", clusters.len());
+        assert!(
+            clusters.len() < 400 && clusters.len() > 150,
+            "{} clusters",
+            clusters.len()
+        );
     }
 }

@@ -68,6 +68,7 @@ pub struct Outcome {
 #[derive(Debug)]
 struct SlotInfo {
     story: StoryKey,
+    tokens: u32,
     article_id: String,
     exact: u64,
     sketch: Sketch,
@@ -86,7 +87,9 @@ pub struct Counters {
 
 /// Decides whether a verified similarity makes a copy.
 pub fn is_copy(similarity: &Similarity, verify: &VerifyConfig) -> bool {
-    similarity.containment >= verify.min_containment && similarity.numbers.is_none_or(|n| n >= verify.min_number_overlap)
+    similarity.containment >= verify.min_containment
+        && similarity.numbers.is_none_or(|n| n >= verify.min_number_overlap)
+        && similarity.names.is_none_or(|n| n >= verify.min_name_overlap)
 }
 
 /// See the module documentation.
@@ -101,7 +104,7 @@ pub struct Engine {
     exact: HashMap<u64, Slot>,
     counters: Counters,
     // Reused buffers: the hot path allocates little once warm.
-    normalized: String,
+    normalized: normalize::Normalized,
     normalize_scratch: normalize::Scratch,
     fingerprint_scratch: fingerprint::Scratch,
     candidates: Vec<Slot>,
@@ -120,7 +123,7 @@ impl Engine {
             slots: HashMap::new(),
             exact: HashMap::new(),
             counters: Counters::default(),
-            normalized: String::new(),
+            normalized: normalize::Normalized::default(),
             normalize_scratch: normalize::Scratch::default(),
             fingerprint_scratch: fingerprint::Scratch::default(),
             candidates: Vec::new(),
@@ -147,13 +150,21 @@ impl Engine {
 
     /// Bytes held by verification sketches of live entries.
     pub fn sketch_bytes(&self) -> usize {
-        self.slots.values().map(|s| s.sketch.heap_bytes() + std::mem::size_of::<Sketch>()).sum()
+        self.slots
+            .values()
+            .map(|s| s.sketch.heap_bytes() + std::mem::size_of::<Sketch>())
+            .sum()
     }
 
     /// Normalizes and fingerprints a body, as the engine does. For tools and evaluation.
     pub fn fingerprint_body(&mut self, body: &str) -> Fingerprint {
-        self.normalizer.normalize_into(body, &mut self.normalize_scratch, &mut self.normalized);
-        self.fingerprinter.fingerprint_into(&self.normalized, &mut self.fingerprint_scratch)
+        self.normalizer
+            .normalize_into(body, &mut self.normalize_scratch, &mut self.normalized);
+        self.fingerprinter.fingerprint_into(
+            &self.normalized.text,
+            &self.normalized.names,
+            &mut self.fingerprint_scratch,
+        )
     }
 
     /// Processes one raw record received at `ingest_time`.
@@ -190,22 +201,32 @@ impl Engine {
             return self.invalid(Some(article.id.clone()), InvalidRecord::EmptyBody);
         }
         // The window moves first, so nothing outside it is matched.
-        self.index.advance_to(article.published_at.timestamp(), &mut self.evicted);
+        self.index
+            .advance_to(article.published_at.timestamp(), &mut self.evicted);
         for evicted in std::mem::take(&mut self.evicted) {
             self.release(evicted);
         }
         if let Some(&slot) = self.exact.get(&fp.exact) {
             if let Some(info) = self.slots.get(&slot) {
                 let (story, matched) = (info.story, info.article_id.clone());
-                let m = Match { similarity: 1.0, distance: 0 };
+                let m = Match {
+                    similarity: 1.0,
+                    distance: 0,
+                };
                 let event = self.stories.join(story, article, m, false);
                 self.counters.exact_duplicate += 1;
                 return self.joined(article, Verdict::ExactDuplicate, story, matched, m, event);
             }
         }
-        let best = self.best_candidate(&fp);
+        let best = if fp.tokens >= self.config.verify.min_tokens {
+            self.best_candidate(&fp)
+        } else {
+            None
+        };
         // Kept until the window has passed the latest time its date may stand for.
-        let slot = self.index.insert(fp.simhash, &fp.sketch.shingles, article.published_until.timestamp());
+        let slot = self
+            .index
+            .insert(fp.simhash, &fp.sketch.shingles, article.published_until.timestamp());
         let Some((story, matched, m)) = best else {
             return self.found_story(article, slot, fp);
         };
@@ -243,6 +264,7 @@ impl Engine {
             slot,
             SlotInfo {
                 story,
+                tokens: fp.tokens,
                 article_id: article.id.clone(),
                 exact: fp.exact,
                 sketch: fp.sketch,
@@ -259,7 +281,15 @@ impl Engine {
         }
     }
 
-    fn joined(&self, article: &Article, verdict: Verdict, story: StoryKey, matched: String, m: Match, event: Option<StoryEvent>) -> Outcome {
+    fn joined(
+        &self,
+        article: &Article,
+        verdict: Verdict,
+        story: StoryKey,
+        matched: String,
+        m: Match,
+        event: Option<StoryEvent>,
+    ) -> Outcome {
         Outcome {
             decision: Decision {
                 article_id: Some(article.id.clone()),
@@ -280,11 +310,18 @@ impl Engine {
     /// how it matched.
     fn best_candidate(&mut self, fp: &Fingerprint) -> Option<(StoryKey, String, Match)> {
         self.candidates.clear();
-        self.index.candidates(fp.simhash, &fp.sketch.shingles, &mut self.candidates);
+        self.index
+            .candidates(fp.simhash, &fp.sketch.shingles, &mut self.candidates);
         self.counters.candidates_checked += self.candidates.len() as u64;
         let mut best: Option<(Slot, &SlotInfo, f64)> = None;
         for &slot in &self.candidates {
-            let Some(info) = self.slots.get(&slot) else { continue };
+            let Some(info) = self
+                .slots
+                .get(&slot)
+                .filter(|i| i.tokens >= self.config.verify.min_tokens)
+            else {
+                continue;
+            };
             let similarity = fp.sketch.similarity(&info.sketch);
             if is_copy(&similarity, &self.config.verify) && best.is_none_or(|(_, _, b)| similarity.containment > b) {
                 best = Some((slot, info, similarity.containment));

@@ -23,6 +23,9 @@ pub enum EvalError {
     Config(#[from] crate::config::ConfigError),
 }
 
+/// The report lists at most this many wrong pairs.
+const MAX_LISTED_ERRORS: usize = 200;
+
 /// One labelled pair.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct LabelledPair {
@@ -75,7 +78,11 @@ impl Report {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "articles {}  invalid {}  stories {}", self.articles, self.invalid, self.stories);
+        let _ = writeln!(
+            out,
+            "articles {}  invalid {}  stories {}",
+            self.articles, self.invalid, self.stories
+        );
         let _ = writeln!(
             out,
             "pairs: tp {}  fp {}  fn {}\nprecision {:.3}  recall {:.3}  f1 {:.3}",
@@ -114,40 +121,36 @@ struct Doc {
     id: String,
     cluster: Option<String>,
     body: Option<String>,
-    record: String,
+    record: Vec<u8>,
     time: DateTime<Utc>,
 }
 
-fn read_docs(path: &str, text: &str) -> Result<Vec<Doc>, EvalError> {
+/// Reads the articles. A line that is not a JSON article is kept: the engine must call it
+/// invalid, and the report counts it.
+fn read_docs(articles: &[u8]) -> Vec<Doc> {
     let mut docs = Vec::new();
     let mut last_time = DateTime::<Utc>::UNIX_EPOCH;
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| EvalError::Line {
-            path: path.to_string(),
-            line: i + 1,
-            message: format!("not a JSON article: {e}"),
-        })?;
+    let lines = articles
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+    for (i, line) in lines.enumerate() {
+        let value: serde_json::Value = serde_json::from_slice(line).unwrap_or_default();
         let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        let id = field("id").ok_or_else(|| EvalError::Line {
-            path: path.to_string(),
-            line: i + 1,
-            message: "article has no string `id`".to_string(),
-        })?;
         // A stream replays in event time; an undated article takes the time of the one before.
         let time = field("published_at")
             .and_then(|t| crate::article::parse_timestamp(&t).ok())
             .unwrap_or(last_time);
         last_time = time;
         docs.push(Doc {
-            id,
+            id: field("id").unwrap_or_else(|| format!("line {}", i + 1)),
             cluster: field("cluster"),
             body: field("body"),
-            record: line.to_string(),
+            record: line.to_vec(),
             time,
         });
     }
     docs.sort_by_key(|d| d.time);
-    Ok(docs)
+    docs
 }
 
 /// Reads labelled pairs (JSONL).
@@ -168,12 +171,11 @@ pub fn read_pairs(path: &str, text: &str) -> Result<Vec<LabelledPair>, EvalError
 /// Runs the engine over `articles` (JSONL text) and scores it.
 pub fn evaluate(
     config: &CoreConfig,
-    articles_path: &str,
-    articles: &str,
+    articles: &[u8],
     pairs: Option<(&str, Vec<LabelledPair>)>,
     positive_label: &str,
 ) -> Result<Report, EvalError> {
-    let docs = read_docs(articles_path, articles)?;
+    let docs = read_docs(articles);
     let mut engine = Engine::new(config.clone())?;
     let mut story_of: HashMap<String, String> = HashMap::new();
     let mut report = Report {
@@ -181,7 +183,7 @@ pub fn evaluate(
         ..Report::default()
     };
     for doc in &docs {
-        let outcome = engine.process(doc.record.as_bytes(), doc.time);
+        let outcome = engine.process(&doc.record, doc.time);
         match outcome.decision.story_id {
             Some(story) => {
                 story_of.insert(doc.id.clone(), story);
@@ -190,6 +192,7 @@ pub fn evaluate(
         }
     }
     report.stories = story_of.values().collect::<std::collections::HashSet<_>>().len();
+    let cluster_mode = pairs.is_none();
     let pairs: Vec<LabelledPair> = match pairs {
         Some((path, pairs)) => {
             for p in &pairs {
@@ -204,38 +207,71 @@ pub fn evaluate(
             pairs
         }
         None => {
-            let mut all = Vec::new();
-            for (i, a) in docs.iter().enumerate() {
-                for b in &docs[i + 1..] {
-                    let same = a.cluster.is_some() && a.cluster == b.cluster;
-                    let label = if same { positive_label } else { "different" };
-                    all.push(LabelledPair {
-                        a: a.id.clone(),
-                        b: b.id.clone(),
-                        label: label.to_string(),
-                    });
+            // Only pairs inside one story or one cluster can be tp, fp or fn; enumerating just
+            // those keeps large generated corpora cheap to score.
+            let mut groups: HashMap<(bool, &str), Vec<&str>> = HashMap::new();
+            for d in &docs {
+                if let Some(story) = story_of.get(&d.id) {
+                    groups.entry((true, story)).or_default().push(&d.id);
+                }
+                if let Some(cluster) = &d.cluster {
+                    groups.entry((false, cluster)).or_default().push(&d.id);
                 }
             }
-            all
+            let cluster_of: HashMap<&str, &str> = docs
+                .iter()
+                .filter_map(|d| Some((d.id.as_str(), d.cluster.as_deref()?)))
+                .collect();
+            let mut seen = std::collections::HashSet::new();
+            let mut relevant = Vec::new();
+            for members in groups.values() {
+                for (i, a) in members.iter().enumerate() {
+                    for b in &members[i + 1..] {
+                        let key = if a < b { (*a, *b) } else { (*b, *a) };
+                        if !seen.insert(key) {
+                            continue;
+                        }
+                        let same = matches!((cluster_of.get(a), cluster_of.get(b)), (Some(x), Some(y)) if x == y);
+                        relevant.push(LabelledPair {
+                            a: key.0.to_string(),
+                            b: key.1.to_string(),
+                            label: if same { positive_label } else { "different" }.to_string(),
+                        });
+                    }
+                }
+            }
+            let positives = relevant.iter().filter(|p| p.label == positive_label).count();
+            let all_pairs = docs.len() * docs.len().saturating_sub(1) / 2;
+            report
+                .merged_by_label
+                .insert("different".to_string(), (0, all_pairs - positives));
+            relevant
         }
     };
-    let bodies: HashMap<&str, &str> = docs.iter().filter_map(|d| Some((d.id.as_str(), d.body.as_deref()?))).collect();
+    let bodies: HashMap<&str, &str> = docs
+        .iter()
+        .filter_map(|d| Some((d.id.as_str(), d.body.as_deref()?)))
+        .collect();
     for pair in &pairs {
         let merged = matches!((story_of.get(&pair.a), story_of.get(&pair.b)), (Some(x), Some(y)) if x == y);
         let positive = pair.label == positive_label;
         let tally = report.merged_by_label.entry(pair.label.clone()).or_default();
         tally.0 += usize::from(merged);
-        tally.1 += 1;
+        if !cluster_mode || positive {
+            tally.1 += 1;
+        }
         match (positive, merged) {
             (true, true) => report.true_positives += 1,
             (false, true) => report.false_positives += 1,
             (true, false) => report.false_negatives += 1,
             (false, false) => continue,
         }
-        if positive && merged {
+        if (positive && merged) || report.errors.len() >= MAX_LISTED_ERRORS {
             continue;
         }
-        let (Some(a), Some(b)) = (bodies.get(pair.a.as_str()), bodies.get(pair.b.as_str())) else { continue };
+        let (Some(a), Some(b)) = (bodies.get(pair.a.as_str()), bodies.get(pair.b.as_str())) else {
+            continue;
+        };
         let (fa, fb) = (engine.fingerprint_body(a), engine.fingerprint_body(b));
         let similarity = fa.sketch.similarity(&fb.sketch);
         report.errors.push(PairError {
@@ -246,7 +282,7 @@ pub fn evaluate(
             containment: similarity.containment,
             numbers: similarity.numbers,
             hamming: hamming(fa.simhash, fb.simhash),
-            would_verify: is_copy(&similarity, &config.verify),
+            would_verify: fa.tokens.min(fb.tokens) >= config.verify.min_tokens && is_copy(&similarity, &config.verify),
         });
     }
     Ok(report)

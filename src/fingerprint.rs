@@ -74,6 +74,7 @@ pub struct Scratch {
     token_hashes: Vec<u64>,
     shingles: Vec<u32>,
     numbers: Vec<u32>,
+    names: Vec<u32>,
 }
 
 /// Computes fingerprints with one configuration.
@@ -93,10 +94,12 @@ impl Fingerprinter {
 
     /// Fingerprints normalized text (tokens separated by single spaces).
     pub fn fingerprint(&self, normalized: &str) -> Fingerprint {
-        self.fingerprint_into(normalized, &mut Scratch::default())
+        let names = Vec::new();
+        self.fingerprint_into(normalized, &names, &mut Scratch::default())
     }
 
-    pub fn fingerprint_into(&self, normalized: &str, scratch: &mut Scratch) -> Fingerprint {
+    /// Fingerprints normalized text whose tokens at the indexes in `names` are names.
+    pub fn fingerprint_into(&self, normalized: &str, names: &[u32], scratch: &mut Scratch) -> Fingerprint {
         let hashes = &mut scratch.token_hashes;
         hashes.clear();
         scratch.numbers.clear();
@@ -107,6 +110,11 @@ impl Fingerprinter {
                 scratch.numbers.push(h as u32);
             }
         }
+        scratch.names.clear();
+        scratch
+            .names
+            .extend(names.iter().filter_map(|&i| hashes.get(i as usize)).map(|&h| h as u32));
+        bottom_k(&mut scratch.names, MAX_NUMBERS);
         let simhash_n = self.config.simhash_shingle.max(1);
         let simhash = if simhash_n == 1 {
             simhash(hashes.iter().map(|&h| (h, 1)))
@@ -134,6 +142,7 @@ impl Fingerprinter {
                 shingles: scratch.shingles.clone(),
                 complete,
                 numbers: scratch.numbers.clone(),
+                names: scratch.names.clone(),
             },
             tokens: hashes.len() as u32,
         }
@@ -151,7 +160,10 @@ mod tests {
     use super::*;
 
     fn words(n: usize, seed: u64) -> String {
-        (0..n).map(|i| format!("w{}", (i as u64 * 7919 + seed) % 5003)).collect::<Vec<_>>().join(" ")
+        (0..n)
+            .map(|i| format!("w{}", (i as u64 * 7919 + seed) % 5003))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]

@@ -18,8 +18,9 @@
 //! Eviction follows event time: an entry leaves once the newest event time seen is more than
 //! the window past its own, whatever order articles arrived in.
 
+use crate::multimap::MultiMap;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 /// Position of an entry in the index; reused after eviction.
 pub type Slot = u32;
@@ -48,37 +49,25 @@ impl Default for IndexConfig {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Entry {
-    simhash: u64,
-    event_time: i64,
-    anchors: Box<[u32]>,
-    live: bool,
-}
+/// Event time of a free slot: no live entry has it.
+const FREE: i64 = i64::MIN;
 
-/// Postings lists keyed by a 32-bit key. Small lists dominate, so a plain Vec per key.
-type Postings = HashMap<u32, Vec<Slot>>;
+/// Marks an unused anchor cell; never stored as a posting.
+const NO_ANCHOR: u32 = u32::MAX;
 
-fn remove_posting(table: &mut Postings, key: u32, slot: Slot) {
-    if let Some(list) = table.get_mut(&key) {
-        if let Some(pos) = list.iter().position(|&s| s == slot) {
-            list.swap_remove(pos);
-        }
-        if list.is_empty() {
-            table.remove(&key);
-        }
-    }
-}
-
-/// See the module documentation.
+/// See the module documentation. Entries are kept as parallel arrays indexed by slot.
 #[derive(Debug)]
 pub struct NearDupIndex {
     config: IndexConfig,
-    entries: Vec<Entry>,
+    simhashes: Vec<u64>,
+    /// Latest event time each entry stands for; [`FREE`] for a free slot.
+    until: Vec<i64>,
+    /// `config.anchors` cells per slot, the unused ones [`NO_ANCHOR`].
+    anchors: Vec<u32>,
     free: Vec<Slot>,
-    low: Postings,
-    high: Postings,
-    anchors: Postings,
+    low: MultiMap,
+    high: MultiMap,
+    anchor_postings: MultiMap,
     by_time: BinaryHeap<Reverse<(i64, Slot)>>,
     newest_event_time: i64,
     live: usize,
@@ -103,11 +92,13 @@ impl NearDupIndex {
     pub fn new(config: IndexConfig) -> Self {
         Self {
             config,
-            entries: Vec::new(),
+            simhashes: Vec::new(),
+            until: Vec::new(),
+            anchors: Vec::new(),
             free: Vec::new(),
-            low: HashMap::new(),
-            high: HashMap::new(),
-            anchors: HashMap::new(),
+            low: MultiMap::default(),
+            high: MultiMap::default(),
+            anchor_postings: MultiMap::default(),
             by_time: BinaryHeap::new(),
             newest_event_time: i64::MIN,
             live: 0,
@@ -135,32 +126,30 @@ impl NearDupIndex {
 
     /// The SimHash stored at a live slot.
     pub fn simhash_of(&self, slot: Slot) -> Option<u64> {
-        self.entries.get(slot as usize).filter(|e| e.live).map(|e| e.simhash)
+        let i = slot as usize;
+        (self.until.get(i).is_some_and(|&t| t != FREE)).then(|| self.simhashes[i])
     }
 
     /// Candidate slots for an article, deduplicated, in no particular order. Appends to `out`.
     pub fn candidates(&self, simhash: u64, anchors: &[u32], out: &mut Vec<Slot>) {
         let start = out.len();
-        let sub_radius = self.config.simhash_radius / 2;
         let radius = self.config.simhash_radius;
-        let probe = |table: &Postings, key: u32, out: &mut Vec<Slot>| {
-            for_each_within(key, sub_radius, &mut |k| {
-                if let Some(list) = table.get(&k) {
-                    for &slot in list {
-                        if (self.entries[slot as usize].simhash ^ simhash).count_ones() <= radius {
-                            out.push(slot);
-                        }
+        let probe = |table: &MultiMap, key: u32, out: &mut Vec<Slot>| {
+            for_each_within(key, radius / 2, &mut |k| {
+                table.for_each(k, |slot| {
+                    if (self.simhashes[slot as usize] ^ simhash).count_ones() <= radius {
+                        out.push(slot);
                     }
-                }
+                });
             });
         };
         probe(&self.low, simhash as u32, out);
         probe(&self.high, (simhash >> 32) as u32, out);
-        for anchor in anchors.iter().take(self.config.anchors) {
-            if let Some(list) = self.anchors.get(anchor) {
-                if list.len() <= self.config.max_anchor_postings {
-                    out.extend_from_slice(list);
-                }
+        for &anchor in anchors.iter().take(self.config.anchors).filter(|&&a| a != NO_ANCHOR) {
+            let before = out.len();
+            let held = self.anchor_postings.for_each(anchor, |slot| out.push(slot));
+            if held > self.config.max_anchor_postings {
+                out.truncate(before);
             }
         }
         out[start..].sort_unstable();
@@ -183,52 +172,58 @@ impl NearDupIndex {
     }
 
     /// Adds an article and returns its slot (possibly one freed by an earlier eviction).
-    pub fn insert(&mut self, simhash: u64, anchors: &[u32], event_time: i64) -> Slot {
-        let anchors: Box<[u32]> = anchors.iter().take(self.config.anchors).copied().collect();
-        let entry = Entry {
-            simhash,
-            event_time,
-            anchors,
-            live: true,
-        };
+    /// `until` is the latest event time the article may stand for.
+    pub fn insert(&mut self, simhash: u64, anchors: &[u32], until: i64) -> Slot {
+        let n = self.config.anchors;
         let slot = match self.free.pop() {
-            Some(slot) => {
-                self.entries[slot as usize] = entry;
-                slot
-            }
+            Some(slot) => slot,
             None => {
-                self.entries.push(entry);
-                (self.entries.len() - 1) as Slot
+                self.simhashes.push(0);
+                self.until.push(FREE);
+                self.anchors.resize(self.anchors.len() + n, NO_ANCHOR);
+                (self.simhashes.len() - 1) as Slot
             }
         };
-        self.low.entry(simhash as u32).or_default().push(slot);
-        self.high.entry((simhash >> 32) as u32).or_default().push(slot);
-        for &anchor in self.entries[slot as usize].anchors.iter() {
-            self.anchors.entry(anchor).or_default().push(slot);
+        let i = slot as usize;
+        self.simhashes[i] = simhash;
+        self.until[i] = until;
+        self.low.insert(simhash as u32, slot);
+        self.high.insert((simhash >> 32) as u32, slot);
+        for k in 0..n {
+            let anchor = anchors.get(k).copied().unwrap_or(NO_ANCHOR);
+            // A stock phrase past the cap yields nothing, so more postings would only cost.
+            let stored = anchor != NO_ANCHOR && self.anchor_postings.count(anchor) <= self.config.max_anchor_postings;
+            self.anchors[i * n + k] = if stored { anchor } else { NO_ANCHOR };
+            if stored {
+                self.anchor_postings.insert(anchor, slot);
+            }
         }
-        self.by_time.push(Reverse((event_time, slot)));
+        self.by_time.push(Reverse((until, slot)));
         self.live += 1;
         slot
     }
 
     /// Removes every entry whose event time is before `cutoff`; their slots go to `evicted`.
     pub fn evict_older_than(&mut self, cutoff: i64, evicted: &mut Vec<Slot>) {
+        let n = self.config.anchors;
         while let Some(&Reverse((time, slot))) = self.by_time.peek() {
             if time >= cutoff {
                 break;
             }
             self.by_time.pop();
-            let entry = &mut self.entries[slot as usize];
-            if !entry.live || entry.event_time != time {
+            let i = slot as usize;
+            if self.until[i] != time {
                 continue;
             }
-            entry.live = false;
-            let simhash = entry.simhash;
-            let anchors = std::mem::take(&mut entry.anchors);
-            remove_posting(&mut self.low, simhash as u32, slot);
-            remove_posting(&mut self.high, (simhash >> 32) as u32, slot);
-            for &anchor in anchors.iter() {
-                remove_posting(&mut self.anchors, anchor, slot);
+            self.until[i] = FREE;
+            let simhash = self.simhashes[i];
+            self.low.remove(simhash as u32, slot);
+            self.high.remove((simhash >> 32) as u32, slot);
+            for k in 0..n {
+                let anchor = std::mem::replace(&mut self.anchors[i * n + k], NO_ANCHOR);
+                if anchor != NO_ANCHOR {
+                    self.anchor_postings.remove(anchor, slot);
+                }
             }
             self.free.push(slot);
             self.live -= 1;
@@ -237,19 +232,24 @@ impl NearDupIndex {
         }
     }
 
-    /// Approximate heap bytes held by the index, for the memory gauge and benchmarks.
-    pub fn heap_bytes(&self) -> usize {
-        let postings = |t: &Postings| {
-            t.capacity() * (std::mem::size_of::<u32>() + std::mem::size_of::<Vec<Slot>>() + 1)
-                + t.values().map(|v| v.capacity() * std::mem::size_of::<Slot>()).sum::<usize>()
-        };
-        self.entries.capacity() * std::mem::size_of::<Entry>()
-            + self.entries.iter().map(|e| e.anchors.len() * 4).sum::<usize>()
+    /// Heap bytes of the SimHash part: hashes, times, the two block tables and the time heap.
+    pub fn simhash_heap_bytes(&self) -> usize {
+        self.simhashes.capacity() * 8
+            + self.until.capacity() * 8
             + self.free.capacity() * 4
-            + postings(&self.low)
-            + postings(&self.high)
-            + postings(&self.anchors)
+            + self.low.heap_bytes()
+            + self.high.heap_bytes()
             + self.by_time.capacity() * std::mem::size_of::<Reverse<(i64, Slot)>>()
+    }
+
+    /// Heap bytes of the anchor part: the anchors per slot and their postings.
+    pub fn anchor_heap_bytes(&self) -> usize {
+        self.anchors.capacity() * 4 + self.anchor_postings.heap_bytes()
+    }
+
+    /// All heap bytes held by the index.
+    pub fn heap_bytes(&self) -> usize {
+        self.simhash_heap_bytes() + self.anchor_heap_bytes()
     }
 }
 
@@ -283,7 +283,10 @@ mod tests {
         }
         assert_eq!(query(&idx, u64::MAX, &[77]).len(), 3);
         idx.insert(200, &[77], 0);
-        assert!(query(&idx, u64::MAX, &[77]).is_empty(), "an over-full anchor must yield nothing");
+        assert!(
+            query(&idx, u64::MAX, &[77]).is_empty(),
+            "an over-full anchor must yield nothing"
+        );
     }
 
     #[test]

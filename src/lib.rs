@@ -22,6 +22,7 @@ pub mod engine;
 pub mod eval;
 pub mod fingerprint;
 pub mod index;
+pub mod multimap;
 pub mod normalize;
 pub mod rules;
 pub mod sketch;

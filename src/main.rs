@@ -106,7 +106,9 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
     let mut line_no = 0u64;
     loop {
         line.clear();
-        let n = reader.read_until(b'\n', &mut line).with_context(|| format!("reading {input}"))?;
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("reading {input}"))?;
         if n == 0 {
             break;
         }
@@ -146,8 +148,19 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the whole cause chain on one line, without a backtrace.
+            eprintln!("syndic: error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Dedup {
             input,
@@ -162,10 +175,11 @@ fn main() -> Result<()> {
             config,
         } => {
             let config = load_config(&config)?;
-            let articles = std::fs::read_to_string(&input).with_context(|| format!("cannot read {}", input.display()))?;
+            let articles = std::fs::read(&input).with_context(|| format!("cannot read {}", input.display()))?;
             let pairs = match &pairs {
                 Some(path) => {
-                    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let text =
+                        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
                     let name = path.display().to_string();
                     let parsed = syndic::eval::read_pairs(&name, &text)?;
                     Some((name, parsed))
@@ -174,7 +188,6 @@ fn main() -> Result<()> {
             };
             let report = syndic::eval::evaluate(
                 &config,
-                &input.display().to_string(),
                 &articles,
                 pairs.as_ref().map(|(n, p)| (n.as_str(), p.clone())),
                 &positive_label,

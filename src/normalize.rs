@@ -49,7 +49,9 @@ fn ends_sentence(line: &str) -> bool {
 }
 
 fn starts_lowercase(line: &str) -> bool {
-    line.chars().next().is_some_and(|c| c.is_lowercase() || c.is_ascii_digit())
+    line.chars()
+        .next()
+        .is_some_and(|c| c.is_lowercase() || c.is_ascii_digit())
 }
 
 /// Re-joins hard-wrapped lines into paragraphs and calls `emit` once per paragraph.
@@ -66,7 +68,8 @@ fn paragraphs(text: &str, buf: &mut String, mut emit: impl FnMut(&str)) {
             continue;
         }
         if !buf.is_empty() {
-            let wrapped = !ends_sentence(buf) && (last_line_chars >= HARD_WRAP_MIN_LINE_CHARS || starts_lowercase(line));
+            let wrapped =
+                !ends_sentence(buf) && (last_line_chars >= HARD_WRAP_MIN_LINE_CHARS || starts_lowercase(line));
             if wrapped {
                 // A word hyphenated at the wrap ("coopera-\ntion") is one word.
                 if buf.ends_with('-') && starts_lowercase(line) && buf[..buf.len() - 1].ends_with(char::is_alphabetic) {
@@ -87,32 +90,40 @@ fn paragraphs(text: &str, buf: &mut String, mut emit: impl FnMut(&str)) {
     }
 }
 
-/// Appends the paragraph's tokens to `out`, each preceded by a space when `out` is not empty.
-/// A token is a run of letters, marks and digits, lower-cased; digit groups joined by `.` stay
-/// one number ("4.1"), and `,` between digits is a thousands separator ("10,000" -> "10000").
-fn tokenize(paragraph: &str, out: &mut String) {
+/// Appends the paragraph's tokens to `out.text`, each preceded by a space when it is not
+/// empty. A token is a run of letters, marks and digits, lower-cased; digit groups joined by `.`
+/// stay one number ("4.1"), and `,` between digits is a thousands separator ("10,000" ->
+/// "10000"). Capitalized tokens that do not start a sentence are recorded as names.
+fn tokenize(paragraph: &str, out: &mut Normalized) {
     let mut in_token = false;
     let mut prev_digit = false;
+    let mut sentence_start = true;
     let mut chars = paragraph.chars().peekable();
     while let Some(c) = chars.next() {
         if c.is_alphanumeric() || (in_token && is_mark(c)) {
             if !in_token {
-                if !out.is_empty() {
-                    out.push(' ');
+                if !out.text.is_empty() {
+                    out.text.push(' ');
                 }
+                if c.is_uppercase() && !sentence_start {
+                    out.names.push(out.tokens);
+                }
+                out.tokens += 1;
                 in_token = true;
+                sentence_start = false;
             }
             if c.is_ascii() {
-                out.push(c.to_ascii_lowercase());
+                out.text.push(c.to_ascii_lowercase());
             } else {
-                out.extend(c.to_lowercase());
+                out.text.extend(c.to_lowercase());
             }
             prev_digit = c.is_ascii_digit();
         } else if (c == '.' || c == ',') && prev_digit && chars.peek().is_some_and(|n| n.is_ascii_digit()) {
             if c == '.' {
-                out.push('.');
+                out.text.push('.');
             }
         } else {
+            sentence_start |= matches!(c, '.' | '!' | '?' | '"' | ':');
             in_token = false;
             prev_digit = false;
         }
@@ -131,14 +142,28 @@ pub struct Scratch {
     paragraph: String,
 }
 
+/// A normalized article.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Normalized {
+    /// Lower-case tokens joined by single spaces.
+    pub text: String,
+    /// Indexes (in `text`'s token order) of tokens written with a capital letter inside a
+    /// sentence: names of people, places and organisations, which weigh in verification.
+    pub names: Vec<u32>,
+    /// Number of tokens in `text`.
+    pub tokens: u32,
+}
+
 impl Normalizer {
     pub fn new(rules: BoilerplateRules) -> Self {
         Self { rules }
     }
 
-    /// Normalizes `body` into `out` (cleared first): lower-case tokens joined by single spaces.
-    pub fn normalize_into(&self, body: &str, scratch: &mut Scratch, out: &mut String) {
-        out.clear();
+    /// Normalizes `body` into `out` (cleared first).
+    pub fn normalize_into(&self, body: &str, scratch: &mut Scratch, out: &mut Normalized) {
+        out.text.clear();
+        out.names.clear();
+        out.tokens = 0;
         fold(body, &mut scratch.folded);
         let rules = &self.rules;
         paragraphs(&scratch.folded, &mut scratch.paragraph, |paragraph| {
@@ -149,11 +174,11 @@ impl Normalizer {
         });
     }
 
-    /// Convenience wrapper around [`Normalizer::normalize_into`].
+    /// The normalized text of `body`.
     pub fn normalize(&self, body: &str) -> String {
-        let mut out = String::new();
+        let mut out = Normalized::default();
         self.normalize_into(body, &mut Scratch::default(), &mut out);
-        out
+        out.text
     }
 }
 
@@ -168,13 +193,34 @@ mod tests {
 
     #[test]
     fn folds_case_quotes_dashes_and_invisible_characters() {
-        assert_eq!(norm("“Hello” — WORLD’s\u{00A0}te\u{00AD}xt\u{200B}!"), "hello world s text");
+        assert_eq!(
+            norm("“Hello” — WORLD’s\u{00A0}te\u{00AD}xt\u{200B}!"),
+            "hello world s text"
+        );
         assert_eq!(norm("ﬁnancial ＡＢＣ"), "financial abc");
     }
 
     #[test]
+    fn records_names_inside_sentences_only() {
+        let mut out = Normalized::default();
+        let n = Normalizer::new(BoilerplateRules::none());
+        n.normalize_into(
+            "The minister met Ilham Aliyev in Baku. Talks went well.",
+            &mut Scratch::default(),
+            &mut out,
+        );
+        let tokens: Vec<&str> = out.text.split(' ').collect();
+        let names: Vec<&str> = out.names.iter().map(|&i| tokens[i as usize]).collect();
+        assert_eq!(names, ["ilham", "aliyev", "baku"]);
+        assert_eq!(out.tokens as usize, tokens.len());
+    }
+
+    #[test]
     fn keeps_numbers_whole() {
-        assert_eq!(norm("It cost $4.1 billion, or 10,000 units, in 2023."), "it cost 4.1 billion or 10000 units in 2023");
+        assert_eq!(
+            norm("It cost $4.1 billion, or 10,000 units, in 2023."),
+            "it cost 4.1 billion or 10000 units in 2023"
+        );
     }
 
     #[test]
@@ -182,7 +228,10 @@ mod tests {
         let unwrapped = "Kazakhstan and Uzbekistan have signed a Protocol on expanding mutual cooperation, said the ministry.\n\nThe protocol was signed following a meeting.";
         let wrapped = "Kazakhstan and Uzbekistan have signed a Protocol on expanding mutual\ncooperation, said the ministry.\nThe protocol was signed following a meeting.";
         assert_eq!(norm(unwrapped), norm(wrapped));
-        assert_eq!(norm("a long line that was wrapped in the middle of a hyphen-\nated word"), norm("a long line that was wrapped in the middle of a hyphenated word"));
+        assert_eq!(
+            norm("a long line that was wrapped in the middle of a hyphen-\nated word"),
+            norm("a long line that was wrapped in the middle of a hyphenated word")
+        );
     }
 
     #[test]
@@ -190,7 +239,10 @@ mod tests {
         let wire = "BAKU, Azerbaijan, December 26. The president received the delegation, AZERTAC reports.\n\nThe sides discussed trade.";
         let reprint = "+ ↺ − 16 px\n\nThe president received the delegation, News.Az reports, citing AZERTAC.\n\nThe sides discussed trade.\n\nNews.Az";
         assert_eq!(norm(wire), norm(reprint));
-        assert_eq!(norm(wire), "the president received the delegation the sides discussed trade");
+        assert_eq!(
+            norm(wire),
+            "the president received the delegation the sides discussed trade"
+        );
     }
 
     #[test]

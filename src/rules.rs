@@ -68,10 +68,11 @@ impl BoilerplateRules {
         for rule in &file.drop {
             compile(&rule.name, &rule.pattern)?;
         }
-        let drop_set = RegexSet::new(file.drop.iter().map(|r| r.pattern.as_str())).map_err(|e| RulesError::Pattern {
-            name: "drop rules".to_string(),
-            source: Box::new(e),
-        })?;
+        let drop_set =
+            RegexSet::new(file.drop.iter().map(|r| r.pattern.as_str())).map_err(|e| RulesError::Pattern {
+                name: "drop rules".to_string(),
+                source: Box::new(e),
+            })?;
         let strip = file
             .strip
             .iter()
@@ -119,7 +120,8 @@ impl BoilerplateRules {
         let mut text = std::borrow::Cow::Borrowed(paragraph);
         for rule in &self.strip {
             if rule.is_match(&text) {
-                text = std::borrow::Cow::Owned(rule.replace_all(&text, " ").into_owned());
+                // Trimmed so that the next rule's `^` sees where the text now starts.
+                text = std::borrow::Cow::Owned(rule.replace_all(&text, " ").trim().to_string());
             }
         }
         text

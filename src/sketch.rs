@@ -15,6 +15,8 @@ pub struct Sketch {
     pub complete: bool,
     /// Up to `MAX_NUMBERS` smallest distinct hashes of number tokens.
     pub numbers: Vec<u32>,
+    /// Up to `MAX_NUMBERS` smallest distinct hashes of names (capitalized inside a sentence).
+    pub names: Vec<u32>,
 }
 
 /// Numbers kept per article; more than this says little more about identity.
@@ -57,35 +59,50 @@ pub struct Similarity {
     pub jaccard: f64,
     /// Share of the smaller number set found in the other; `None` when either has too few numbers.
     pub numbers: Option<f64>,
+    /// The same for names.
+    pub names: Option<f64>,
 }
 
 impl Sketch {
     /// Compares two sketches. Both samples are cut at the same hash threshold, which makes them
     /// uniform samples of the same hash range, so their overlap estimates the true overlap.
     pub fn similarity(&self, other: &Sketch) -> Similarity {
-        let threshold = |s: &Sketch| if s.complete { u32::MAX } else { s.shingles.last().copied().unwrap_or(u32::MAX) };
+        let threshold = |s: &Sketch| {
+            if s.complete {
+                u32::MAX
+            } else {
+                s.shingles.last().copied().unwrap_or(u32::MAX)
+            }
+        };
         let limit = threshold(self).min(threshold(other));
         let (both, a, b) = overlap(&self.shingles, &other.shingles, limit);
         let smaller = a.min(b);
         let union = a + b - both;
-        let containment = if smaller == 0 { 0.0 } else { both as f64 / smaller as f64 };
-        let jaccard = if union == 0 { 0.0 } else { both as f64 / union as f64 };
-        let numbers = if self.numbers.len() >= 2 && other.numbers.len() >= 2 {
-            let (both, a, b) = overlap(&self.numbers, &other.numbers, u32::MAX);
-            Some(both as f64 / a.min(b) as f64)
+        let containment = if smaller == 0 {
+            0.0
         } else {
-            None
+            both as f64 / smaller as f64
         };
+        let jaccard = if union == 0 { 0.0 } else { both as f64 / union as f64 };
+        let set_overlap = |a: &[u32], b: &[u32], min: usize| {
+            (a.len() >= min && b.len() >= min).then(|| {
+                let (both, a, b) = overlap(a, b, u32::MAX);
+                both as f64 / a.min(b) as f64
+            })
+        };
+        let numbers = set_overlap(&self.numbers, &other.numbers, 2);
+        let names = set_overlap(&self.names, &other.names, 3);
         Similarity {
             containment,
             jaccard,
             numbers,
+            names,
         }
     }
 
     /// Heap bytes held by this sketch.
     pub fn heap_bytes(&self) -> usize {
-        (self.shingles.capacity() + self.numbers.capacity()) * std::mem::size_of::<u32>()
+        (self.shingles.capacity() + self.numbers.capacity() + self.names.capacity()) * std::mem::size_of::<u32>()
     }
 }
 
@@ -100,6 +117,7 @@ mod tests {
             shingles,
             complete,
             numbers: vec![],
+            names: vec![],
         }
     }
 

@@ -26,8 +26,30 @@ pub struct StoryConfig {
 impl Default for StoryConfig {
     fn default() -> Self {
         let wire = [
-            "azertac", "azertag", "trend", "report", "apa", "ap", "apnews", "reuters", "afp", "tass", "ria", "interfax",
-            "kazinform", "inform", "akipress", "xinhua", "anadolu", "aa", "dpa", "efe", "ansa", "pti", "upi", "bloomberg",
+            "azertac",
+            "azertag",
+            "trend",
+            "report",
+            "apa",
+            "ap",
+            "apnews",
+            "reuters",
+            "afp",
+            "tass",
+            "ria",
+            "interfax",
+            "kazinform",
+            "inform",
+            "akipress",
+            "xinhua",
+            "anadolu",
+            "aa",
+            "dpa",
+            "efe",
+            "ansa",
+            "pti",
+            "upi",
+            "bloomberg",
         ];
         Self {
             source_priority: wire.iter().map(|s| s.to_string()).collect(),
@@ -244,7 +266,10 @@ mod tests {
         let reprint = article("r1", "news.az", "2024-01-02");
         let (key, created) = stories.create(&reprint);
         assert_eq!(created.kind, EventKind::StoryCreated);
-        let m = Match { similarity: 0.9, distance: 4 };
+        let m = Match {
+            similarity: 0.9,
+            distance: 4,
+        };
         let original = article("o1", "azertag.az", "2024-01-02");
         let ev = stories.join(key, &original, m, true).unwrap();
         assert_eq!(ev.kind, EventKind::CanonicalChanged);
@@ -253,16 +278,33 @@ mod tests {
         assert_eq!(ev.story_id, created.story_id, "the story keeps its id");
         let later = article("r2", "today.az", "2024-01-01");
         let ev = stories.join(key, &later, m, true).unwrap();
-        assert_eq!(ev.kind, EventKind::StoryUpdated, "source priority beats an earlier date");
+        assert_eq!(
+            ev.kind,
+            EventKind::StoryUpdated,
+            "source priority beats an earlier date"
+        );
         assert_eq!(ev.members.len(), 3);
-        assert!(stories.join(key, &later, m, true).is_none(), "a redelivery changes nothing");
+        assert!(
+            stories.join(key, &later, m, true).is_none(),
+            "a redelivery changes nothing"
+        );
     }
 
     #[test]
     fn among_equal_sources_the_earliest_copy_wins() {
         let mut stories = Stories::new(StoryConfig::default());
         let (key, _) = stories.create(&article("b", "site-b.com", "2024-01-05"));
-        let ev = stories.join(key, &article("a", "site-a.com", "2024-01-03"), Match { similarity: 1.0, distance: 0 }, true).unwrap();
+        let ev = stories
+            .join(
+                key,
+                &article("a", "site-a.com", "2024-01-03"),
+                Match {
+                    similarity: 1.0,
+                    distance: 0,
+                },
+                true,
+            )
+            .unwrap();
         assert_eq!(ev.kind, EventKind::CanonicalChanged);
         assert_eq!(ev.canonical_article_id, "a");
     }
@@ -271,7 +313,15 @@ mod tests {
     fn a_story_closes_when_its_last_entry_is_released() {
         let mut stories = Stories::new(StoryConfig::default());
         let (key, _) = stories.create(&article("a", "x.com", "2024-01-05"));
-        stories.join(key, &article("b", "y.com", "2024-01-05"), Match { similarity: 1.0, distance: 0 }, true);
+        stories.join(
+            key,
+            &article("b", "y.com", "2024-01-05"),
+            Match {
+                similarity: 1.0,
+                distance: 0,
+            },
+            true,
+        );
         stories.release(key);
         assert_eq!(stories.len(), 1);
         stories.release(key);

@@ -1,0 +1,183 @@
+//! A compact hash multimap from 32-bit keys to 32-bit slots, for the index's postings.
+//!
+//! Each posting is one `u64` in an open-addressing table with linear probing, so a posting
+//! costs 8 bytes divided by the load factor, against 40 or more for a `HashMap<u32, Vec<u32>>`.
+//! Keys are hash values already, so a multiplicative mix is enough to spread them.
+
+const EMPTY: u64 = u64::MAX;
+const MIN_CAPACITY: usize = 1024;
+
+#[derive(Debug, Clone)]
+pub struct MultiMap {
+    table: Vec<u64>,
+    len: usize,
+}
+
+#[inline]
+fn pack(key: u32, value: u32) -> u64 {
+    (u64::from(key) << 32) | u64::from(value)
+}
+
+#[inline]
+fn key_of(packed: u64) -> u32 {
+    (packed >> 32) as u32
+}
+
+impl Default for MultiMap {
+    fn default() -> Self {
+        Self {
+            table: vec![EMPTY; MIN_CAPACITY],
+            len: 0,
+        }
+    }
+}
+
+impl MultiMap {
+    #[inline]
+    fn home(&self, key: u32) -> usize {
+        let mixed = u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed >> (64 - self.table.len().trailing_zeros())) as usize
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.table.len() - 1
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.table.len() * std::mem::size_of::<u64>()
+    }
+
+    /// Calls `f` with every value stored under `key`; returns how many there were.
+    #[inline]
+    pub fn for_each(&self, key: u32, mut f: impl FnMut(u32)) -> usize {
+        let mut i = self.home(key);
+        let mut found = 0;
+        loop {
+            let packed = self.table[i];
+            if packed == EMPTY {
+                return found;
+            }
+            if key_of(packed) == key {
+                f(packed as u32);
+                found += 1;
+            }
+            i = (i + 1) & self.mask();
+        }
+    }
+
+    /// Number of values under `key`.
+    pub fn count(&self, key: u32) -> usize {
+        self.for_each(key, |_| {})
+    }
+
+    pub fn insert(&mut self, key: u32, value: u32) {
+        // Load stays at most 3/4, which keeps probe runs short. `u64::MAX` is reserved for
+        // empty cells, so the pair (u32::MAX, u32::MAX) is never stored: slots never get there.
+        if (self.len + 1) * 4 > self.table.len() * 3 {
+            self.grow();
+        }
+        self.place(pack(key, value));
+        self.len += 1;
+    }
+
+    fn place(&mut self, packed: u64) {
+        let mut i = self.home(key_of(packed));
+        while self.table[i] != EMPTY {
+            i = (i + 1) & self.mask();
+        }
+        self.table[i] = packed;
+    }
+
+    fn grow(&mut self) {
+        let doubled = vec![EMPTY; self.table.len() * 2];
+        let old = std::mem::replace(&mut self.table, doubled);
+        for packed in old.into_iter().filter(|&p| p != EMPTY) {
+            self.place(packed);
+        }
+    }
+
+    /// Removes one (key, value) pair if present.
+    pub fn remove(&mut self, key: u32, value: u32) -> bool {
+        let target = pack(key, value);
+        let mut i = self.home(key);
+        loop {
+            let packed = self.table[i];
+            if packed == EMPTY {
+                return false;
+            }
+            if packed == target {
+                break;
+            }
+            i = (i + 1) & self.mask();
+        }
+        // Backward-shift deletion: pull later members of the probe run into the hole so that
+        // lookups, which stop at the first empty cell, still find them.
+        let mask = self.mask();
+        let mut hole = i;
+        let mut j = i;
+        loop {
+            j = (j + 1) & mask;
+            let packed = self.table[j];
+            if packed == EMPTY {
+                break;
+            }
+            let home = self.home(key_of(packed));
+            // Move it when its home is not within (hole, j] on the ring.
+            let between = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !between {
+                self.table[hole] = packed;
+                hole = j;
+            }
+        }
+        self.table[hole] = EMPTY;
+        self.len -= 1;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    proptest! {
+        /// Behaves like a map of multisets under any mix of inserts and removals, including
+        /// heavy collisions (few distinct keys) and growth.
+        #[test]
+        fn matches_a_reference_multimap(ops in proptest::collection::vec((any::<bool>(), 0u32..40, 0u32..3000), 0..3000)) {
+            let mut map = MultiMap::default();
+            let mut reference: HashMap<u32, Vec<u32>> = HashMap::new();
+            for (insert, key, value) in ops {
+                if insert {
+                    map.insert(key, value);
+                    reference.entry(key).or_default().push(value);
+                } else {
+                    let list = reference.entry(key).or_default();
+                    let expected = list.iter().position(|&v| v == value).map(|p| list.swap_remove(p)).is_some();
+                    prop_assert_eq!(map.remove(key, value), expected);
+                }
+            }
+            for (key, mut values) in reference {
+                let mut got = Vec::new();
+                map.for_each(key, |v| got.push(v));
+                got.sort_unstable();
+                values.sort_unstable();
+                prop_assert_eq!(got, values);
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The `syndic` binary as a user runs it.
+
+use std::process::Command;
+
+fn syndic() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_syndic"))
+}
+
+fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_bundled_sample_is_what_the_generator_makes() {
+    let out = syndic()
+        .args(["generate", "--articles", "300", "--seed", "42", "--with-invalid"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let bundled = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample.jsonl")).unwrap();
+    assert!(
+        out.stdout == bundled,
+        "regenerate tests/data/sample.jsonl with the command in README.md"
+    );
+}
+
+#[test]
+fn dedup_writes_one_decision_per_record_in_order_and_events_per_story_change() {
+    let dir = std::env::temp_dir().join(format!("syndic-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (events, decisions) = (dir.join("stories.jsonl"), dir.join("decisions.jsonl"));
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample.jsonl");
+    let out = syndic()
+        .args(["dedup", "--input", sample, "--output"])
+        .arg(&events)
+        .arg("--decisions")
+        .arg(&decisions)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("300 records"), "summary missing: {stderr}");
+
+    let input: Vec<&[u8]> = std::fs::read(sample)
+        .unwrap()
+        .leak()
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let decisions = lines(&decisions);
+    assert_eq!(decisions.len(), input.len());
+    let mut invalid = 0;
+    for (record, decision) in input.iter().zip(&decisions) {
+        let verdict = decision["verdict"].as_str().unwrap();
+        if verdict == "invalid" {
+            invalid += 1;
+            assert!(decision["reason"].as_str().is_some_and(|r| !r.is_empty()));
+            continue;
+        }
+        let record: serde_json::Value = serde_json::from_slice(record).unwrap();
+        assert_eq!(decision["article_id"], record["id"], "decisions keep input order");
+        assert!(decision["story_id"].as_str().unwrap().starts_with("st-"));
+        if verdict == "duplicate" {
+            assert!(decision["matched_article_id"].is_string() && decision["score"].is_number());
+        }
+    }
+    assert!(invalid > 0, "the sample carries invalid records");
+    let events = lines(&events);
+    let created = events.iter().filter(|e| e["kind"] == "story_created").count();
+    let new_stories = decisions.iter().filter(|d| d["verdict"] == "new_story").count();
+    assert_eq!(created, new_stories);
+    assert!(events.iter().all(|e| e["canonical"]["id"] == e["canonical_article_id"]));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn eval_scores_a_labelled_file() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample.jsonl");
+    let out = syndic().args(["eval", "--input", sample]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = String::from_utf8_lossy(&out.stdout);
+    let precision: f64 = report
+        .split("precision ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(precision > 0.95, "{report}");
+}
+
+#[test]
+fn a_config_with_an_unknown_key_fails_with_the_key_named() {
+    let path = std::env::temp_dir().join(format!("syndic-bad-{}.toml", std::process::id()));
+    std::fs::write(&path, "[index]\nwindow = 5\n").unwrap();
+    let out = syndic()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("window"));
+    let ok = syndic()
+        .args([
+            "check-config",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/syndic.toml"),
+        ])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("min_containment"));
+}

@@ -1,0 +1,170 @@
+//! Behaviour of the core engine on generated corpora and hand-written syndication cases.
+
+use chrono::Utc;
+use std::collections::HashMap;
+use syndic::config::CoreConfig;
+use syndic::corpus::Generator;
+use syndic::engine::{Engine, Verdict};
+use syndic::story::EventKind;
+
+fn record(id: &str, source: &str, date: &str, body: &str) -> Vec<u8> {
+    serde_json::json!({"id": id, "source": source, "published_at": date, "body": body, "url": format!("https://{source}/{id}")})
+        .to_string()
+        .into_bytes()
+}
+
+const AZERTAC: &str = "BAKU, Azerbaijan, December 26. President Ilham Aliyev received a delegation led by the Minister of Energy of Kazakhstan Almasadam Satkaliyev on December 26, AZERTAC reports.\n\nThe sides discussed cooperation in the fields of oil, gas and electricity, and the construction of the Trans-Caspian fibre-optic line, which is to carry 400 gigabits per second by 2026.\n\nThe head of state noted that trade turnover between the two countries reached 470 million dollars in eleven months, up 21 percent, and expressed confidence that the joint investment company would finance new projects in Mangystau and Sumgait.\n\nThe minister conveyed the greetings of President Kassym-Jomart Tokayev and said that the intergovernmental commission would meet in Astana in March to sign a roadmap for 2025 and 2026.";
+
+fn news_az_reprint() -> String {
+    let body = AZERTAC
+        .replace("BAKU, Azerbaijan, December 26. ", "")
+        .replace(", AZERTAC reports.", ", News.Az reports, citing AZERTAC.");
+    format!("+ ↺ − 16 px\n\n{body}\n\nNews.Az")
+}
+
+#[test]
+fn a_news_az_reprint_joins_the_azertac_original_which_becomes_canonical() {
+    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let first = engine.process(
+        &record("r1", "news.az", "2024-12-26T10:00:00Z", &news_az_reprint()),
+        Utc::now(),
+    );
+    assert_eq!(first.decision.verdict, Verdict::NewStory);
+    let story = first.decision.story_id.clone().unwrap();
+    let second = engine.process(&record("o1", "azertag.az", "2024-12-26T09:00:00Z", AZERTAC), Utc::now());
+    // Once the widget, attribution, dateline and footer are stripped, the texts are identical.
+    assert_eq!(
+        second.decision.verdict,
+        Verdict::ExactDuplicate,
+        "{:?}",
+        second.decision
+    );
+    assert_eq!(second.decision.story_id.as_deref(), Some(story.as_str()));
+    assert_eq!(second.decision.matched_article_id.as_deref(), Some("r1"));
+    let event = second.event.unwrap();
+    assert_eq!(event.kind, EventKind::CanonicalChanged);
+    assert_eq!(event.canonical_article_id, "o1");
+    assert!(
+        event.canonical.get().contains("azertag.az"),
+        "the canonical article is carried as received"
+    );
+}
+
+#[test]
+fn a_template_with_other_figures_is_a_new_story() {
+    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let oct = "Trade turnover between Georgia and Azerbaijan amounted to 812.4 million dollars in January-October 2024, Geostat reports. Exports to Azerbaijan were 512.1 million dollars, up 11.2 percent, and imports 300.3 million dollars, down 4.1 percent. Azerbaijan ranked 3rd among trade partners with a share of 6.9 percent.";
+    let sep = "Trade turnover between Georgia and Azerbaijan amounted to 731.9 million dollars in January-September 2024, Geostat reports. Exports to Azerbaijan were 455.6 million dollars, up 9.8 percent, and imports 276.3 million dollars, down 2.7 percent. Azerbaijan ranked 4th among trade partners with a share of 6.4 percent.";
+    engine.process(&record("oct", "trend.az", "2024-11-20", oct), Utc::now());
+    let out = engine.process(&record("sep", "trend.az", "2024-11-21", sep), Utc::now());
+    assert_eq!(out.decision.verdict, Verdict::NewStory, "{:?}", out.decision);
+}
+
+#[test]
+fn a_truncated_teaser_joins_its_original() {
+    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    engine.process(&record("o", "azertag.az", "2024-12-26", AZERTAC), Utc::now());
+    let teaser: String = AZERTAC.split("\n\n").take(2).collect::<Vec<_>>().join("\n\n") + " ...";
+    let out = engine.process(&record("t", "eunewsweek.com", "2024-12-27", &teaser), Utc::now());
+    assert_eq!(out.decision.verdict, Verdict::Duplicate, "{:?}", out.decision);
+}
+
+#[test]
+fn copies_outside_the_time_window_start_a_new_story() {
+    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    engine.process(&record("o", "azertag.az", "2024-01-01", AZERTAC), Utc::now());
+    engine.process(
+        &record(
+            "x",
+            "other.com",
+            "2024-01-20",
+            "Something else entirely happened today in the capital.",
+        ),
+        Utc::now(),
+    );
+    let out = engine.process(&record("late", "news.az", "2024-01-20", &news_az_reprint()), Utc::now());
+    assert_eq!(out.decision.verdict, Verdict::NewStory);
+    assert_eq!(engine.index().evicted_total(), 1);
+}
+
+#[test]
+fn every_record_gets_exactly_one_decision_and_bad_ones_say_why() {
+    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let records: Vec<_> = Generator::new(3).with_invalid(true).take(2000).collect();
+    let mut invalid = 0;
+    for r in &records {
+        let out = engine.process(&r.line, Utc::now());
+        if r.cluster.is_none() {
+            assert_eq!(
+                out.decision.verdict,
+                Verdict::Invalid,
+                "record {} should be invalid",
+                r.id
+            );
+            assert!(out.decision.reason.as_deref().is_some_and(|s| !s.is_empty()));
+            invalid += 1;
+        } else {
+            assert_ne!(out.decision.verdict, Verdict::Invalid, "{:?}", out.decision);
+        }
+    }
+    assert!(invalid > 20, "the corpus should carry invalid records, got {invalid}");
+    assert_eq!(engine.counters().records, 2000);
+}
+
+/// Pair precision and recall of the engine's stories against the generator's clusters.
+fn pair_scores(seed: u64, n: usize) -> (f64, f64) {
+    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut story_members: HashMap<String, Vec<String>> = HashMap::new();
+    let mut cluster_of = HashMap::new();
+    for r in Generator::new(seed).take(n) {
+        let out = engine.process(&r.line, Utc::now());
+        let cluster = r.cluster.unwrap();
+        story_members
+            .entry(out.decision.story_id.unwrap())
+            .or_default()
+            .push(r.id.clone());
+        cluster_of.insert(r.id, cluster);
+    }
+    let pairs = |groups: Vec<Vec<String>>| -> std::collections::HashSet<(String, String)> {
+        let mut out = std::collections::HashSet::new();
+        for g in groups {
+            for (i, a) in g.iter().enumerate() {
+                for b in &g[i + 1..] {
+                    out.insert(if a < b {
+                        (a.clone(), b.clone())
+                    } else {
+                        (b.clone(), a.clone())
+                    });
+                }
+            }
+        }
+        out
+    };
+    let mut truth_groups: HashMap<String, Vec<String>> = HashMap::new();
+    for (id, c) in cluster_of {
+        truth_groups.entry(c).or_default().push(id);
+    }
+    let predicted = pairs(story_members.into_values().collect());
+    let truth = pairs(truth_groups.into_values().collect());
+    let tp = predicted.intersection(&truth).count() as f64;
+    (tp / predicted.len() as f64, tp / truth.len() as f64)
+}
+
+#[test]
+fn generated_copies_are_found_and_lookalikes_are_not_merged() {
+    let (precision, recall) = pair_scores(11, 3000);
+    assert!(precision >= 0.99, "precision {precision}");
+    assert!(recall >= 0.95, "recall {recall}");
+}
+
+#[test]
+fn the_same_input_gives_the_same_story_ids() {
+    let run = || {
+        let mut engine = Engine::new(CoreConfig::default()).unwrap();
+        Generator::new(5)
+            .take(500)
+            .map(|r| engine.process(&r.line, Utc::now()).decision.story_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(), run());
+}
