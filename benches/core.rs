@@ -1,1 +1,153 @@
-fn main() {}
+//! Throughput of the pipeline core, stage by stage and whole, and memory per indexed article.
+//!
+//! Run: `cargo bench --bench core` (all), or name a group: `cargo bench --bench core -- index`.
+//! Figures and the machine they came from are in BENCHMARKS.md.
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use syndic::config::CoreConfig;
+use syndic::corpus::{Generator, Rng};
+use syndic::engine::Engine;
+use syndic::fingerprint::{FingerprintConfig, Fingerprinter};
+use syndic::index::{IndexConfig, NearDupIndex};
+use syndic::normalize::{Normalized, Normalizer, Scratch};
+use syndic::rules::BoilerplateRules;
+
+fn bodies(n: usize) -> Vec<String> {
+    Generator::new(17)
+        .take(n)
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(&r.line).expect("generated records are JSON");
+            v["body"].as_str().unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+fn stages(c: &mut Criterion) {
+    let bodies = bodies(2000);
+    let bytes: usize = bodies.iter().map(String::len).sum();
+    let normalizer = Normalizer::new(BoilerplateRules::builtin());
+    let mut group = c.benchmark_group("stages");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    let mut scratch = Scratch::default();
+    let mut out = Normalized::default();
+    group.bench_function("normalize 2000 articles", |b| {
+        b.iter(|| {
+            for body in &bodies {
+                normalizer.normalize_into(body, &mut scratch, &mut out);
+                black_box(&out);
+            }
+        })
+    });
+    let normalized: Vec<Normalized> = bodies
+        .iter()
+        .map(|b| {
+            let mut n = Normalized::default();
+            normalizer.normalize_into(b, &mut scratch, &mut n);
+            n
+        })
+        .collect();
+    let fingerprinter = Fingerprinter::new(FingerprintConfig::default());
+    let mut fp_scratch = syndic::fingerprint::Scratch::default();
+    group.bench_function("fingerprint 2000 articles (simhash + sketch)", |b| {
+        b.iter(|| {
+            for n in &normalized {
+                black_box(fingerprinter.fingerprint_into(&n.text, &n.names, &mut fp_scratch));
+            }
+        })
+    });
+    group.bench_function("simhash crate 2000 articles (reference)", |b| {
+        b.iter(|| {
+            for n in &normalized {
+                black_box(simhash::simhash(&n.text));
+            }
+        })
+    });
+    group.finish();
+}
+
+/// An index filled with `size` random entries, one second apart, whose window keeps exactly
+/// `size` entries: each insert in the benchmark evicts one, so the size stays put.
+fn filled_index(size: usize, rng: &mut Rng) -> NearDupIndex {
+    let config = IndexConfig {
+        window_secs: size as i64,
+        ..IndexConfig::default()
+    };
+    let mut index = NearDupIndex::new(config);
+    let mut evicted = Vec::new();
+    let mut anchors = [0u32; 8];
+    for t in 0..size as i64 {
+        anchors.iter_mut().for_each(|a| *a = rng.next_u64() as u32);
+        index.advance_to(t, &mut evicted);
+        index.insert(rng.next_u64(), &anchors, t);
+    }
+    index
+}
+
+fn index(c: &mut Criterion) {
+    let mut group = c.benchmark_group("index");
+    for size in [1_000_000usize, 10_000_000] {
+        let mut rng = Rng::new(size as u64);
+        let mut index = filled_index(size, &mut rng);
+        eprintln!(
+            "index of {size} entries: {:.1} bytes/article (SimHash tables {:.1}, anchors {:.1})",
+            index.heap_bytes() as f64 / index.len() as f64,
+            index.simhash_heap_bytes() as f64 / index.len() as f64,
+            index.anchor_heap_bytes() as f64 / index.len() as f64,
+        );
+        let mut t = size as i64;
+        let mut candidates = Vec::new();
+        let mut evicted = Vec::new();
+        let mut anchors = [0u32; 8];
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(format!("query+insert at {size} entries"), |b| {
+            b.iter(|| {
+                anchors.iter_mut().for_each(|a| *a = rng.next_u64() as u32);
+                let simhash = rng.next_u64();
+                candidates.clear();
+                evicted.clear();
+                index.advance_to(t, &mut evicted);
+                index.candidates(simhash, &anchors, &mut candidates);
+                index.insert(simhash, &anchors, t);
+                t += 1;
+                black_box(&candidates);
+            })
+        });
+    }
+    group.finish();
+}
+
+fn whole_core(c: &mut Criterion) {
+    const N: usize = 20_000;
+    let records: Vec<Vec<u8>> = Generator::new(23).take(N).map(|r| r.line).collect();
+    let avg = records.iter().map(Vec::len).sum::<usize>() / N;
+    let mut group = c.benchmark_group("core");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(N as u64));
+    let now = chrono::Utc::now();
+    group.bench_function(format!("engine.process {N} articles (~{avg} B)"), |b| {
+        b.iter_batched(
+            || Engine::new(CoreConfig::default()).expect("default config is valid"),
+            |mut engine| {
+                for r in &records {
+                    black_box(engine.process(r, now));
+                }
+                engine
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+    let mut engine = Engine::new(CoreConfig::default()).expect("default config is valid");
+    for r in &records {
+        engine.process(r, now);
+    }
+    let live = engine.index().len() as f64;
+    eprintln!(
+        "after {N} articles: index {:.1} bytes/article, verification sketches {:.1} bytes/article",
+        engine.index().heap_bytes() as f64 / live,
+        engine.sketch_bytes() as f64 / live
+    );
+}
+
+criterion_group!(benches, stages, index, whole_core);
+criterion_main!(benches);

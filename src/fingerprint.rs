@@ -41,21 +41,56 @@ pub struct Fingerprint {
     pub tokens: u32,
 }
 
-/// 64-bit SimHash of weighted feature hashes: bit i is set when the features with bit i set
-/// outweigh those without it.
-pub fn simhash(features: impl IntoIterator<Item = (u64, i32)>) -> u64 {
-    let mut votes = [0i32; 64];
-    for (hash, weight) in features {
-        // Branch-free so the compiler vectorizes the 64 lanes.
-        for (bit, vote) in votes.iter_mut().enumerate() {
-            let set = ((hash >> bit) & 1) as i32;
-            *vote += weight * (2 * set - 1);
+/// `SPREAD[x]` has bit `j` of `x` in the lowest bit of its byte `j`: adding it to a `u64`
+/// counts eight bit positions at once, one per byte.
+const SPREAD: [u64; 256] = {
+    let mut table = [0u64; 256];
+    let mut x = 0;
+    while x < 256 {
+        let mut j = 0;
+        while j < 8 {
+            table[x] |= (((x >> j) & 1) as u64) << (8 * j);
+            j += 1;
+        }
+        x += 1;
+    }
+    table
+};
+
+/// 64-bit SimHash of feature hashes, each weighing one: bit i is set when more than half of the
+/// features have bit i set.
+///
+/// Counting is SWAR: eight byte-wide counters per `u64`, eight `u64`s for the 64 positions,
+/// flushed to wide counters before a byte can overflow. That is 8 table adds per feature
+/// instead of 64 compare-and-adds, several times faster than the plain loop kept in the tests.
+pub fn simhash(features: impl IntoIterator<Item = u64>) -> u64 {
+    fn flush(packed: &mut [u64; 8], counts: &mut [u32; 64]) {
+        for (b, lane) in packed.iter_mut().enumerate() {
+            for j in 0..8 {
+                counts[8 * b + j] += ((*lane >> (8 * j)) & 0xFF) as u32;
+            }
+            *lane = 0;
         }
     }
-    votes
+    let mut counts = [0u32; 64];
+    let mut packed = [0u64; 8];
+    let (mut pending, mut total) = (0u32, 0u32);
+    for hash in features {
+        for (b, lane) in packed.iter_mut().enumerate() {
+            *lane += SPREAD[((hash >> (8 * b)) & 0xFF) as usize];
+        }
+        pending += 1;
+        total += 1;
+        if pending == 255 {
+            flush(&mut packed, &mut counts);
+            pending = 0;
+        }
+    }
+    flush(&mut packed, &mut counts);
+    counts
         .iter()
         .enumerate()
-        .fold(0u64, |acc, (bit, &vote)| acc | (u64::from(vote > 0) << bit))
+        .fold(0u64, |acc, (bit, &count)| acc | (u64::from(count * 2 > total) << bit))
 }
 
 /// Combines consecutive token hashes into one shingle hash; order matters.
@@ -117,9 +152,9 @@ impl Fingerprinter {
         bottom_k(&mut scratch.names, MAX_NUMBERS);
         let simhash_n = self.config.simhash_shingle.max(1);
         let simhash = if simhash_n == 1 {
-            simhash(hashes.iter().map(|&h| (h, 1)))
+            simhash(hashes.iter().copied())
         } else {
-            simhash(hashes.windows(simhash_n).map(|w| (shingle_hash(w), 1)))
+            simhash(hashes.windows(simhash_n).map(shingle_hash))
         };
         let sketch_n = self.config.sketch_shingle.max(1);
         scratch.shingles.clear();
@@ -168,7 +203,28 @@ mod tests {
 
     #[test]
     fn simhash_of_one_feature_is_that_feature() {
-        assert_eq!(simhash([(0xDEAD_BEEF, 1)]), 0xDEAD_BEEF);
+        assert_eq!(simhash([0xDEAD_BEEF]), 0xDEAD_BEEF);
+    }
+
+    /// The textbook definition, as the reference for the SWAR version.
+    fn plain_simhash(features: &[u64]) -> u64 {
+        let mut votes = [0i64; 64];
+        for &h in features {
+            for (bit, vote) in votes.iter_mut().enumerate() {
+                *vote += if (h >> bit) & 1 == 1 { 1 } else { -1 };
+            }
+        }
+        votes
+            .iter()
+            .enumerate()
+            .fold(0, |acc, (bit, &v)| acc | (u64::from(v > 0) << bit))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn swar_simhash_equals_the_plain_definition(features in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..1200)) {
+            proptest::prop_assert_eq!(simhash(features.iter().copied()), plain_simhash(&features));
+        }
     }
 
     #[test]

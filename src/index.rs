@@ -6,9 +6,11 @@
 //! * **SimHash blocks** (multi-index hashing). The 64-bit SimHash is split into two 32-bit
 //!   halves with a table each. Two hashes within Hamming radius `r` agree within `r / 2` bits
 //!   on at least one half (pigeonhole), so probing each table with every key within that
-//!   sub-radius finds all of them. Radius 3 costs 2 x 33 probes; beyond it the probe count
-//!   grows with the square of the radius, and on real news SimHash alone stops separating
-//!   copies from other articles around 12 to 18 bits anyway (BENCHMARKS.md has the figures).
+//!   sub-radius finds all of them: radius 1 costs 2 probes, radius 3 costs 2 x 33. The default
+//!   is 1 because measurement (BENCHMARKS.md) showed radius 0 to 5 finding the same copies on
+//!   real and generated data, the anchors below doing the rest, while each probe is a cache miss
+//!   in a large index; on real news SimHash alone stops separating copies from other articles
+//!   around 12 to 18 bits anyway.
 //! * **Anchors**: the few smallest shingle hashes of the article (the head of its bottom-k
 //!   sketch). Two texts that share much of their wording very likely share one of them, which
 //!   is what finds rewritten leads, write-thrus and truncated teasers that SimHash puts far
@@ -41,7 +43,7 @@ pub struct IndexConfig {
 impl Default for IndexConfig {
     fn default() -> Self {
         Self {
-            simhash_radius: 3,
+            simhash_radius: 1,
             anchors: 8,
             max_anchor_postings: 64,
             window_secs: 7 * 24 * 3600,

@@ -37,11 +37,38 @@ fn fold_char(c: char) -> Option<char> {
 fn fold(body: &str, out: &mut String) {
     out.clear();
     out.reserve(body.len());
-    if body.is_ascii() {
-        out.extend(body.chars().filter_map(fold_char));
+    // NFKC is the identity on ASCII and on text its quick check passes, which is most text.
+    let already_nfkc = body.is_ascii()
+        || unicode_normalization::is_nfkc_quick(body.chars()) == unicode_normalization::IsNormalized::Yes;
+    if already_nfkc {
+        fold_runs(body, out);
     } else {
         out.extend(body.nfkc().filter_map(fold_char));
     }
+}
+
+/// [`fold_char`] over text already in NFKC, copying runs of plain ASCII whole.
+fn fold_runs(body: &str, out: &mut String) {
+    let bytes = body.as_bytes();
+    let mut run_start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let plain = b.is_ascii() && (b == b'\n' || b == b' ' || (b.is_ascii_graphic() && b != b'`'));
+        if plain {
+            i += 1;
+            continue;
+        }
+        out.push_str(&body[run_start..i]);
+        // A non-plain byte starts a character (ASCII or the first byte of a UTF-8 sequence).
+        let c = body[i..].chars().next().unwrap_or(' ');
+        if let Some(folded) = fold_char(c) {
+            out.push(folded);
+        }
+        i += c.len_utf8();
+        run_start = i;
+    }
+    out.push_str(&body[run_start..]);
 }
 
 fn ends_sentence(line: &str) -> bool {
@@ -54,52 +81,73 @@ fn starts_lowercase(line: &str) -> bool {
         .is_some_and(|c| c.is_lowercase() || c.is_ascii_digit())
 }
 
-/// Re-joins hard-wrapped lines into paragraphs and calls `emit` once per paragraph.
-fn paragraphs(text: &str, buf: &mut String, mut emit: impl FnMut(&str)) {
+/// Re-joins hard-wrapped lines into paragraphs: writes them one after another into `buf` and
+/// their byte ranges into `ranges`.
+fn paragraphs(text: &str, buf: &mut String, ranges: &mut Vec<std::ops::Range<usize>>) {
     buf.clear();
+    ranges.clear();
+    let mut start = 0;
     let mut last_line_chars = 0;
     for line in text.split('\n') {
         let line = line.trim();
         if line.is_empty() {
-            if !buf.is_empty() {
-                emit(buf);
-                buf.clear();
+            if buf.len() > start {
+                ranges.push(start..buf.len());
+                start = buf.len();
             }
             continue;
         }
-        if !buf.is_empty() {
+        if buf.len() > start {
+            let current = &buf[start..];
             let wrapped =
-                !ends_sentence(buf) && (last_line_chars >= HARD_WRAP_MIN_LINE_CHARS || starts_lowercase(line));
+                !ends_sentence(current) && (last_line_chars >= HARD_WRAP_MIN_LINE_CHARS || starts_lowercase(line));
             if wrapped {
                 // A word hyphenated at the wrap ("coopera-\ntion") is one word.
-                if buf.ends_with('-') && starts_lowercase(line) && buf[..buf.len() - 1].ends_with(char::is_alphabetic) {
+                if current.ends_with('-')
+                    && starts_lowercase(line)
+                    && current[..current.len() - 1].ends_with(char::is_alphabetic)
+                {
                     buf.pop();
                 } else {
                     buf.push(' ');
                 }
             } else {
-                emit(buf);
-                buf.clear();
+                ranges.push(start..buf.len());
+                start = buf.len();
             }
         }
         buf.push_str(line);
         last_line_chars = line.chars().count();
     }
-    if !buf.is_empty() {
-        emit(buf);
+    if buf.len() > start {
+        ranges.push(start..buf.len());
     }
 }
+
+/// Strip rules run on this many paragraphs at each end of an article: sites put headers,
+/// datelines, attributions and credits there, and skipping the middle halves normalization time.
+const EDGE_PARAGRAPHS: usize = 2;
 
 /// Appends the paragraph's tokens to `out.text`, each preceded by a space when it is not
 /// empty. A token is a run of letters, marks and digits, lower-cased; digit groups joined by `.`
 /// stay one number ("4.1"), and `,` between digits is a thousands separator ("10,000" ->
 /// "10000"). Capitalized tokens that do not start a sentence are recorded as names.
 fn tokenize(paragraph: &str, out: &mut Normalized) {
+    let bytes = paragraph.as_bytes();
     let mut in_token = false;
     let mut prev_digit = false;
     let mut sentence_start = true;
-    let mut chars = paragraph.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // ASCII is handled byte by byte; anything else is decoded as a character.
+        let (c, width) = if b.is_ascii() {
+            (b as char, 1)
+        } else {
+            let c = paragraph[i..].chars().next().unwrap_or(' ');
+            (c, c.len_utf8())
+        };
+        i += width;
         if c.is_alphanumeric() || (in_token && is_mark(c)) {
             if !in_token {
                 if !out.text.is_empty() {
@@ -112,18 +160,18 @@ fn tokenize(paragraph: &str, out: &mut Normalized) {
                 in_token = true;
                 sentence_start = false;
             }
-            if c.is_ascii() {
-                out.text.push(c.to_ascii_lowercase());
+            if width == 1 {
+                out.text.push(b.to_ascii_lowercase() as char);
             } else {
                 out.text.extend(c.to_lowercase());
             }
-            prev_digit = c.is_ascii_digit();
-        } else if (c == '.' || c == ',') && prev_digit && chars.peek().is_some_and(|n| n.is_ascii_digit()) {
-            if c == '.' {
+            prev_digit = b.is_ascii_digit();
+        } else if (b == b'.' || b == b',') && prev_digit && bytes.get(i).is_some_and(|n| n.is_ascii_digit()) {
+            if b == b'.' {
                 out.text.push('.');
             }
         } else {
-            sentence_start |= matches!(c, '.' | '!' | '?' | '"' | ':');
+            sentence_start |= matches!(b, b'.' | b'!' | b'?' | b'"' | b':');
             in_token = false;
             prev_digit = false;
         }
@@ -139,7 +187,8 @@ fn is_mark(c: char) -> bool {
 #[derive(Debug, Default)]
 pub struct Scratch {
     folded: String,
-    paragraph: String,
+    paragraphs: String,
+    ranges: Vec<std::ops::Range<usize>>,
 }
 
 /// A normalized article.
@@ -165,13 +214,19 @@ impl Normalizer {
         out.names.clear();
         out.tokens = 0;
         fold(body, &mut scratch.folded);
-        let rules = &self.rules;
-        paragraphs(&scratch.folded, &mut scratch.paragraph, |paragraph| {
-            if rules.drops(paragraph) {
-                return;
+        paragraphs(&scratch.folded, &mut scratch.paragraphs, &mut scratch.ranges);
+        let count = scratch.ranges.len();
+        for (i, range) in scratch.ranges.iter().enumerate() {
+            let paragraph = &scratch.paragraphs[range.clone()];
+            if self.rules.drops(paragraph) {
+                continue;
             }
-            tokenize(&rules.strip(paragraph), out);
-        });
+            if i < EDGE_PARAGRAPHS || i + EDGE_PARAGRAPHS >= count {
+                tokenize(&self.rules.strip(paragraph), out);
+            } else {
+                tokenize(paragraph, out);
+            }
+        }
     }
 
     /// The normalized text of `body`.

@@ -22,8 +22,23 @@ pub struct Sketch {
 /// Numbers kept per article; more than this says little more about identity.
 pub const MAX_NUMBERS: usize = 24;
 
-/// Keeps the `k` smallest distinct values seen, sorted.
+/// Keeps the `k` smallest distinct values seen, sorted; returns whether that is all of them.
 pub(crate) fn bottom_k(values: &mut Vec<u32>, k: usize) -> bool {
+    // Selecting before sorting makes this linear for long texts; the margin absorbs
+    // duplicates, and the full sort below covers texts with very many repeats.
+    let margin = 2 * k;
+    if values.len() > margin + 1 {
+        values.select_nth_unstable(margin);
+        let prefix = &mut values[..=margin];
+        prefix.sort_unstable();
+        let distinct = 1 + prefix.windows(2).filter(|w| w[0] != w[1]).count();
+        if distinct > k {
+            values.truncate(margin + 1);
+            values.dedup();
+            values.truncate(k);
+            return false;
+        }
+    }
     values.sort_unstable();
     values.dedup();
     let complete = values.len() <= k;
@@ -118,6 +133,20 @@ mod tests {
             complete,
             numbers: vec![],
             names: vec![],
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bottom_k_keeps_the_k_smallest_distinct_values(mut values in proptest::collection::vec(0u32..500, 0..600), k in 1usize..64) {
+            let mut expected = values.clone();
+            expected.sort_unstable();
+            expected.dedup();
+            let all = expected.len() <= k;
+            expected.truncate(k);
+            let complete = bottom_k(&mut values, k);
+            proptest::prop_assert_eq!(values, expected);
+            proptest::prop_assert_eq!(complete, all);
         }
     }
 
