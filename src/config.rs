@@ -86,7 +86,78 @@ impl Default for VerifyConfig {
     }
 }
 
-/// Everything the core engine needs.
+/// How the Kafka worker connects and what it reads and writes. Plain data: the core ignores it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Consumer group of the workers.
+    pub group_id: String,
+    pub input_topic: String,
+    /// Story events, keyed by story id (make it compacted to keep each story's latest state).
+    pub stories_topic: String,
+    /// One decision per input record, keyed by article id.
+    pub decisions_topic: String,
+    /// Invalid records, unchanged, with the reason in headers.
+    pub dlq_topic: String,
+    /// Create missing topics at start.
+    pub create_topics: bool,
+    pub topic_partitions: i32,
+    pub topic_replication: i32,
+    /// Records consumed but not yet acknowledged end to end; consumption pauses at this bound.
+    pub max_in_flight: usize,
+    /// On SIGTERM/SIGINT, how long to finish in-flight records before giving up on them
+    /// (their offsets are then not stored, so they are consumed again after a restart).
+    pub shutdown_timeout_secs: u64,
+    /// Exit once no record arrived for this long (0 = never): for backfills and the demo.
+    pub stop_after_idle_secs: u64,
+    /// Extra librdkafka consumer properties, passed through as given.
+    pub consumer: std::collections::BTreeMap<String, String>,
+    /// Extra librdkafka producer properties, passed through as given.
+    pub producer: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".to_string(),
+            group_id: "syndic".to_string(),
+            input_topic: "articles.raw".to_string(),
+            stories_topic: "stories".to_string(),
+            decisions_topic: "decisions".to_string(),
+            dlq_topic: "articles.dlq".to_string(),
+            create_topics: false,
+            topic_partitions: 3,
+            topic_replication: 1,
+            max_in_flight: 20_000,
+            shutdown_timeout_secs: 30,
+            stop_after_idle_secs: 0,
+            consumer: Default::default(),
+            producer: Default::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log pipelines.
+    pub format: String,
+    /// Default filter when `RUST_LOG` is not set, e.g. `info` or `syndic=debug,rdkafka=warn`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".to_string(),
+            level: "info".to_string(),
+        }
+    }
+}
+
+/// Everything syndic reads from its config file. The core engine uses the first six sections.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CoreConfig {
@@ -96,16 +167,95 @@ pub struct CoreConfig {
     pub index: IndexConfig,
     pub verify: VerifyConfig,
     pub stories: StoryConfig,
+    pub kafka: KafkaConfig,
+    pub log: LogConfig,
+}
+
+/// Sections that `SYNDIC_<SECTION>_<KEY>` environment variables may override.
+const SECTIONS: &[&str] = &[
+    "input",
+    "normalize",
+    "fingerprint",
+    "index",
+    "verify",
+    "stories",
+    "kafka",
+    "log",
+];
+
+/// Applies `SYNDIC_<SECTION>_<KEY>=value` overrides to a parsed config table. Values are read
+/// as TOML scalars when they parse as one (`3`, `true`, `0.4`), else as strings. Variables
+/// whose section is not a config section (such as `SYNDIC_CACHE`) are not config overrides.
+pub fn apply_env_overrides(table: &mut toml::Table, vars: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+    let mut applied = Vec::new();
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix("SYNDIC_") else {
+            continue;
+        };
+        let rest = rest.to_lowercase();
+        let Some(section) = SECTIONS.iter().find(|s| rest.starts_with(&format!("{s}_"))) else {
+            continue;
+        };
+        let key = &rest[section.len() + 1..];
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(|v| !v.is_table())
+            .unwrap_or_else(|| toml::Value::String(value.clone()));
+        let section_table = table
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let Some(section_table) = section_table.as_table_mut() {
+            section_table.insert(key.to_string(), parsed);
+        }
+        applied.push(name);
+    }
+    applied
 }
 
 impl CoreConfig {
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        Self::from_toml_with_env(text, path, std::iter::empty())
+    }
+
+    /// Parses `text`, applies `SYNDIC_<SECTION>_<KEY>` overrides from `vars`, validates.
+    pub fn from_toml_with_env(
+        text: &str,
+        path: &Path,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let parse_error = |message: String| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message,
+        };
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
+        let applied = apply_env_overrides(&mut table, vars);
+        let config: Self = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            if applied.is_empty() {
+                parse_error(e.to_string())
+            } else {
+                parse_error(format!("{e} (environment overrides applied: {})", applied.join(", ")))
+            }
         })?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Loads a file (or the defaults when `path` is `None`) with the process's `SYNDIC_*`
+    /// environment overrides.
+    pub fn load_with_env(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let (text, shown) = match path {
+            Some(path) => (
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?,
+                path.to_path_buf(),
+            ),
+            None => (String::new(), PathBuf::from("<defaults>")),
+        };
+        Self::from_toml_with_env(&text, &shown, std::env::vars())
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -156,6 +306,12 @@ impl CoreConfig {
                 return range(key, value.to_string(), "a fraction from 0 to 1");
             }
         }
+        if self.kafka.max_in_flight == 0 {
+            return range("kafka.max_in_flight", "0".into(), "at least 1");
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return range("log.format", self.log.format.clone(), "\"text\" or \"json\"");
+        }
         if self.input.max_record_bytes == 0 {
             return range("input.max_record_bytes", "0".into(), "a positive number of bytes");
         }
@@ -195,6 +351,33 @@ mod tests {
     fn an_unknown_key_is_named_in_the_error() {
         let err = CoreConfig::from_toml("[index]\nradius = 3\n", Path::new("x.toml")).unwrap_err();
         assert!(err.to_string().contains("radius"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_reach_any_section_and_typos_are_named() {
+        let vars = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let config = CoreConfig::from_toml_with_env(
+            "[kafka]\nbrokers = \"a:1\"\n",
+            Path::new("x.toml"),
+            vars(&[
+                ("SYNDIC_KAFKA_BROKERS", "b:2"),
+                ("SYNDIC_VERIFY_MIN_CONTAINMENT", "0.5"),
+                ("SYNDIC_CACHE", "/tmp"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.kafka.brokers, "b:2");
+        assert_eq!(config.verify.min_containment, 0.5);
+        let err = CoreConfig::from_toml_with_env("", Path::new("x.toml"), vars(&[("SYNDIC_KAFKA_BROKER", "b:2")]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("broker") && err.to_string().contains("SYNDIC_KAFKA_BROKER"),
+            "{err}"
+        );
     }
 
     #[test]

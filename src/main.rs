@@ -60,7 +60,35 @@ enum Command {
         #[arg(long, default_value = "-")]
         output: String,
     },
-    /// Validate a configuration file and print the effective configuration.
+    /// Run the Kafka worker: consume articles, publish decisions, story events and dead
+    /// letters, store offsets only after the broker acknowledged every output. Stops cleanly on
+    /// SIGTERM/SIGINT. Settings: the config file, then SYNDIC_<SECTION>_<KEY> environment
+    /// variables (e.g. SYNDIC_KAFKA_BROKERS), then these flags.
+    Run {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Kafka bootstrap servers (kafka.brokers).
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Consumer group (kafka.group_id).
+        #[arg(long)]
+        group_id: Option<String>,
+        /// Create missing topics at start (kafka.create_topics).
+        #[arg(long)]
+        create_topics: bool,
+        /// Exit once no record arrived for this many seconds (kafka.stop_after_idle_secs); for backfills.
+        #[arg(long)]
+        stop_after_idle_secs: Option<u64>,
+    },
+    /// Run the worker against an in-process Kafka on a generated sample and print the stories:
+    /// needs nothing installed.
+    Demo {
+        /// Articles to generate (some invalid, to show the dead-letter path).
+        #[arg(long, default_value_t = 300)]
+        articles: usize,
+    },
+    /// Validate a configuration file (with SYNDIC_* overrides) and print the effective
+    /// configuration.
     CheckConfig {
         #[arg(long)]
         config: Option<PathBuf>,
@@ -68,10 +96,27 @@ enum Command {
 }
 
 fn load_config(path: &Option<PathBuf>) -> Result<CoreConfig> {
-    match path {
-        Some(path) => Ok(CoreConfig::load(path)?),
-        None => Ok(CoreConfig::default()),
+    Ok(CoreConfig::load_with_env(path.as_deref())?)
+}
+
+fn init_logging(config: &syndic::config::LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn open_input(path: &str) -> Result<Box<dyn BufRead>> {
@@ -208,6 +253,67 @@ fn run(cli: Cli) -> Result<()> {
                 out.write_all(b"\n")?;
             }
             out.flush()?;
+            Ok(())
+        }
+        Command::Run {
+            config,
+            brokers,
+            group_id,
+            create_topics,
+            stop_after_idle_secs,
+        } => {
+            let mut config = load_config(&config)?;
+            if let Some(brokers) = brokers {
+                config.kafka.brokers = brokers;
+            }
+            if let Some(group_id) = group_id {
+                config.kafka.group_id = group_id;
+            }
+            config.kafka.create_topics |= create_topics;
+            if let Some(secs) = stop_after_idle_secs {
+                config.kafka.stop_after_idle_secs = secs;
+            }
+            config.validate()?;
+            init_logging(&config.log);
+            runtime()?.block_on(async {
+                let (trigger, shutdown) = syndic::shutdown::channel();
+                tokio::spawn(trigger.fire_on_signals());
+                syndic::kafka::worker::run(config, shutdown).await
+            })?;
+            Ok(())
+        }
+        Command::Demo { articles } => {
+            init_logging(&syndic::config::LogConfig {
+                level: "error".to_string(),
+                ..Default::default()
+            });
+            let report = runtime()?.block_on(syndic::kafka::demo::run(articles))?;
+            let s = report.summary;
+            println!(
+                "syndic demo: the worker ran against an in-process Kafka with {} generated articles\n",
+                report.produced
+            );
+            let mut stories = report.stories.clone();
+            stories.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then(a.story_id.cmp(&b.story_id)));
+            println!("largest stories (canonical source: title; members):");
+            for story in stories.iter().take(8) {
+                let title: String = story.canonical_title.chars().take(60).collect();
+                println!(
+                    "  {} v{}  {}: {title}",
+                    story.story_id, story.version, story.canonical_source
+                );
+                println!("      {}", story.members.join(", "));
+            }
+            println!(
+                "\narticles {}  stories {}  new {}  duplicates {}  exact duplicates {}  dead-lettered {}  confirmed {}",
+                s.consumed,
+                report.stories.len(),
+                s.new_story,
+                s.duplicate,
+                s.exact_duplicate,
+                s.dead_lettered,
+                s.completed
+            );
             Ok(())
         }
         Command::CheckConfig { config } => {

@@ -1,0 +1,462 @@
+//! The consume-process-produce loop.
+//!
+//! One task consumes and runs the engine (the engine's state is single-threaded by design), so
+//! records are processed in consumption order and their outputs are *enqueued* to the producer
+//! in that order: a story's events reach the stories topic in version order. Each record's
+//! outputs are then confirmed by a spawned task; when they are all acknowledged (acks=all,
+//! idempotent producer) the record is complete, and [`OffsetTracker`] turns completions into
+//! the highest offset that passes no unfinished record, which is stored for the next commit.
+//! An output that fails is sent again with backoff until it is acknowledged; later records may
+//! finish meanwhile, but the stored offset waits for it. See `docs/worker.md`.
+
+use crate::config::{ConfigError, CoreConfig, KafkaConfig};
+use crate::engine::{Engine, Outcome, Verdict};
+use crate::offsets::OffsetTracker;
+use crate::shutdown::Shutdown;
+use chrono::{DateTime, Utc};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use tracing::{debug, error, info, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("{context}: {source} (check kafka.brokers and that the broker is up)")]
+    Kafka {
+        context: &'static str,
+        #[source]
+        source: KafkaError,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+fn kafka(context: &'static str) -> impl FnOnce(KafkaError) -> WorkerError {
+    move |source| WorkerError::Kafka { context, source }
+}
+
+/// What a run did, for the summary line and the demo.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct WorkerSummary {
+    pub consumed: u64,
+    pub new_story: u64,
+    pub duplicate: u64,
+    pub exact_duplicate: u64,
+    pub dead_lettered: u64,
+    pub story_events: u64,
+    /// Records whose outputs were confirmed and whose offsets may be committed.
+    pub completed: u64,
+    /// Records still unconfirmed when the shutdown bound ran out (consumed again on restart).
+    pub abandoned: u64,
+}
+
+/// What the rebalance callback tells the worker loop.
+enum GroupEvent {
+    Assigned,
+    Revoked(i32),
+}
+
+/// Passes rebalances from librdkafka's callback to the worker loop, and commits what is stored
+/// before revoked partitions go.
+struct WorkerContext {
+    events: mpsc::Sender<GroupEvent>,
+}
+
+impl ClientContext for WorkerContext {}
+
+impl ConsumerContext for WorkerContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(partitions) => {
+                for p in partitions.elements() {
+                    let _ = self.events.send(GroupEvent::Revoked(p.partition()));
+                }
+                match consumer.commit_consumer_state(CommitMode::Sync) {
+                    Ok(()) => info!(
+                        partitions = partitions.count(),
+                        "partitions revoked; committed what was done"
+                    ),
+                    Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
+                        info!(
+                            partitions = partitions.count(),
+                            "partitions revoked; nothing new to commit"
+                        )
+                    }
+                    Err(error) => {
+                        warn!(%error, "partitions revoked; commit failed, their records will be consumed again")
+                    }
+                }
+            }
+            Rebalance::Assign(partitions) => {
+                let _ = self.events.send(GroupEvent::Assigned);
+                info!(partitions = partitions.count(), "partitions assigned")
+            }
+            Rebalance::Error(error) => warn!(%error, "rebalance error"),
+        }
+    }
+}
+
+/// One output record, owned so that it can be sent again.
+#[derive(Debug, Clone)]
+struct OutRecord {
+    topic: String,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    headers: Vec<(&'static str, Vec<u8>)>,
+}
+
+impl OutRecord {
+    fn to_future_record(&self) -> FutureRecord<'_, [u8], [u8]> {
+        let mut headers = OwnedHeaders::new_with_capacity(self.headers.len());
+        for (key, value) in &self.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let record = FutureRecord::to(&self.topic)
+            .payload(&self.payload[..])
+            .headers(headers);
+        match &self.key {
+            Some(key) => record.key(&key[..]),
+            None => record,
+        }
+    }
+}
+
+fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("group.id", &kafka.group_id)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        // Offsets are stored by the worker only when a record is complete.
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("session.timeout.ms", "10000")
+        .set("isolation.level", "read_committed");
+    for (key, value) in &kafka.consumer {
+        config.set(key, value);
+    }
+    config
+}
+
+pub(crate) fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        // Never give up on an output while the broker is away: a record is retried, not lost.
+        .set("message.timeout.ms", "0");
+    for (key, value) in &kafka.producer {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Creates the configured topics that do not exist yet (the stories topic compacted).
+pub async fn create_topics(kafka: &KafkaConfig) -> Result<(), WorkerError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &kafka.brokers)
+        .create()
+        .map_err(self::kafka("creating the admin client"))?;
+    let replication = || TopicReplication::Fixed(kafka.topic_replication);
+    let topics = [
+        NewTopic::new(&kafka.input_topic, kafka.topic_partitions, replication()),
+        NewTopic::new(&kafka.stories_topic, kafka.topic_partitions, replication()).set("cleanup.policy", "compact"),
+        NewTopic::new(&kafka.decisions_topic, kafka.topic_partitions, replication()),
+        NewTopic::new(&kafka.dlq_topic, kafka.topic_partitions, replication()),
+    ];
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics(&topics, &options)
+        .await
+        .map_err(self::kafka("creating topics"))?;
+    for result in results {
+        match result {
+            Ok(topic) => info!(topic, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(WorkerError::Kafka {
+                    context: "creating topics",
+                    source: KafkaError::AdminOp(code),
+                })
+                .inspect_err(|_| error!(topic, %code, "cannot create topic"))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn outputs(
+    kafka: &KafkaConfig,
+    outcome: &Outcome,
+    payload: &[u8],
+    key: Option<&[u8]>,
+    partition: i32,
+    offset: i64,
+) -> Vec<OutRecord> {
+    let source = [
+        ("syndic.source.topic", kafka.input_topic.as_bytes().to_vec()),
+        ("syndic.source.partition", partition.to_string().into_bytes()),
+        ("syndic.source.offset", offset.to_string().into_bytes()),
+    ];
+    let mut out = Vec::with_capacity(3);
+    if let Some(invalid) = &outcome.invalid {
+        let mut headers = vec![
+            ("syndic.reason", invalid.code().as_bytes().to_vec()),
+            ("syndic.error", invalid.to_string().into_bytes()),
+        ];
+        headers.extend(source.iter().cloned());
+        out.push(OutRecord {
+            topic: kafka.dlq_topic.clone(),
+            key: key.map(<[u8]>::to_vec),
+            payload: payload.to_vec(),
+            headers,
+        });
+    }
+    // Serializing our own plain structs cannot fail; an empty object would still be delivered.
+    let decision = serde_json::to_vec(&outcome.decision).unwrap_or_else(|_| b"{}".to_vec());
+    out.push(OutRecord {
+        topic: kafka.decisions_topic.clone(),
+        key: outcome.decision.article_id.as_ref().map(|id| id.as_bytes().to_vec()),
+        payload: decision,
+        headers: source.to_vec(),
+    });
+    if let Some(event) = &outcome.event {
+        out.push(OutRecord {
+            topic: kafka.stories_topic.clone(),
+            key: Some(event.story_id.as_bytes().to_vec()),
+            payload: serde_json::to_vec(event).unwrap_or_else(|_| b"{}".to_vec()),
+            headers: Vec::new(),
+        });
+    }
+    out
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Hands a record to the producer, waiting while its queue is full and backing off on errors.
+async fn enqueue(producer: &FutureProducer, record: &OutRecord) -> DeliveryFuture {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match producer.send_result(record.to_future_record()) {
+            Ok(delivery) => return delivery,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((error, _)) => {
+                warn!(topic = record.topic, %error, backoff_ms = backoff.as_millis() as u64, "cannot enqueue output; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Waits until every output of one record is acknowledged, sending failed ones again.
+async fn confirm(producer: FutureProducer, records: Vec<OutRecord>, deliveries: Vec<DeliveryFuture>) {
+    for (record, delivery) in records.iter().zip(deliveries) {
+        let mut delivery = delivery;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let error = match delivery.await {
+                Ok(Ok(_)) => break,
+                Ok(Err((error, _))) => error,
+                Err(_) => KafkaError::Canceled,
+            };
+            warn!(topic = record.topic, %error, backoff_ms = backoff.as_millis() as u64, "output not acknowledged; sending it again");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            delivery = enqueue(&producer, record).await;
+        }
+    }
+}
+
+fn ingest_time(message_millis: Option<i64>) -> DateTime<Utc> {
+    message_millis
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or_else(Utc::now)
+}
+
+/// Runs the worker until shutdown (or idleness, when configured). Returns what it did.
+pub async fn run(config: CoreConfig, mut shutdown: Shutdown) -> Result<WorkerSummary, WorkerError> {
+    let kafka_config = config.kafka.clone();
+    if kafka_config.create_topics {
+        create_topics(&kafka_config).await?;
+    }
+    let mut engine = Engine::new(config)?;
+    let producer: FutureProducer = producer_config(&kafka_config)
+        .create()
+        .map_err(kafka("creating the producer"))?;
+    let (group_tx, group_rx) = mpsc::channel();
+    let consumer: StreamConsumer<WorkerContext> = consumer_config(&kafka_config)
+        .create_with_context(WorkerContext { events: group_tx })
+        .map_err(kafka("creating the consumer"))?;
+    consumer
+        .subscribe(&[&kafka_config.input_topic])
+        .map_err(kafka("subscribing to the input topic"))?;
+    info!(
+        brokers = kafka_config.brokers,
+        group = kafka_config.group_id,
+        input = kafka_config.input_topic,
+        stories = kafka_config.stories_topic,
+        decisions = kafka_config.decisions_topic,
+        dlq = kafka_config.dlq_topic,
+        "worker started"
+    );
+
+    let mut summary = WorkerSummary::default();
+    let mut tracker = OffsetTracker::new();
+    let mut in_flight: JoinSet<(i32, i64)> = JoinSet::new();
+    let idle_limit = Duration::from_secs(kafka_config.stop_after_idle_secs);
+    let mut last_record = Instant::now();
+    let mut assigned_once = false;
+    let mut last_progress = Instant::now();
+
+    let store = |consumer: &StreamConsumer<WorkerContext>, partition: i32, next: i64| {
+        let mut tpl = TopicPartitionList::new();
+        if tpl
+            .add_partition_offset(&kafka_config.input_topic, partition, Offset::Offset(next))
+            .is_ok()
+        {
+            if let Err(error) = consumer.store_offsets(&tpl) {
+                // The partition was revoked meanwhile; its new owner consumes from the last commit.
+                debug!(partition, next, %error, "offset not stored");
+            }
+        }
+    };
+
+    loop {
+        while let Ok(event) = group_rx.try_recv() {
+            match event {
+                GroupEvent::Revoked(partition) => tracker.forget(partition),
+                // Idleness counts from joining the group, not from start-up.
+                GroupEvent::Assigned => {
+                    assigned_once = true;
+                    last_record = Instant::now();
+                }
+            }
+        }
+        if last_progress.elapsed() >= Duration::from_secs(10) {
+            info!(
+                consumed = summary.consumed,
+                completed = summary.completed,
+                in_flight = tracker.in_flight(),
+                dead_lettered = summary.dead_lettered,
+                "progress"
+            );
+            last_progress = Instant::now();
+        }
+        let can_consume = in_flight.len() < kafka_config.max_in_flight;
+        tokio::select! {
+            biased;
+            _ = shutdown.requested() => break,
+            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Ok((partition, offset)) = done {
+                    summary.completed += 1;
+                    if let Some(next) = tracker.complete(partition, offset) {
+                        store(&consumer, partition, next);
+                    }
+                }
+            }
+            message = consumer.recv(), if can_consume => {
+                let message = match message {
+                    Ok(message) => message,
+                    Err(error) => {
+                        warn!(%error, "consume error; the client retries by itself");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
+                last_record = Instant::now();
+                summary.consumed += 1;
+                let (partition, offset) = (message.partition(), message.offset());
+                let payload = message.payload().unwrap_or_default();
+                let outcome = engine.process(payload, ingest_time(message.timestamp().to_millis()));
+                match outcome.decision.verdict {
+                    Verdict::NewStory => summary.new_story += 1,
+                    Verdict::Duplicate => summary.duplicate += 1,
+                    Verdict::ExactDuplicate => summary.exact_duplicate += 1,
+                    Verdict::Invalid => summary.dead_lettered += 1,
+                }
+                summary.story_events += u64::from(outcome.event.is_some());
+                match &outcome.invalid {
+                    Some(invalid) => warn!(partition, offset, reason = invalid.code(), error = %invalid, "invalid record sent to the dead-letter topic"),
+                    None => debug!(partition, offset, article_id = outcome.decision.article_id.as_deref(), story_id = outcome.decision.story_id.as_deref(), verdict = outcome.decision.verdict.as_str(), "processed"),
+                }
+                let records = outputs(&kafka_config, &outcome, payload, message.key(), partition, offset);
+                drop(message);
+                let mut deliveries = Vec::with_capacity(records.len());
+                for record in &records {
+                    deliveries.push(enqueue(&producer, record).await);
+                }
+                tracker.begin(partition, offset);
+                let producer = producer.clone();
+                in_flight.spawn(async move {
+                    confirm(producer, records, deliveries).await;
+                    (partition, offset)
+                });
+            }
+            _ = tokio::time::sleep(Duration::from_millis(200)), if !idle_limit.is_zero() => {
+                if in_flight.is_empty() && assigned_once && last_record.elapsed() >= idle_limit {
+                    info!(idle_secs = idle_limit.as_secs(), "input idle; stopping");
+                    break;
+                }
+            }
+        }
+    }
+
+    // Shutdown: no more fetching; finish what is in flight within the bound, then commit.
+    let bound = Duration::from_secs(kafka_config.shutdown_timeout_secs);
+    let drained = tokio::time::timeout(bound, async {
+        while let Some(done) = in_flight.join_next().await {
+            if let Ok((partition, offset)) = done {
+                summary.completed += 1;
+                if let Some(next) = tracker.complete(partition, offset) {
+                    store(&consumer, partition, next);
+                }
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        summary.abandoned = tracker.in_flight() as u64;
+        warn!(
+            abandoned = summary.abandoned,
+            "shutdown bound reached; unconfirmed records will be consumed again after restart"
+        );
+        in_flight.abort_all();
+    }
+    if let Err(error) = producer.flush(Timeout::After(Duration::from_secs(5))) {
+        warn!(%error, "producer flush incomplete");
+    }
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(error) => warn!(%error, "final commit failed; the last records will be consumed again"),
+    }
+    info!(
+        consumed = summary.consumed,
+        completed = summary.completed,
+        new_story = summary.new_story,
+        duplicate = summary.duplicate,
+        exact_duplicate = summary.exact_duplicate,
+        dead_lettered = summary.dead_lettered,
+        "worker stopped"
+    );
+    Ok(summary)
+}
