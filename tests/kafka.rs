@@ -1,0 +1,422 @@
+//! What the Kafka worker promises, checked against a real Apache Kafka broker.
+//!
+//! `scripts/test` starts one (`scripts/kafka start`); set SYNDIC_TEST_BROKERS to use another.
+//! Tests run one at a time (the outage test stops the broker), each on topics and a consumer
+//! group of its own, and drive the `syndic run` binary as an operator would.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use syndic::config::CoreConfig;
+use syndic::corpus::Generator;
+use syndic::engine::Engine;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn brokers() -> String {
+    std::env::var("SYNDIC_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_string())
+}
+
+struct Setup {
+    name: String,
+    input: String,
+    stories: String,
+    decisions: String,
+    dlq: String,
+    group: String,
+    partitions: i32,
+}
+
+impl Setup {
+    fn new(name: &str, partitions: i32) -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let tag = format!("{name}-{}-{nanos}", std::process::id());
+        let setup = Self {
+            name: name.to_string(),
+            input: format!("in-{tag}"),
+            stories: format!("stories-{tag}"),
+            decisions: format!("decisions-{tag}"),
+            dlq: format!("dlq-{tag}"),
+            group: format!("group-{tag}"),
+            partitions,
+        };
+        runtime().block_on(setup.create_topics());
+        setup
+    }
+
+    async fn create_topics(&self) {
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
+        let topics: Vec<NewTopic> = [&self.input, &self.stories, &self.decisions, &self.dlq]
+            .iter()
+            .map(|t| NewTopic::new(t, self.partitions, TopicReplication::Fixed(1)))
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20))).request_timeout(Some(Duration::from_secs(20)));
+        let results = admin.create_topics(&topics, &options).await.unwrap_or_else(|e| {
+            panic!("no Kafka broker answers at {}: start one with `scripts/kafka start` ({e})", brokers())
+        });
+        for r in results {
+            r.expect("topic created");
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("SYNDIC_KAFKA_BROKERS", brokers()),
+            ("SYNDIC_KAFKA_GROUP_ID", self.group.clone()),
+            ("SYNDIC_KAFKA_INPUT_TOPIC", self.input.clone()),
+            ("SYNDIC_KAFKA_STORIES_TOPIC", self.stories.clone()),
+            ("SYNDIC_KAFKA_DECISIONS_TOPIC", self.decisions.clone()),
+            ("SYNDIC_KAFKA_DLQ_TOPIC", self.dlq.clone()),
+            ("RUST_LOG", "syndic=info,rdkafka=warn".to_string()),
+        ]
+    }
+
+    /// Starts `syndic run`; its log goes to a file named after the test, shown on failure.
+    fn spawn_worker(&self, label: &str, idle_secs: u64, extra_env: &[(&str, &str)]) -> Child {
+        let log = std::env::temp_dir().join(format!("syndic-{}-{label}.log", self.name));
+        let file = std::fs::File::create(&log).expect("log file");
+        eprintln!("worker {label} logs to {}", log.display());
+        Command::new(env!("CARGO_BIN_EXE_syndic"))
+            .args(["run", "--stop-after-idle-secs", &idle_secs.to_string()])
+            .envs(self.env())
+            .envs(extra_env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("syndic binary starts")
+    }
+
+    fn produce(&self, records: &[(Option<String>, Vec<u8>)]) {
+        runtime().block_on(async {
+            let producer: FutureProducer = ClientConfig::new()
+                .set("bootstrap.servers", brokers())
+                .set("linger.ms", "20")
+                .set("compression.type", "lz4")
+                .create()
+                .expect("producer");
+            for chunk in records.chunks(5000) {
+                let mut pending = Vec::new();
+                for (key, payload) in chunk {
+                    let mut record = FutureRecord::to(&self.input).payload(&payload[..]);
+                    if let Some(key) = key {
+                        record = record.key(key.as_str());
+                    }
+                    loop {
+                        match producer.send_result(record) {
+                            Ok(delivery) => {
+                                pending.push(delivery);
+                                break;
+                            }
+                            Err((_, back)) => {
+                                record = back;
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                            }
+                        }
+                    }
+                }
+                for delivery in pending {
+                    delivery.await.expect("delivery not canceled").expect("input record delivered");
+                }
+            }
+        });
+    }
+
+    fn consumer(&self, group: &str) -> BaseConsumer {
+        ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer")
+    }
+
+    fn end_offsets(&self, topic: &str) -> Vec<i64> {
+        let consumer = self.consumer("syndic-test-reader");
+        (0..self.partitions)
+            .map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(20)).expect("watermarks").1)
+            .collect()
+    }
+
+    fn committed(&self) -> Vec<i64> {
+        let consumer = self.consumer(&self.group);
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..self.partitions {
+            tpl.add_partition(&self.input, p);
+        }
+        let committed = consumer.committed_offsets(tpl, Duration::from_secs(20)).expect("committed offsets");
+        (0..self.partitions)
+            .map(|p| match committed.find_partition(&self.input, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => 0,
+            })
+            .collect()
+    }
+
+    /// Every message of a topic, in partition and offset order.
+    fn read_all(&self, topic: &str) -> Vec<Record> {
+        let ends = self.end_offsets(topic);
+        let consumer = self.consumer("syndic-test-reader");
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..self.partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning).expect("partition");
+        }
+        consumer.assign(&tpl).expect("assign");
+        let mut out = Vec::new();
+        let mut next = vec![0i64; self.partitions as usize];
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while next.iter().zip(&ends).any(|(n, e)| n < e) {
+            assert!(Instant::now() < deadline, "could not read {topic} to its end");
+            let Some(message) = consumer.poll(Duration::from_millis(200)) else { continue };
+            let message = message.expect("read message");
+            next[message.partition() as usize] = message.offset() + 1;
+            let mut headers = HashMap::new();
+            if let Some(h) = message.headers() {
+                for header in h.iter() {
+                    headers.insert(header.key.to_string(), header.value.map(<[u8]>::to_vec).unwrap_or_default());
+                }
+            }
+            out.push(Record {
+                partition: message.partition(),
+                offset: message.offset(),
+                key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                headers,
+            });
+        }
+        out.sort_by_key(|r| (r.partition, r.offset));
+        out
+    }
+
+    fn decisions(&self) -> Vec<serde_json::Value> {
+        self.read_all(&self.decisions)
+            .iter()
+            .map(|r| serde_json::from_slice(&r.payload).expect("decision is JSON"))
+            .collect()
+    }
+
+    fn decisions_count(&self) -> i64 {
+        self.end_offsets(&self.decisions).iter().sum()
+    }
+}
+
+#[derive(Debug)]
+struct Record {
+    partition: i32,
+    offset: i64,
+    key: Option<String>,
+    payload: Vec<u8>,
+    headers: HashMap<String, Vec<u8>>,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+fn generated(n: usize, seed: u64) -> Vec<(Option<String>, Vec<u8>)> {
+    Generator::new(seed).take(n).map(|r| (Some(r.id), r.line)).collect()
+}
+
+fn wait_success(child: &mut Child, within: Duration, what: &str) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "{what} exited with {status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} did not exit within {within:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn wait_until(what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Every input article has a decision, and the committed offsets reached the end of the input.
+fn assert_all_accounted_for(setup: &Setup, ids: &HashSet<String>) -> Vec<serde_json::Value> {
+    let decisions = setup.decisions();
+    let decided: HashSet<String> = decisions.iter().filter_map(|d| d["article_id"].as_str().map(str::to_string)).collect();
+    let missing: Vec<&String> = ids.difference(&decided).take(5).collect();
+    assert!(missing.is_empty(), "{} articles have no decision, e.g. {missing:?}", ids.difference(&decided).count());
+    assert_eq!(setup.committed(), setup.end_offsets(&setup.input), "committed offsets must reach the end of the input");
+    decisions
+}
+
+#[test]
+fn end_to_end_the_topics_hold_what_the_core_engine_decides() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("e2e", 1);
+    let records = generated(3000, 31);
+    setup.produce(&records);
+    let mut worker = setup.spawn_worker("a", 4, &[]);
+    wait_success(&mut worker, Duration::from_secs(180), "worker");
+
+    let ids: HashSet<String> = records.iter().filter_map(|(k, _)| k.clone()).collect();
+    let decisions = assert_all_accounted_for(&setup, &ids);
+    assert_eq!(decisions.len(), records.len(), "one decision per record, no duplicates in a clean run");
+
+    let mut engine = Engine::new(CoreConfig::default()).expect("engine");
+    let now = chrono::Utc::now();
+    for ((_, payload), decision) in records.iter().zip(&decisions) {
+        let expected = engine.process(payload, now).decision;
+        assert_eq!(decision["article_id"].as_str(), expected.article_id.as_deref());
+        assert_eq!(decision["verdict"].as_str(), Some(expected.verdict.as_str()));
+        assert_eq!(decision["story_id"].as_str(), expected.story_id.as_deref());
+    }
+
+    // The latest event of each story lists exactly the articles whose decisions name it.
+    let mut latest: HashMap<String, serde_json::Value> = HashMap::new();
+    for record in setup.read_all(&setup.stories) {
+        let event: serde_json::Value = serde_json::from_slice(&record.payload).expect("event is JSON");
+        assert_eq!(record.key.as_deref(), event["story_id"].as_str(), "stories are keyed by story id");
+        let id = event["story_id"].as_str().unwrap_or_default().to_string();
+        if latest.get(&id).is_none_or(|e| e["version"].as_u64() < event["version"].as_u64()) {
+            latest.insert(id, event);
+        }
+    }
+    let mut from_decisions: HashMap<String, HashSet<String>> = HashMap::new();
+    for d in &decisions {
+        from_decisions
+            .entry(d["story_id"].as_str().unwrap_or_default().to_string())
+            .or_default()
+            .insert(d["article_id"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(latest.len(), from_decisions.len());
+    for (story, event) in &latest {
+        let members: HashSet<String> = event["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .map(|m| m["article_id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(&members, &from_decisions[story], "members of {story}");
+    }
+}
+
+#[test]
+fn bad_records_go_to_the_dead_letter_topic_with_their_reason_and_offsets_pass_them() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("dlq", 1);
+    let valid = |id: &str| format!(r#"{{"id":"{id}","source":"trend.az","published_at":"2024-05-01","body":"Kazakhstan and Uzbekistan signed a protocol on trade, the ministry said on Monday in Astana."}}"#).into_bytes();
+    let oversize = format!(r#"{{"id":"big","source":"s","body":"{}"}}"#, "word ".repeat(8000)).into_bytes();
+    let cases: Vec<(Vec<u8>, Option<&str>)> = vec![
+        (valid("v1"), None),
+        (b"\xff\xfe{\"id\":\"x\"}".to_vec(), Some("invalid_utf8")),
+        (b"{not json".to_vec(), Some("invalid_json")),
+        (b"[1,2,3]".to_vec(), Some("not_an_object")),
+        (br#"{"source":"s","body":"b"}"#.to_vec(), Some("missing_field")),
+        (br#"{"id":5,"source":"s","body":"b"}"#.to_vec(), Some("wrong_type")),
+        ("{\"id\":\"e\",\"source\":\"news.az\",\"body\":\"+ \u{21BA} \u{2212} 16 px\"}".as_bytes().to_vec(), Some("empty_body")),
+        (oversize, Some("oversize")),
+        (br#"{"id":"t","source":"s","body":"b","published_at":"yesterday"}"#.to_vec(), Some("bad_timestamp")),
+        (valid("v2"), None),
+    ];
+    let records: Vec<(Option<String>, Vec<u8>)> = cases.iter().map(|(p, _)| (None, p.clone())).collect();
+    setup.produce(&records);
+    let mut worker = setup.spawn_worker("a", 4, &[("SYNDIC_INPUT_MAX_RECORD_BYTES", "30000")]);
+    wait_success(&mut worker, Duration::from_secs(120), "worker");
+
+    let dead = setup.read_all(&setup.dlq);
+    let expected: Vec<(i64, &str)> = cases.iter().enumerate().filter_map(|(i, (_, code))| code.map(|c| (i as i64, c))).collect();
+    assert_eq!(dead.len(), expected.len(), "one dead letter per bad record");
+    for (letter, (offset, code)) in dead.iter().zip(&expected) {
+        assert_eq!(letter.headers.get("syndic.reason").map(|v| String::from_utf8_lossy(v).into_owned()).as_deref(), Some(*code));
+        assert!(letter.headers.get("syndic.error").is_some_and(|e| !e.is_empty()), "the error message travels too");
+        assert_eq!(letter.headers.get("syndic.source.offset"), Some(&offset.to_string().into_bytes()));
+        assert_eq!(letter.headers.get("syndic.source.topic"), Some(&setup.input.clone().into_bytes()));
+        assert_eq!(letter.payload, cases[*offset as usize].0, "the record is dead-lettered unchanged");
+    }
+    let decisions = setup.decisions();
+    assert_eq!(decisions.len(), cases.len(), "every record gets a decision");
+    assert_eq!(decisions.first().and_then(|d| d["verdict"].as_str()), Some("new_story"));
+    assert_eq!(decisions.last().and_then(|d| d["article_id"].as_str()), Some("v2"), "records after bad ones are processed");
+    assert_eq!(setup.committed(), vec![cases.len() as i64], "the committed offset passes all of them");
+}
+
+#[test]
+fn a_worker_killed_mid_stream_loses_nothing_after_restart() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("crash", 3);
+    let records = generated(100_000, 47);
+    setup.produce(&records);
+    let ids: HashSet<String> = records.iter().filter_map(|(k, _)| k.clone()).collect();
+
+    let mut first = setup.spawn_worker("first", 30, &[]);
+    wait_until("the first worker decided 25,000 records", Duration::from_secs(300), || setup.decisions_count() >= 25_000);
+    first.kill().expect("kill -9");
+    first.wait().expect("reaped");
+    let committed_at_crash: i64 = setup.committed().iter().sum();
+    let decided_at_crash = setup.decisions_count();
+    assert!(committed_at_crash < records.len() as i64, "the crash must come mid-stream");
+
+    let mut second = setup.spawn_worker("second", 6, &[]);
+    wait_success(&mut second, Duration::from_secs(300), "restarted worker");
+    let decisions = assert_all_accounted_for(&setup, &ids);
+
+    // Records decided twice can only be those after the last commit before the crash.
+    let repeated = decisions.len() as i64 - records.len() as i64;
+    assert!(repeated >= 0);
+    assert!(
+        repeated <= decided_at_crash - committed_at_crash,
+        "{repeated} records decided twice, but only {} were decided after the last commit",
+        decided_at_crash - committed_at_crash
+    );
+}
+
+fn kafka_script(action: &str) {
+    let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka")).arg(action).status().expect("scripts/kafka runs");
+    assert!(status.success(), "scripts/kafka {action} failed");
+}
+
+#[test]
+fn the_worker_rides_out_a_broker_outage() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(
+        std::env::var("SYNDIC_TEST_BROKERS").is_err(),
+        "the outage test stops and starts the broker of scripts/kafka; unset SYNDIC_TEST_BROKERS"
+    );
+    let setup = Setup::new("outage", 3);
+    let records = generated(20_000, 53);
+    setup.produce(&records);
+    let ids: HashSet<String> = records.iter().filter_map(|(k, _)| k.clone()).collect();
+    let mut worker = setup.spawn_worker("a", 40, &[]);
+    wait_until("the worker decided 2,000 records", Duration::from_secs(120), || setup.decisions_count() >= 2_000);
+    kafka_script("stop");
+    std::thread::sleep(Duration::from_secs(10));
+    kafka_script("start");
+    assert!(worker.try_wait().expect("wait").is_none(), "the worker must survive the outage");
+    wait_success(&mut worker, Duration::from_secs(300), "worker after the outage");
+    assert_all_accounted_for(&setup, &ids);
+}
+
+#[test]
+fn a_second_worker_joining_and_leaving_loses_nothing() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("rebalance", 3);
+    let records = generated(40_000, 59);
+    setup.produce(&records);
+    let ids: HashSet<String> = records.iter().filter_map(|(k, _)| k.clone()).collect();
+    let mut first = setup.spawn_worker("first", 10, &[("SYNDIC_KAFKA_MAX_IN_FLIGHT", "500")]);
+    wait_until("the first worker decided 3,000 records", Duration::from_secs(120), || setup.decisions_count() >= 3_000);
+    let mut second = setup.spawn_worker("second", 60, &[("SYNDIC_KAFKA_MAX_IN_FLIGHT", "500")]);
+    std::thread::sleep(Duration::from_secs(8));
+    // SIGTERM: the second worker finishes what it holds, commits, leaves the group, exits 0.
+    let status = Command::new("kill").args(["-TERM", &second.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    wait_success(&mut second, Duration::from_secs(45), "second worker after SIGTERM");
+    wait_success(&mut first, Duration::from_secs(300), "first worker");
+    assert_all_accounted_for(&setup, &ids);
+}
