@@ -326,6 +326,7 @@ pub async fn run(config: CoreConfig, mut shutdown: Shutdown) -> Result<WorkerSum
     let idle_limit = Duration::from_secs(kafka_config.stop_after_idle_secs);
     let mut last_record = Instant::now();
     let mut assigned_once = false;
+    let mut consume_errors = 0u32;
     let mut last_progress = Instant::now();
 
     let store = |consumer: &StreamConsumer<WorkerContext>, partition: i32, next: i64| {
@@ -378,11 +379,21 @@ pub async fn run(config: CoreConfig, mut shutdown: Shutdown) -> Result<WorkerSum
                 let message = match message {
                     Ok(message) => message,
                     Err(error) => {
-                        warn!(%error, "consume error; the client retries by itself");
+                        // One warning per outage, not one per retry.
+                        consume_errors += 1;
+                        if consume_errors == 1 {
+                            warn!(%error, "cannot consume; retrying until the broker is back");
+                        } else {
+                            debug!(%error, consume_errors, "still cannot consume");
+                        }
                         tokio::time::sleep(Duration::from_millis(200)).await;
                         continue;
                     }
                 };
+                if consume_errors > 0 {
+                    info!(failed_attempts = consume_errors, "consuming again");
+                    consume_errors = 0;
+                }
                 last_record = Instant::now();
                 summary.consumed += 1;
                 let (partition, offset) = (message.partition(), message.offset());
