@@ -31,7 +31,12 @@ impl OffsetTracker {
 
     /// A record was consumed and its outputs are on their way.
     pub fn begin(&mut self, partition: i32, offset: i64) {
-        let state = self.partitions.entry(partition).or_default();
+        let state = self.partitions.entry(partition).or_insert_with(|| PartitionState {
+            // Consumption of a partition starts at its committed offset: storing it again
+            // would say nothing new.
+            stored: Some(offset),
+            ..PartitionState::default()
+        });
         state.pending.insert(offset);
         state.next = state.next.max(offset + 1);
     }

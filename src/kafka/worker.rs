@@ -152,7 +152,7 @@ fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
     config
 }
 
-pub(crate) fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
+pub fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &kafka.brokers)
@@ -293,8 +293,23 @@ fn ingest_time(message_millis: Option<i64>) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
+/// What the worker does with each record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The product: run the engine, publish decisions, story events and dead letters.
+    Dedup,
+    /// The benchmark baseline: copy each record to the decisions topic, same clients, same
+    /// offset handling, no processing.
+    Passthrough,
+}
+
 /// Runs the worker until shutdown (or idleness, when configured). Returns what it did.
-pub async fn run(config: CoreConfig, mut shutdown: Shutdown) -> Result<WorkerSummary, WorkerError> {
+pub async fn run(config: CoreConfig, shutdown: Shutdown) -> Result<WorkerSummary, WorkerError> {
+    run_in_mode(config, shutdown, Mode::Dedup).await
+}
+
+/// [`run`], choosing the [`Mode`].
+pub async fn run_in_mode(config: CoreConfig, mut shutdown: Shutdown, mode: Mode) -> Result<WorkerSummary, WorkerError> {
     let kafka_config = config.kafka.clone();
     if kafka_config.create_topics {
         create_topics(&kafka_config).await?;
@@ -398,19 +413,29 @@ pub async fn run(config: CoreConfig, mut shutdown: Shutdown) -> Result<WorkerSum
                 summary.consumed += 1;
                 let (partition, offset) = (message.partition(), message.offset());
                 let payload = message.payload().unwrap_or_default();
-                let outcome = engine.process(payload, ingest_time(message.timestamp().to_millis()));
-                match outcome.decision.verdict {
-                    Verdict::NewStory => summary.new_story += 1,
-                    Verdict::Duplicate => summary.duplicate += 1,
-                    Verdict::ExactDuplicate => summary.exact_duplicate += 1,
-                    Verdict::Invalid => summary.dead_lettered += 1,
-                }
-                summary.story_events += u64::from(outcome.event.is_some());
-                match &outcome.invalid {
-                    Some(invalid) => warn!(partition, offset, reason = invalid.code(), error = %invalid, "invalid record sent to the dead-letter topic"),
-                    None => debug!(partition, offset, article_id = outcome.decision.article_id.as_deref(), story_id = outcome.decision.story_id.as_deref(), verdict = outcome.decision.verdict.as_str(), "processed"),
-                }
-                let records = outputs(&kafka_config, &outcome, payload, message.key(), partition, offset);
+                let records = match mode {
+                    Mode::Dedup => {
+                        let outcome = engine.process(payload, ingest_time(message.timestamp().to_millis()));
+                        match outcome.decision.verdict {
+                            Verdict::NewStory => summary.new_story += 1,
+                            Verdict::Duplicate => summary.duplicate += 1,
+                            Verdict::ExactDuplicate => summary.exact_duplicate += 1,
+                            Verdict::Invalid => summary.dead_lettered += 1,
+                        }
+                        summary.story_events += u64::from(outcome.event.is_some());
+                        match &outcome.invalid {
+                            Some(invalid) => warn!(partition, offset, reason = invalid.code(), error = %invalid, "invalid record sent to the dead-letter topic"),
+                            None => debug!(partition, offset, article_id = outcome.decision.article_id.as_deref(), story_id = outcome.decision.story_id.as_deref(), verdict = outcome.decision.verdict.as_str(), "processed"),
+                        }
+                        outputs(&kafka_config, &outcome, payload, message.key(), partition, offset)
+                    }
+                    Mode::Passthrough => vec![OutRecord {
+                        topic: kafka_config.decisions_topic.clone(),
+                        key: message.key().map(<[u8]>::to_vec),
+                        payload: payload.to_vec(),
+                        headers: Vec::new(),
+                    }],
+                };
                 drop(message);
                 let mut deliveries = Vec::with_capacity(records.len());
                 for record in &records {

@@ -1,0 +1,218 @@
+//! End-to-end throughput and latency through a real Kafka broker: syndic against a passthrough
+//! baseline that consumes and produces the same records with the same clients and offset
+//! handling but no processing. Run it with `scripts/bench-e2e` (which starts the broker).
+//!
+//! * Throughput: N generated ~3 KB articles are produced first; the worker then drains them.
+//!   Rate = outputs / (last output append time - first output append time).
+//! * Latency: the worker runs while M articles are produced at a steady rate below capacity;
+//!   latency = broker append time of the decision (acks=all, so about when it was
+//!   acknowledged) - create time of the input record.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use syndic::config::CoreConfig;
+use syndic::corpus::Generator;
+use syndic::kafka::worker::{self, Mode};
+
+const PARTITIONS: i32 = 3;
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+async fn create_topics(brokers: &str, topics: &[&str]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|t| {
+            NewTopic::new(t, PARTITIONS, TopicReplication::Fixed(1)).set("message.timestamp.type", "LogAppendTime")
+        })
+        .collect();
+    for r in admin
+        .create_topics(&new, &AdminOptions::new())
+        .await
+        .expect("broker reachable: scripts/kafka start")
+    {
+        r.expect("topic created");
+    }
+}
+
+/// Produces `n` generated records, `rate` per second (0 = as fast as possible).
+async fn produce(brokers: &str, topic: &str, n: usize, rate: u64) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .create()
+        .expect("producer");
+    let started = Instant::now();
+    let mut pending = Vec::with_capacity(10_000);
+    for (i, record) in Generator::new(77).take(n).enumerate() {
+        if rate > 0 {
+            let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let mut out = FutureRecord::to(topic)
+            .key(&record.id)
+            .payload(&record.line)
+            .timestamp(now_ms());
+        loop {
+            match producer.send_result(out) {
+                Ok(delivery) => break pending.push(delivery),
+                Err((_, back)) => {
+                    out = back;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        }
+        if pending.len() == 10_000 {
+            for d in pending.drain(..) {
+                d.await.expect("not canceled").expect("delivered");
+            }
+        }
+    }
+    for d in pending {
+        d.await.expect("not canceled").expect("delivered");
+    }
+}
+
+/// (key, timestamp) of every record of a topic.
+fn read_timestamps(brokers: &str, topic: &str) -> Vec<(String, i64)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "syndic-bench-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let ends: Vec<i64> = (0..PARTITIONS)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(20))
+                .expect("watermarks")
+                .1
+        })
+        .collect();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut next = vec![0i64; PARTITIONS as usize];
+    let mut out = Vec::new();
+    while next.iter().zip(&ends).any(|(n, e)| n < e) {
+        let Some(m) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let m = m.expect("message");
+        next[m.partition() as usize] = m.offset() + 1;
+        let key = m
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default();
+        out.push((key, m.timestamp().to_millis().unwrap_or(0)));
+    }
+    out
+}
+
+fn config(brokers: &str, tag: &str) -> CoreConfig {
+    let mut config = CoreConfig::default();
+    config.kafka.brokers = brokers.to_string();
+    config.kafka.group_id = format!("bench-{tag}");
+    config.kafka.input_topic = format!("bench-in-{tag}");
+    config.kafka.decisions_topic = format!("bench-decisions-{tag}");
+    config.kafka.stories_topic = format!("bench-stories-{tag}");
+    config.kafka.dlq_topic = format!("bench-dlq-{tag}");
+    config.kafka.stop_after_idle_secs = 5;
+    config
+}
+
+async fn topics_for(config: &CoreConfig) {
+    let k = &config.kafka;
+    create_topics(
+        &k.brokers,
+        &[&k.input_topic, &k.decisions_topic, &k.stories_topic, &k.dlq_topic],
+    )
+    .await;
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    let brokers = std::env::var("SYNDIC_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_string());
+    let n = arg("--articles", 1_000_000) as usize;
+    let m = arg("--latency-articles", 60_000) as usize;
+    let rate = arg("--rate", 4_000);
+    let run_id = now_ms();
+    println!("end-to-end benchmark: {n} articles for throughput; {m} at {rate}/s for latency; broker {brokers}");
+    for (mode, name) in [(Mode::Passthrough, "passthrough"), (Mode::Dedup, "syndic")] {
+        let c = config(&brokers, &format!("{name}-tput-{run_id}"));
+        topics_for(&c).await;
+        let t = Instant::now();
+        produce(&brokers, &c.kafka.input_topic, n, 0).await;
+        let produce_secs = t.elapsed().as_secs_f64();
+        let (_trigger, shutdown) = syndic::shutdown::channel();
+        let summary = worker::run_in_mode(c.clone(), shutdown, mode)
+            .await
+            .expect("worker ran");
+        let outputs = read_timestamps(&brokers, &c.kafka.decisions_topic);
+        let first = outputs.iter().map(|o| o.1).min().unwrap_or(0);
+        let last = outputs.iter().map(|o| o.1).max().unwrap_or(0);
+        let throughput = outputs.len() as f64 / ((last - first).max(1) as f64 / 1000.0);
+        println!(
+            "{name:<12} throughput {throughput:>9.0} records/s  ({} outputs in {:.1} s; input produced at {:.0}/s; consumed {})",
+            outputs.len(),
+            (last - first) as f64 / 1000.0,
+            n as f64 / produce_secs,
+            summary.consumed
+        );
+
+        let c = config(&brokers, &format!("{name}-lat-{run_id}"));
+        topics_for(&c).await;
+        let (_trigger, shutdown) = syndic::shutdown::channel();
+        let worker = tokio::spawn(worker::run_in_mode(c.clone(), shutdown, mode));
+        tokio::time::sleep(Duration::from_secs(6)).await; // join the group first
+        produce(&brokers, &c.kafka.input_topic, m, rate).await;
+        worker.await.expect("joined").expect("worker ran");
+        let inputs: HashMap<String, i64> = read_timestamps(&brokers, &c.kafka.input_topic).into_iter().collect();
+        let mut latencies: Vec<i64> = read_timestamps(&brokers, &c.kafka.decisions_topic)
+            .into_iter()
+            .filter_map(|(key, ts)| inputs.get(&key).map(|t0| ts - t0))
+            .collect();
+        latencies.sort_unstable();
+        println!(
+            "{name:<12} latency at {rate}/s: p50 {} ms  p99 {} ms  max {} ms  ({} records)",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            latencies.last().copied().unwrap_or(0),
+            latencies.len()
+        );
+    }
+}
