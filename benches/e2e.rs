@@ -157,6 +157,10 @@ async fn topics_for(config: &CoreConfig) {
     .await;
 }
 
+fn telemetry() -> syndic::http::Telemetry {
+    syndic::http::Telemetry::new().expect("metrics register")
+}
+
 fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted
         .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
@@ -179,7 +183,7 @@ async fn main() {
         produce(&brokers, &c.kafka.input_topic, n, 0).await;
         let produce_secs = t.elapsed().as_secs_f64();
         let (_trigger, shutdown) = syndic::shutdown::channel();
-        let summary = worker::run_in_mode(c.clone(), shutdown, mode)
+        let summary = worker::run_in_mode(c.clone(), shutdown, mode, telemetry())
             .await
             .expect("worker ran");
         let outputs = read_timestamps(&brokers, &c.kafka.decisions_topic);
@@ -197,7 +201,7 @@ async fn main() {
         let c = config(&brokers, &format!("{name}-lat-{run_id}"));
         topics_for(&c).await;
         let (_trigger, shutdown) = syndic::shutdown::channel();
-        let worker = tokio::spawn(worker::run_in_mode(c.clone(), shutdown, mode));
+        let worker = tokio::spawn(worker::run_in_mode(c.clone(), shutdown, mode, telemetry()));
         tokio::time::sleep(Duration::from_secs(6)).await; // join the group first
         produce(&brokers, &c.kafka.input_topic, m, rate).await;
         worker.await.expect("joined").expect("worker ran");

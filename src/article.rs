@@ -35,6 +35,18 @@ pub enum InvalidRecord {
 }
 
 impl InvalidRecord {
+    /// Every value [`InvalidRecord::code`] can return.
+    pub const CODES: [&'static str; 8] = [
+        "invalid_utf8",
+        "invalid_json",
+        "not_an_object",
+        "missing_field",
+        "wrong_type",
+        "empty_body",
+        "oversize",
+        "bad_timestamp",
+    ];
+
     /// A short stable code for the reason, for dead-letter headers and metric labels.
     pub fn code(&self) -> &'static str {
         match self {
@@ -239,6 +251,26 @@ mod tests {
         .unwrap();
         assert_eq!(m.published_at.to_rfc3339(), "2024-02-01T00:00:00+00:00");
         assert_eq!(m.published_until.to_rfc3339(), "2024-02-29T23:59:59+00:00");
+    }
+
+    #[test]
+    fn codes_lists_every_code() {
+        let samples = [
+            InvalidRecord::InvalidUtf8 { offset: 0 },
+            InvalidRecord::InvalidJson { message: String::new() },
+            InvalidRecord::NotAnObject { found: "" },
+            InvalidRecord::MissingField { field: "" },
+            InvalidRecord::WrongType {
+                field: "",
+                expected: "",
+                found: "",
+            },
+            InvalidRecord::EmptyBody,
+            InvalidRecord::Oversize { size: 0, limit: 0 },
+            InvalidRecord::BadTimestamp { value: String::new() },
+        ];
+        let codes: Vec<&str> = samples.iter().map(InvalidRecord::code).collect();
+        assert_eq!(codes, InvalidRecord::CODES);
     }
 
     #[test]

@@ -157,6 +157,25 @@ impl Default for LogConfig {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; empty turns them off.
+    pub address: String,
+    /// After the worker stopped, keep serving (not ready) this long so that a last scrape sees
+    /// the final counters.
+    pub linger_after_stop_ms: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            address: "0.0.0.0:9898".to_string(),
+            linger_after_stop_ms: 0,
+        }
+    }
+}
+
 /// Everything syndic reads from its config file. The core engine uses the first six sections.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -169,6 +188,7 @@ pub struct CoreConfig {
     pub stories: StoryConfig,
     pub kafka: KafkaConfig,
     pub log: LogConfig,
+    pub http: HttpConfig,
 }
 
 /// Sections that `SYNDIC_<SECTION>_<KEY>` environment variables may override.
@@ -181,6 +201,7 @@ const SECTIONS: &[&str] = &[
     "stories",
     "kafka",
     "log",
+    "http",
 ];
 
 /// Applies `SYNDIC_<SECTION>_<KEY>=value` overrides to a parsed config table. Values are read

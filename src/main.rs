@@ -198,8 +198,16 @@ fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            // `{:#}` prints the whole cause chain on one line, without a backtrace.
-            eprintln!("syndic: error: {error:#}");
+            // The whole cause chain on one line, without a backtrace; our errors already quote
+            // their source, so a cause whose text is already there is not repeated.
+            let mut message = error.to_string();
+            for cause in error.chain().skip(1) {
+                let cause = cause.to_string();
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            eprintln!("syndic: error: {message}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -276,9 +284,16 @@ fn run(cli: Cli) -> Result<()> {
             config.validate()?;
             init_logging(&config.log);
             runtime()?.block_on(async {
+                let telemetry = syndic::http::Telemetry::new()?;
+                if !config.http.address.is_empty() {
+                    syndic::http::serve(&config.http.address, telemetry.clone()).await?;
+                }
                 let (trigger, shutdown) = syndic::shutdown::channel();
                 tokio::spawn(trigger.fire_on_signals());
-                syndic::kafka::worker::run(config, shutdown).await
+                let linger = std::time::Duration::from_millis(config.http.linger_after_stop_ms);
+                syndic::kafka::worker::run(config, shutdown, telemetry).await?;
+                tokio::time::sleep(linger).await;
+                anyhow::Ok(())
             })?;
             Ok(())
         }
@@ -287,7 +302,15 @@ fn run(cli: Cli) -> Result<()> {
                 level: "error".to_string(),
                 ..Default::default()
             });
-            let report = runtime()?.block_on(syndic::kafka::demo::run(articles))?;
+            let report = runtime()?.block_on(async {
+                let telemetry = syndic::http::Telemetry::new()?;
+                let address = syndic::config::HttpConfig::default().address;
+                // The endpoints serve during the demo too; a taken port only costs them.
+                if let Err(error) = syndic::http::serve(&address, telemetry.clone()).await {
+                    eprintln!("syndic: {error}");
+                }
+                anyhow::Ok(syndic::kafka::demo::run(articles, telemetry).await?)
+            })?;
             let s = report.summary;
             println!(
                 "syndic demo: the worker ran against an in-process Kafka with {} generated articles\n",

@@ -102,6 +102,16 @@ pub enum EventKind {
     CanonicalChanged,
 }
 
+impl EventKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventKind::StoryCreated => "story_created",
+            EventKind::StoryUpdated => "story_updated",
+            EventKind::CanonicalChanged => "canonical_changed",
+        }
+    }
+}
+
 /// A story event, as published (JSON). `canonical` is the canonical article as received.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoryEvent {

@@ -87,6 +87,8 @@ impl Setup {
             ("SYNDIC_KAFKA_DECISIONS_TOPIC", self.decisions.clone()),
             ("SYNDIC_KAFKA_DLQ_TOPIC", self.dlq.clone()),
             ("RUST_LOG", "syndic=info,rdkafka=warn".to_string()),
+            // Any free port: several workers may run at once.
+            ("SYNDIC_HTTP_ADDRESS", "127.0.0.1:0".to_string()),
         ]
     }
 

@@ -4,6 +4,7 @@
 
 use crate::config::CoreConfig;
 use crate::corpus::Generator;
+use crate::http::Telemetry;
 use crate::kafka::worker::{self, WorkerError, WorkerSummary};
 use crate::shutdown;
 use rdkafka::config::ClientConfig;
@@ -44,7 +45,7 @@ fn mock_error(source: KafkaError) -> WorkerError {
 }
 
 /// Runs the demo with `articles` generated records.
-pub async fn run(articles: usize) -> Result<DemoReport, WorkerError> {
+pub async fn run(articles: usize, telemetry: Telemetry) -> Result<DemoReport, WorkerError> {
     let cluster = MockCluster::new(1).map_err(mock_error)?;
     let mut config = CoreConfig::default();
     config.kafka.brokers = cluster.bootstrap_servers();
@@ -69,7 +70,7 @@ pub async fn run(articles: usize) -> Result<DemoReport, WorkerError> {
             .map_err(|(e, _)| mock_error(e))?;
     }
     let (_trigger, shutdown) = shutdown::channel();
-    let summary = worker::run(config.clone(), shutdown).await?;
+    let summary = worker::run(config.clone(), shutdown, telemetry).await?;
     let stories = read_stories(&config.kafka.brokers, &config.kafka.stories_topic)?;
     Ok(DemoReport {
         produced: articles,

@@ -11,6 +11,8 @@
 
 use crate::config::{ConfigError, CoreConfig, KafkaConfig};
 use crate::engine::{Engine, Outcome, Verdict};
+use crate::http::Telemetry;
+use crate::metrics::Metrics;
 use crate::offsets::OffsetTracker;
 use crate::shutdown::Shutdown;
 use chrono::{DateTime, Utc};
@@ -21,6 +23,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::statistics::Statistics;
 use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::sync::mpsc;
@@ -69,17 +72,55 @@ enum GroupEvent {
 /// before revoked partitions go.
 struct WorkerContext {
     events: mpsc::Sender<GroupEvent>,
+    metrics: Metrics,
+    input_topic: String,
 }
 
-impl ClientContext for WorkerContext {}
+impl ClientContext for WorkerContext {
+    /// librdkafka statistics (every `statistics.interval.ms`): lag and committed offsets.
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.input_topic) else {
+            return;
+        };
+        for (partition, p) in &topic.partitions {
+            if *partition < 0 {
+                continue; // librdkafka's internal "unassigned" partition
+            }
+            let label = partition.to_string();
+            if p.consumer_lag >= 0 {
+                self.metrics
+                    .consumer_lag
+                    .with_label_values(&[&label])
+                    .set(p.consumer_lag);
+            }
+            if p.committed_offset >= 0 {
+                self.metrics
+                    .committed_offset
+                    .with_label_values(&[&label])
+                    .set(p.committed_offset);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for WorkerContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.metrics.rebalances.inc();
         match rebalance {
             Rebalance::Revoke(partitions) => {
                 for p in partitions.elements() {
                     let _ = self.events.send(GroupEvent::Revoked(p.partition()));
+                    // Lag of a partition this worker no longer owns is its new owner's to report.
+                    let _ = self
+                        .metrics
+                        .consumer_lag
+                        .remove_label_values(&[&p.partition().to_string()]);
+                    let _ = self
+                        .metrics
+                        .committed_offset
+                        .remove_label_values(&[&p.partition().to_string()]);
                 }
+                self.metrics.assigned_partitions.set(0);
                 match consumer.commit_consumer_state(CommitMode::Sync) {
                     Ok(()) => info!(
                         partitions = partitions.count(),
@@ -98,6 +139,7 @@ impl ConsumerContext for WorkerContext {
             }
             Rebalance::Assign(partitions) => {
                 let _ = self.events.send(GroupEvent::Assigned);
+                self.metrics.assigned_partitions.set(partitions.count() as i64);
                 info!(partitions = partitions.count(), "partitions assigned")
             }
             Rebalance::Error(error) => warn!(%error, "rebalance error"),
@@ -145,7 +187,8 @@ fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .set("session.timeout.ms", "10000")
-        .set("isolation.level", "read_committed");
+        .set("isolation.level", "read_committed")
+        .set("statistics.interval.ms", "5000");
     for (key, value) in &kafka.consumer {
         config.set(key, value);
     }
@@ -269,7 +312,7 @@ async fn enqueue(producer: &FutureProducer, record: &OutRecord) -> DeliveryFutur
 }
 
 /// Waits until every output of one record is acknowledged, sending failed ones again.
-async fn confirm(producer: FutureProducer, records: Vec<OutRecord>, deliveries: Vec<DeliveryFuture>) {
+async fn confirm(producer: FutureProducer, records: Vec<OutRecord>, deliveries: Vec<DeliveryFuture>, metrics: Metrics) {
     for (record, delivery) in records.iter().zip(deliveries) {
         let mut delivery = delivery;
         let mut backoff = Duration::from_millis(100);
@@ -280,6 +323,8 @@ async fn confirm(producer: FutureProducer, records: Vec<OutRecord>, deliveries: 
                 Err(_) => KafkaError::Canceled,
             };
             warn!(topic = record.topic, %error, backoff_ms = backoff.as_millis() as u64, "output not acknowledged; sending it again");
+            metrics.produce_errors.with_label_values(&[&record.topic]).inc();
+            metrics.produce_retries.inc();
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
             delivery = enqueue(&producer, record).await;
@@ -304,12 +349,36 @@ pub enum Mode {
 }
 
 /// Runs the worker until shutdown (or idleness, when configured). Returns what it did.
-pub async fn run(config: CoreConfig, shutdown: Shutdown) -> Result<WorkerSummary, WorkerError> {
-    run_in_mode(config, shutdown, Mode::Dedup).await
+pub async fn run(config: CoreConfig, shutdown: Shutdown, telemetry: Telemetry) -> Result<WorkerSummary, WorkerError> {
+    run_in_mode(config, shutdown, Mode::Dedup, telemetry).await
 }
 
 /// [`run`], choosing the [`Mode`].
-pub async fn run_in_mode(config: CoreConfig, mut shutdown: Shutdown, mode: Mode) -> Result<WorkerSummary, WorkerError> {
+pub async fn run_in_mode(
+    config: CoreConfig,
+    mut shutdown: Shutdown,
+    mode: Mode,
+    telemetry: Telemetry,
+) -> Result<WorkerSummary, WorkerError> {
+    let metrics = telemetry.metrics.clone();
+    // Every label value starts at 0, so dashboards and alerts see series before the first event.
+    for verdict in ["new_story", "duplicate", "exact_duplicate", "invalid"] {
+        metrics.decisions.with_label_values(&[verdict]);
+    }
+    for reason in crate::article::InvalidRecord::CODES {
+        metrics.dead_lettered.with_label_values(&[reason]);
+    }
+    for kind in ["story_created", "story_updated", "canonical_changed"] {
+        metrics.story_events.with_label_values(&[kind]);
+    }
+    for topic in [
+        &config.kafka.stories_topic,
+        &config.kafka.decisions_topic,
+        &config.kafka.dlq_topic,
+    ] {
+        metrics.produce_errors.with_label_values(&[topic]);
+    }
+    metrics.records_consumed.with_label_values(&[&config.kafka.input_topic]);
     let kafka_config = config.kafka.clone();
     if kafka_config.create_topics {
         create_topics(&kafka_config).await?;
@@ -318,9 +387,15 @@ pub async fn run_in_mode(config: CoreConfig, mut shutdown: Shutdown, mode: Mode)
     let producer: FutureProducer = producer_config(&kafka_config)
         .create()
         .map_err(kafka("creating the producer"))?;
+    // Readiness needs a producer that reaches the broker; checked when the group assigns us.
+    let mut producer_reaches_broker = false;
     let (group_tx, group_rx) = mpsc::channel();
     let consumer: StreamConsumer<WorkerContext> = consumer_config(&kafka_config)
-        .create_with_context(WorkerContext { events: group_tx })
+        .create_with_context(WorkerContext {
+            events: group_tx,
+            metrics: metrics.clone(),
+            input_topic: kafka_config.input_topic.clone(),
+        })
         .map_err(kafka("creating the consumer"))?;
     consumer
         .subscribe(&[&kafka_config.input_topic])
@@ -343,6 +418,7 @@ pub async fn run_in_mode(config: CoreConfig, mut shutdown: Shutdown, mode: Mode)
     let mut assigned_once = false;
     let mut consume_errors = 0u32;
     let mut last_progress = Instant::now();
+    let mut last_gauges = Instant::now();
 
     let store = |consumer: &StreamConsumer<WorkerContext>, partition: i32, next: i64| {
         let mut tpl = TopicPartitionList::new();
@@ -365,8 +441,21 @@ pub async fn run_in_mode(config: CoreConfig, mut shutdown: Shutdown, mode: Mode)
                 GroupEvent::Assigned => {
                     assigned_once = true;
                     last_record = Instant::now();
+                    if !producer_reaches_broker {
+                        let client = producer.client();
+                        producer_reaches_broker = client.fetch_metadata(None, Duration::from_secs(5)).is_ok();
+                    }
+                    telemetry.health.set_ready(producer_reaches_broker);
                 }
             }
+        }
+        if last_gauges.elapsed() >= Duration::from_secs(1) {
+            metrics.in_flight.set(tracker.in_flight() as i64);
+            metrics.index_entries.set(engine.index().len() as i64);
+            metrics.index_bytes.set(engine.index().heap_bytes() as i64);
+            metrics.index_evictions.set(engine.index().evicted_total() as i64);
+            metrics.stories_open.set(engine.open_stories() as i64);
+            last_gauges = Instant::now();
         }
         if last_progress.elapsed() >= Duration::from_secs(10) {
             info!(
@@ -411,11 +500,22 @@ pub async fn run_in_mode(config: CoreConfig, mut shutdown: Shutdown, mode: Mode)
                 }
                 last_record = Instant::now();
                 summary.consumed += 1;
+                metrics.records_consumed.with_label_values(&[&kafka_config.input_topic]).inc();
                 let (partition, offset) = (message.partition(), message.offset());
                 let payload = message.payload().unwrap_or_default();
+                let input_millis = message.timestamp().to_millis();
                 let records = match mode {
                     Mode::Dedup => {
-                        let outcome = engine.process(payload, ingest_time(message.timestamp().to_millis()));
+                        let started = Instant::now();
+                        let outcome = engine.process(payload, ingest_time(input_millis));
+                        metrics.processing_seconds.observe(started.elapsed().as_secs_f64());
+                        metrics.decisions.with_label_values(&[outcome.decision.verdict.as_str()]).inc();
+                        if let Some(invalid) = &outcome.invalid {
+                            metrics.dead_lettered.with_label_values(&[invalid.code()]).inc();
+                        }
+                        if let Some(event) = &outcome.event {
+                            metrics.story_events.with_label_values(&[event.kind.as_str()]).inc();
+                        }
                         match outcome.decision.verdict {
                             Verdict::NewStory => summary.new_story += 1,
                             Verdict::Duplicate => summary.duplicate += 1,
@@ -443,13 +543,19 @@ pub async fn run_in_mode(config: CoreConfig, mut shutdown: Shutdown, mode: Mode)
                 }
                 tracker.begin(partition, offset);
                 let producer = producer.clone();
+                let metrics = metrics.clone();
                 in_flight.spawn(async move {
-                    confirm(producer, records, deliveries).await;
+                    confirm(producer, records, deliveries, metrics.clone()).await;
+                    if let Some(millis) = input_millis {
+                        let lag_ms = (Utc::now().timestamp_millis() - millis).max(0);
+                        metrics.end_to_end_seconds.observe(lag_ms as f64 / 1000.0);
+                    }
                     (partition, offset)
                 });
             }
-            _ = tokio::time::sleep(Duration::from_millis(200)), if !idle_limit.is_zero() => {
-                if in_flight.is_empty() && assigned_once && last_record.elapsed() >= idle_limit {
+            // A quiet input still needs the loop to turn: gauges and the idle check live above.
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                if !idle_limit.is_zero() && in_flight.is_empty() && assigned_once && last_record.elapsed() >= idle_limit {
                     info!(idle_secs = idle_limit.as_secs(), "input idle; stopping");
                     break;
                 }
@@ -458,6 +564,7 @@ pub async fn run_in_mode(config: CoreConfig, mut shutdown: Shutdown, mode: Mode)
     }
 
     // Shutdown: no more fetching; finish what is in flight within the bound, then commit.
+    telemetry.health.set_ready(false);
     let bound = Duration::from_secs(kafka_config.shutdown_timeout_secs);
     let drained = tokio::time::timeout(bound, async {
         while let Some(done) = in_flight.join_next().await {

@@ -1,0 +1,151 @@
+//! The HTTP endpoints operators and orchestrators poll: `/metrics` (Prometheus text format),
+//! `/healthz` (the process is alive) and `/readyz` (200 only while the worker is in its group
+//! and its producer reached the broker; 503 during start-up and shutdown).
+//!
+//! Three GET routes do not need a web framework: this is a small HTTP/1.1 responder on a tokio
+//! listener, closing each connection after one response.
+
+use crate::metrics::Metrics;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Readiness, set by the worker.
+#[derive(Debug, Default)]
+pub struct Health {
+    ready: AtomicBool,
+}
+
+impl Health {
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+}
+
+/// What the endpoints report on.
+#[derive(Debug, Clone)]
+pub struct Telemetry {
+    pub metrics: Metrics,
+    pub health: Arc<Health>,
+}
+
+impl Telemetry {
+    pub fn new() -> Result<Self, crate::metrics::MetricsError> {
+        Ok(Self {
+            metrics: Metrics::new()?,
+            health: Arc::new(Health::default()),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address} for the metrics and health endpoints: {source} (set http.address, or \"\" to turn them off)")]
+pub struct HttpError {
+    address: String,
+    #[source]
+    source: std::io::Error,
+}
+
+/// Binds `address` and serves until the process ends. Returns the bound address (port 0 picks
+/// a free one) once listening.
+pub async fn serve(address: &str, telemetry: Telemetry) -> Result<SocketAddr, HttpError> {
+    let error = |source| HttpError {
+        address: address.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(address).await.map_err(error)?;
+    let bound = listener.local_addr().map_err(error)?;
+    tracing::info!(%bound, "serving /metrics, /healthz and /readyz");
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let telemetry = telemetry.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = respond(stream, &telemetry).await {
+                            tracing::debug!(%error, "http connection ended early");
+                        }
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accepting an http connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+    Ok(bound)
+}
+
+async fn respond(mut stream: TcpStream, telemetry: &Telemetry) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let request_line = String::from_utf8_lossy(&head);
+    let mut parts = request_line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = path.split('?').next().unwrap_or("");
+    let (status, content_type, body) = match (method, path) {
+        ("GET", "/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            telemetry.metrics.render(),
+        ),
+        ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
+        ("GET", "/readyz") if telemetry.health.is_ready() => ("200 OK", "text/plain", "ready\n".to_string()),
+        ("GET", "/readyz") => ("503 Service Unavailable", "text/plain", "not ready\n".to_string()),
+        ("GET", _) => (
+            "404 Not Found",
+            "text/plain",
+            "try /metrics, /healthz or /readyz\n".to_string(),
+        ),
+        _ => ("405 Method Not Allowed", "text/plain", "only GET\n".to_string()),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn get(address: SocketAddr, path: &str) -> String {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_health_and_readiness() {
+        let telemetry = Telemetry::new().unwrap();
+        let address = serve("127.0.0.1:0", telemetry.clone()).await.unwrap();
+        assert!(get(address, "/healthz").await.starts_with("HTTP/1.1 200"));
+        assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 503"));
+        telemetry.health.set_ready(true);
+        assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 200"));
+        let metrics = get(address, "/metrics").await;
+        assert!(metrics.contains("syndic_build_info"), "{metrics}");
+        assert!(get(address, "/nope").await.starts_with("HTTP/1.1 404"));
+    }
+}
