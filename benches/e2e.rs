@@ -198,11 +198,13 @@ async fn main() {
             summary.consumed
         );
 
-        let c = config(&brokers, &format!("{name}-lat-{run_id}"));
+        let mut c = config(&brokers, &format!("{name}-lat-{run_id}"));
+        // Idle time counts from joining the group, which comes before the first record here.
+        c.kafka.stop_after_idle_secs = 15;
         topics_for(&c).await;
         let (_trigger, shutdown) = syndic::shutdown::channel();
         let worker = tokio::spawn(worker::run_in_mode(c.clone(), shutdown, mode, telemetry()));
-        tokio::time::sleep(Duration::from_secs(6)).await; // join the group first
+        tokio::time::sleep(Duration::from_secs(4)).await; // join the group first
         produce(&brokers, &c.kafka.input_topic, m, rate).await;
         worker.await.expect("joined").expect("worker ran");
         let inputs: HashMap<String, i64> = read_timestamps(&brokers, &c.kafka.input_topic).into_iter().collect();
