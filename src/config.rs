@@ -112,6 +112,9 @@ pub struct KafkaConfig {
     pub shutdown_timeout_secs: u64,
     /// Exit once no record arrived for this long (0 = never): for backfills and the demo.
     pub stop_after_idle_secs: u64,
+    /// At start, rebuild the dedup state by reading the last window of the input up to the
+    /// committed offsets (publishing nothing), so a restart remembers what came before.
+    pub warm_up: bool,
     /// Extra librdkafka consumer properties, passed through as given.
     pub consumer: std::collections::BTreeMap<String, String>,
     /// Extra librdkafka producer properties, passed through as given.
@@ -133,6 +136,7 @@ impl Default for KafkaConfig {
             max_in_flight: 20_000,
             shutdown_timeout_secs: 30,
             stop_after_idle_secs: 0,
+            warm_up: true,
             consumer: Default::default(),
             producer: Default::default(),
         }

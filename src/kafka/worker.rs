@@ -338,6 +338,109 @@ fn ingest_time(message_millis: Option<i64>) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
+/// Rebuilds the engine's state from the input log before consuming: reads each partition from
+/// the first record of the last window (by Kafka timestamp) up to the group's committed offset,
+/// through the engine, publishing nothing. A restarted worker then remembers the window as the
+/// one before it did, and a record processed again after a crash gets the decision and story id
+/// it got the first time (exactly so within a partition; see docs/worker.md).
+async fn warm_up(engine: &mut Engine, kafka_config: &KafkaConfig, window_secs: i64) -> Result<u64, WorkerError> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka_config.brokers)
+        .set("group.id", &kafka_config.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false");
+    for (key, value) in &kafka_config.consumer {
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config.create().map_err(kafka("creating the warm-up consumer"))?;
+    let topic = kafka_config.input_topic.as_str();
+    let timeout = Duration::from_secs(30);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(kafka("reading input topic metadata"))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let mut wanted = TopicPartitionList::new();
+    for &p in &partitions {
+        wanted.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(wanted, timeout)
+        .map_err(kafka("reading committed offsets"))?;
+    let since = Utc::now().timestamp_millis() - window_secs.saturating_mul(1000);
+    let starts = consumer
+        .offsets_for_timestamp(since, timeout)
+        .ok()
+        .filter(|_| !partitions.is_empty());
+    let mut ends: std::collections::HashMap<i32, i64> = std::collections::HashMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for &p in &partitions {
+        let Some(Offset::Offset(end)) = committed.find_partition(topic, p).map(|e| e.offset()) else {
+            continue;
+        };
+        let (low, _) = consumer
+            .fetch_watermarks(topic, p, timeout)
+            .map_err(kafka("reading watermarks"))?;
+        let start = match starts
+            .as_ref()
+            .and_then(|s| s.find_partition(topic, p))
+            .map(|e| e.offset())
+        {
+            Some(Offset::Offset(o)) => o,
+            _ => low,
+        }
+        .max(low);
+        if start < end {
+            ends.insert(p, end);
+            assignment
+                .add_partition_offset(topic, p, Offset::Offset(start))
+                .map_err(kafka("assigning for warm-up"))?;
+        }
+    }
+    if ends.is_empty() {
+        return Ok(0);
+    }
+    consumer.assign(&assignment).map_err(kafka("assigning for warm-up"))?;
+    let mut replayed = 0u64;
+    let mut last_message = Instant::now();
+    while !ends.is_empty() {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                last_message = Instant::now();
+                let p = message.partition();
+                let Some(&end) = ends.get(&p) else { continue };
+                if message.offset() < end {
+                    engine.process(
+                        message.payload().unwrap_or_default(),
+                        ingest_time(message.timestamp().to_millis()),
+                    );
+                    replayed += 1;
+                }
+                if message.offset() + 1 >= end {
+                    ends.remove(&p);
+                }
+            }
+            Some(Err(error)) => warn!(%error, "warm-up read error; retrying"),
+            None if last_message.elapsed() > timeout => {
+                // Records below the committed offset vanished (retention): nothing more to read.
+                warn!(
+                    partitions = ends.len(),
+                    "warm-up stopped short: records before the committed offset are gone"
+                );
+                break;
+            }
+            None => {}
+        }
+        tokio::task::yield_now().await;
+    }
+    Ok(replayed)
+}
+
 /// What the worker does with each record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -383,7 +486,18 @@ pub async fn run_in_mode(
     if kafka_config.create_topics {
         create_topics(&kafka_config).await?;
     }
+    let window_secs = config.index.window_secs;
     let mut engine = Engine::new(config)?;
+    if mode == Mode::Dedup && kafka_config.warm_up {
+        let started = Instant::now();
+        let replayed = warm_up(&mut engine, &kafka_config, window_secs).await?;
+        info!(
+            replayed,
+            secs = started.elapsed().as_secs_f64(),
+            indexed = engine.index().len(),
+            "state rebuilt from the input log"
+        );
+    }
     let producer: FutureProducer = producer_config(&kafka_config)
         .create()
         .map_err(kafka("creating the producer"))?;
