@@ -28,7 +28,7 @@ enum Command {
         /// Decisions as JSONL (`-` for stdout).
         #[arg(long)]
         decisions: String,
-        /// Configuration file (TOML); defaults are built in, see config/syndic.toml.
+        /// Configuration file (TOML); built-in defaults when omitted, see config/syndic.toml.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -43,6 +43,7 @@ enum Command {
         /// The pair label that means "copies".
         #[arg(long, default_value = "duplicate")]
         positive_label: String,
+        /// Configuration file (TOML); built-in defaults when omitted, see config/syndic.toml.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -65,6 +66,7 @@ enum Command {
     /// SIGTERM/SIGINT. Settings: the config file, then SYNDIC_<SECTION>_<KEY> environment
     /// variables (e.g. SYNDIC_KAFKA_BROKERS), then these flags.
     Run {
+        /// Configuration file (TOML); built-in defaults when omitted, see config/syndic.toml.
         #[arg(long)]
         config: Option<PathBuf>,
         /// Kafka bootstrap servers (kafka.brokers).
@@ -90,6 +92,7 @@ enum Command {
     /// Validate a configuration file (with SYNDIC_* overrides) and print the effective
     /// configuration.
     CheckConfig {
+        /// Configuration file (TOML); built-in defaults when omitted, see config/syndic.toml.
         #[arg(long)]
         config: Option<PathBuf>,
     },

@@ -58,10 +58,15 @@ pub struct BoilerplateRules {
 }
 
 fn compile(name: &str, pattern: &str) -> Result<Regex, RulesError> {
-    Regex::new(pattern).map_err(|e| RulesError::Pattern {
-        name: name.to_string(),
-        source: Box::new(e),
-    })
+    // A roomier lazy-DFA cache: with Unicode classes under bounded repetition the default one
+    // fills up and the engine falls back to its much slower NFA simulation.
+    regex::RegexBuilder::new(pattern)
+        .dfa_size_limit(32 << 20)
+        .build()
+        .map_err(|e| RulesError::Pattern {
+            name: name.to_string(),
+            source: Box::new(e),
+        })
 }
 
 impl BoilerplateRules {
@@ -118,6 +123,10 @@ impl BoilerplateRules {
             .take(self.drop_word_limit)
             .count();
         if words > self.drop_word_limit {
+            return false;
+        }
+        // `is_match` runs the fast DFA; `matches` (which rule?) may not, so it runs only on a hit.
+        if !self.drop_set.is_match(paragraph) {
             return false;
         }
         self.drop_set
