@@ -175,40 +175,50 @@ impl OutRecord {
     }
 }
 
-fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
+/// A client configuration: `bootstrap.servers`, syndic's settings, then the operator's
+/// passthrough properties, which win.
+fn client_config(
+    brokers: &str,
+    settings: &[(&str, &str)],
+    passthrough: &std::collections::BTreeMap<String, String>,
+) -> ClientConfig {
     let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &kafka.brokers)
-        .set("group.id", &kafka.group_id)
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        // Offsets are stored by the worker only when a record is complete.
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        .set("session.timeout.ms", "10000")
-        .set("isolation.level", "read_committed")
-        .set("statistics.interval.ms", "5000");
-    for (key, value) in &kafka.consumer {
+    config.set("bootstrap.servers", brokers);
+    for (key, value) in settings {
+        config.set(*key, *value);
+    }
+    for (key, value) in passthrough {
         config.set(key, value);
     }
     config
 }
 
+fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
+    let settings = [
+        ("group.id", kafka.group_id.as_str()),
+        ("enable.auto.commit", "true"),
+        ("auto.commit.interval.ms", "1000"),
+        // Offsets are stored by the worker only when a record is complete.
+        ("enable.auto.offset.store", "false"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.partition.eof", "false"),
+        ("session.timeout.ms", "10000"),
+        ("isolation.level", "read_committed"),
+        ("statistics.interval.ms", "5000"),
+    ];
+    client_config(&kafka.brokers, &settings, &kafka.consumer)
+}
+
 pub fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &kafka.brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("compression.type", "lz4")
+    let settings = [
+        ("enable.idempotence", "true"),
+        ("acks", "all"),
+        ("linger.ms", "5"),
+        ("compression.type", "lz4"),
         // Never give up on an output while the broker is away: a record is retried, not lost.
-        .set("message.timeout.ms", "0");
-    for (key, value) in &kafka.producer {
-        config.set(key, value);
-    }
-    config
+        ("message.timeout.ms", "0"),
+    ];
+    client_config(&kafka.brokers, &settings, &kafka.producer)
 }
 
 /// Creates the configured topics that do not exist yet (the stories topic compacted).
@@ -344,15 +354,12 @@ fn ingest_time(message_millis: Option<i64>) -> DateTime<Utc> {
 /// one before it did, and a record processed again after a crash gets the decision and story id
 /// it got the first time (exactly so within a partition; see docs/worker.md).
 async fn warm_up(engine: &mut Engine, kafka_config: &KafkaConfig, window_secs: i64) -> Result<u64, WorkerError> {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &kafka_config.brokers)
-        .set("group.id", &kafka_config.group_id)
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false");
-    for (key, value) in &kafka_config.consumer {
-        config.set(key, value);
-    }
+    let settings = [
+        ("group.id", kafka_config.group_id.as_str()),
+        ("enable.auto.commit", "false"),
+        ("enable.partition.eof", "false"),
+    ];
+    let config = client_config(&kafka_config.brokers, &settings, &kafka_config.consumer);
     let consumer: BaseConsumer = config.create().map_err(kafka("creating the warm-up consumer"))?;
     let topic = kafka_config.input_topic.as_str();
     let timeout = Duration::from_secs(30);
