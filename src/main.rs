@@ -82,6 +82,25 @@ enum Command {
         #[arg(long)]
         stop_after_idle_secs: Option<u64>,
     },
+    /// Backfill: run the worker over a topic from its beginning in a consumer group of its own,
+    /// and exit once the input has been idle for a while. Takes the same settings as `run`.
+    Replay {
+        /// Configuration file (TOML); built-in defaults when omitted, see config/syndic.toml.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Kafka bootstrap servers (kafka.brokers).
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Topic to replay (kafka.input_topic).
+        #[arg(long)]
+        input_topic: Option<String>,
+        /// Consumer group of the replay; a new one (starting at the beginning) when omitted.
+        #[arg(long)]
+        group_id: Option<String>,
+        /// Exit once no record arrived for this many seconds.
+        #[arg(long, default_value_t = 10)]
+        stop_after_idle_secs: u64,
+    },
     /// Run the worker against an in-process Kafka on a generated sample and print the stories:
     /// needs nothing installed.
     Demo {
@@ -113,6 +132,24 @@ fn init_logging(config: &syndic::config::LogConfig) {
     } else {
         builder.init();
     }
+}
+
+/// Runs the Kafka worker with the metrics and health endpoints until it stops.
+fn run_worker(config: CoreConfig) -> Result<()> {
+    config.validate()?;
+    init_logging(&config.log);
+    runtime()?.block_on(async {
+        let telemetry = syndic::http::Telemetry::new()?;
+        if !config.http.address.is_empty() {
+            syndic::http::serve(&config.http.address, telemetry.clone()).await?;
+        }
+        let (trigger, shutdown) = syndic::shutdown::channel();
+        tokio::spawn(trigger.fire_on_signals());
+        let linger = std::time::Duration::from_millis(config.http.linger_after_stop_ms);
+        syndic::kafka::worker::run(config, shutdown, telemetry).await?;
+        tokio::time::sleep(linger).await;
+        anyhow::Ok(())
+    })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -284,21 +321,26 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(secs) = stop_after_idle_secs {
                 config.kafka.stop_after_idle_secs = secs;
             }
-            config.validate()?;
-            init_logging(&config.log);
-            runtime()?.block_on(async {
-                let telemetry = syndic::http::Telemetry::new()?;
-                if !config.http.address.is_empty() {
-                    syndic::http::serve(&config.http.address, telemetry.clone()).await?;
-                }
-                let (trigger, shutdown) = syndic::shutdown::channel();
-                tokio::spawn(trigger.fire_on_signals());
-                let linger = std::time::Duration::from_millis(config.http.linger_after_stop_ms);
-                syndic::kafka::worker::run(config, shutdown, telemetry).await?;
-                tokio::time::sleep(linger).await;
-                anyhow::Ok(())
-            })?;
-            Ok(())
+            run_worker(config)
+        }
+        Command::Replay {
+            config,
+            brokers,
+            input_topic,
+            group_id,
+            stop_after_idle_secs,
+        } => {
+            let mut config = load_config(&config)?;
+            if let Some(brokers) = brokers {
+                config.kafka.brokers = brokers;
+            }
+            if let Some(topic) = input_topic {
+                config.kafka.input_topic = topic;
+            }
+            config.kafka.group_id =
+                group_id.unwrap_or_else(|| format!("syndic-replay-{}", chrono::Utc::now().timestamp()));
+            config.kafka.stop_after_idle_secs = stop_after_idle_secs.max(1);
+            run_worker(config)
         }
         Command::Demo { articles } => {
             init_logging(&syndic::config::LogConfig {

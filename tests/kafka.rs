@@ -566,3 +566,26 @@ fn a_second_worker_joining_and_leaving_loses_nothing() {
     wait_success(&mut first, Duration::from_secs(300), "first worker");
     assert_all_accounted_for(&setup, &ids);
 }
+
+#[test]
+fn replay_backfills_a_topic_from_its_beginning_and_exits() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("replay", 2);
+    let records = generated(500, 67);
+    setup.produce(&records);
+    // No group given: replay makes a fresh one, so it starts at the beginning.
+    let status = Command::new(env!("CARGO_BIN_EXE_syndic"))
+        .args(["replay", "--stop-after-idle-secs", "3"])
+        .envs(setup.env().into_iter().filter(|(k, _)| *k != "SYNDIC_KAFKA_GROUP_ID"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("syndic replay runs");
+    assert!(status.success(), "replay exited with {status}");
+    let decided: HashSet<String> = setup
+        .decisions()
+        .iter()
+        .filter_map(|d| d["article_id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(decided.len(), records.len());
+}
