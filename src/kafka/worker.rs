@@ -541,7 +541,12 @@ pub async fn run_in_mode(
     let mut last_progress = Instant::now();
     let mut last_gauges = Instant::now();
 
-    let store = |consumer: &StreamConsumer<WorkerContext>, partition: i32, next: i64| {
+    // A record's outputs are all acknowledged: store the offset it lets the partition reach.
+    let complete = |tracker: &mut OffsetTracker, summary: &mut WorkerSummary, partition: i32, offset: i64| {
+        summary.completed += 1;
+        let Some(next) = tracker.complete(partition, offset) else {
+            return;
+        };
         let mut tpl = TopicPartitionList::new();
         if tpl
             .add_partition_offset(&kafka_config.input_topic, partition, Offset::Offset(next))
@@ -594,10 +599,7 @@ pub async fn run_in_mode(
             _ = shutdown.requested() => break,
             Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                 if let Ok((partition, offset)) = done {
-                    summary.completed += 1;
-                    if let Some(next) = tracker.complete(partition, offset) {
-                        store(&consumer, partition, next);
-                    }
+                    complete(&mut tracker, &mut summary, partition, offset);
                 }
             }
             message = consumer.recv(), if can_consume => {
@@ -690,10 +692,7 @@ pub async fn run_in_mode(
     let drained = tokio::time::timeout(bound, async {
         while let Some(done) = in_flight.join_next().await {
             if let Ok((partition, offset)) = done {
-                summary.completed += 1;
-                if let Some(next) = tracker.complete(partition, offset) {
-                    store(&consumer, partition, next);
-                }
+                complete(&mut tracker, &mut summary, partition, offset);
             }
         }
     })
