@@ -29,7 +29,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -39,6 +39,8 @@ pub enum WorkerError {
         #[source]
         source: KafkaError,
     },
+    #[error("cannot create topic {topic}: {code} (check the broker's ACLs and kafka.topic_partitions / kafka.topic_replication)")]
+    CreateTopic { topic: String, code: RDKafkaErrorCode },
     #[error(transparent)]
     Config(#[from] ConfigError),
 }
@@ -243,13 +245,7 @@ pub async fn create_topics(kafka: &KafkaConfig) -> Result<(), WorkerError> {
         match result {
             Ok(topic) => info!(topic, "created topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => {
-                return Err(WorkerError::Kafka {
-                    context: "creating topics",
-                    source: KafkaError::AdminOp(code),
-                })
-                .inspect_err(|_| error!(topic, %code, "cannot create topic"))
-            }
+            Err((topic, code)) => return Err(WorkerError::CreateTopic { topic, code }),
         }
     }
     Ok(())
