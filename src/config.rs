@@ -283,14 +283,6 @@ impl CoreConfig {
         Self::from_toml_with_env(&text, &shown, std::env::vars())
     }
 
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_toml(&text, path)
-    }
-
     /// Checks ranges that the types alone do not.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let range = |key, value: String, expected| Err(ConfigError::Range { key, value, expected });

@@ -203,9 +203,12 @@ impl Engine {
         // The window moves first, so nothing outside it is matched.
         self.index
             .advance_to(article.published_at.timestamp(), &mut self.evicted);
-        for evicted in std::mem::take(&mut self.evicted) {
-            self.release(evicted);
+        let mut evicted = std::mem::take(&mut self.evicted);
+        for &slot in &evicted {
+            self.release(slot);
         }
+        evicted.clear();
+        self.evicted = evicted;
         if let Some(&slot) = self.exact.get(&fp.exact) {
             if let Some(info) = self.slots.get(&slot) {
                 let (story, matched) = (info.story, info.article_id.clone());

@@ -195,8 +195,9 @@ pub fn evaluate(
     let cluster_mode = pairs.is_none();
     let pairs: Vec<LabelledPair> = match pairs {
         Some((path, pairs)) => {
+            let known: std::collections::HashSet<&str> = docs.iter().map(|d| d.id.as_str()).collect();
             for p in &pairs {
-                if !docs.iter().any(|d| d.id == p.a) || !docs.iter().any(|d| d.id == p.b) {
+                if !known.contains(p.a.as_str()) || !known.contains(p.b.as_str()) {
                     return Err(EvalError::UnknownArticle {
                         path: path.to_string(),
                         a: p.a.clone(),

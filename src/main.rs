@@ -179,13 +179,12 @@ fn open_output(path: &str) -> Result<Box<dyn Write>> {
 
 fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Result<()> {
     let mut engine = Engine::new(config)?;
+    if decisions == output {
+        anyhow::bail!("--output and --decisions must differ (both are {decisions})");
+    }
     let mut reader = open_input(input)?;
     let mut events = open_output(output)?;
-    let mut decisions_out: Box<dyn Write> = if decisions == output {
-        anyhow::bail!("--output and --decisions must differ (both are {decisions})");
-    } else {
-        open_output(decisions)?
-    };
+    let mut decisions_out = open_output(decisions)?;
     let started = std::time::Instant::now();
     let mut line = Vec::new();
     let mut line_no = 0u64;

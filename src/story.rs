@@ -57,20 +57,6 @@ impl Default for StoryConfig {
     }
 }
 
-impl StoryConfig {
-    /// Rank of a source: its position in the priority list, or the list's length when absent.
-    pub fn rank(&self, source: &str) -> usize {
-        let source = source.trim().to_lowercase();
-        self.source_priority
-            .iter()
-            .position(|entry| {
-                let entry = entry.to_lowercase();
-                source == entry || source.split('.').any(|label| label == entry)
-            })
-            .unwrap_or(self.source_priority.len())
-    }
-}
-
 /// Deterministic story id derived from the founding article.
 pub fn story_id_for(source: &str, article_id: &str) -> String {
     let mut key = Vec::with_capacity(source.len() + article_id.len() + 1);
@@ -141,7 +127,8 @@ struct Story {
 /// All open stories.
 #[derive(Debug)]
 pub struct Stories {
-    config: StoryConfig,
+    /// `StoryConfig::source_priority`, lower-cased once here rather than per article.
+    priority: Vec<String>,
     stories: HashMap<StoryKey, Story>,
     next_key: StoryKey,
     seen: u64,
@@ -168,11 +155,20 @@ fn member_of(article: &Article, matched: Option<Match>) -> Member {
 impl Stories {
     pub fn new(config: StoryConfig) -> Self {
         Self {
-            config,
+            priority: config.source_priority.iter().map(|s| s.to_lowercase()).collect(),
             stories: HashMap::new(),
             next_key: 0,
             seen: 0,
         }
+    }
+
+    /// Rank of a source: its position in the priority list, or the list's length when absent.
+    fn rank(&self, source: &str) -> usize {
+        let source = source.trim().to_lowercase();
+        self.priority
+            .iter()
+            .position(|entry| source == *entry || source.split('.').any(|label| label == entry))
+            .unwrap_or(self.priority.len())
     }
 
     pub fn len(&self) -> usize {
@@ -208,7 +204,7 @@ impl Stories {
             version: 1,
             members: vec![member_of(article, None)],
             canonical: 0,
-            canonical_rank: (self.config.rank(&article.source), article.published_at, self.seen),
+            canonical_rank: (self.rank(&article.source), article.published_at, self.seen),
             canonical_raw: article.raw.clone(),
             live_entries: 1,
         };
@@ -221,6 +217,7 @@ impl Stories {
     /// already a member (a redelivery), since nothing changed.
     pub fn join(&mut self, key: StoryKey, article: &Article, matched: Match, indexed: bool) -> Option<StoryEvent> {
         self.seen += 1;
+        let rank = (self.rank(&article.source), article.published_at, self.seen);
         let story = self.stories.get_mut(&key)?;
         if story.members.iter().any(|m| m.article_id == article.id) {
             return None;
@@ -230,7 +227,6 @@ impl Stories {
             story.live_entries += 1;
         }
         story.version += 1;
-        let rank = (self.config.rank(&article.source), article.published_at, self.seen);
         let kind = if rank < story.canonical_rank {
             story.canonical = story.members.len() - 1;
             story.canonical_rank = rank;
