@@ -51,7 +51,7 @@ fn stages(c: &mut Criterion) {
     group.bench_function("fingerprint 2000 articles (simhash + sketch)", |b| {
         b.iter(|| {
             for n in &normalized {
-                black_box(fingerprinter.fingerprint_into(&n.text, &n.names, &mut fp_scratch));
+                black_box(fingerprinter.fingerprint_normalized(n, &mut fp_scratch));
             }
         })
     });

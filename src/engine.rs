@@ -160,11 +160,8 @@ impl Engine {
     pub fn fingerprint_body(&mut self, body: &str) -> Fingerprint {
         self.normalizer
             .normalize_into(body, &mut self.normalize_scratch, &mut self.normalized);
-        self.fingerprinter.fingerprint_into(
-            &self.normalized.text,
-            &self.normalized.names,
-            &mut self.fingerprint_scratch,
-        )
+        self.fingerprinter
+            .fingerprint_normalized(&self.normalized, &mut self.fingerprint_scratch)
     }
 
     /// Processes one raw record received at `ingest_time`.

@@ -5,6 +5,7 @@
 //! own loop over xxh3 hashes is several times faster (see `benches/core.rs`, which keeps the
 //! crate as a reference).
 
+use crate::normalize::Normalized;
 use crate::sketch::{bottom_k, Sketch, MAX_NUMBERS};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -127,29 +128,40 @@ impl Fingerprinter {
         &self.config
     }
 
-    /// Fingerprints normalized text (tokens separated by single spaces).
+    /// Fingerprints normalized text (tokens separated by single spaces), without names. For
+    /// tools and tests; the engine uses [`Fingerprinter::fingerprint_normalized`].
     pub fn fingerprint(&self, normalized: &str) -> Fingerprint {
-        let names = Vec::new();
-        self.fingerprint_into(normalized, &names, &mut Scratch::default())
-    }
-
-    /// Fingerprints normalized text whose tokens at the indexes in `names` are names.
-    pub fn fingerprint_into(&self, normalized: &str, names: &[u32], scratch: &mut Scratch) -> Fingerprint {
-        let hashes = &mut scratch.token_hashes;
-        hashes.clear();
-        scratch.numbers.clear();
+        let mut scratch = Scratch::default();
         for token in normalized.split(' ').filter(|t| !t.is_empty()) {
             let h = xxh3_64(token.as_bytes());
-            hashes.push(h);
+            scratch.token_hashes.push(h);
             if token.bytes().any(|b| b.is_ascii_digit()) {
                 scratch.numbers.push(h as u32);
             }
         }
+        let hashes = std::mem::take(&mut scratch.token_hashes);
+        self.from_token_hashes(&hashes, xxh3_64(normalized.as_bytes()), &mut scratch)
+    }
+
+    /// Fingerprints the output of the normalizer, reusing its token hashes.
+    pub fn fingerprint_normalized(&self, normalized: &Normalized, scratch: &mut Scratch) -> Fingerprint {
+        let hashes = &normalized.token_hashes;
+        scratch.numbers.clear();
+        scratch
+            .numbers
+            .extend(normalized.numbers.iter().filter_map(|&i| hashes.get(i as usize)).map(|&h| h as u32));
         scratch.names.clear();
         scratch
             .names
-            .extend(names.iter().filter_map(|&i| hashes.get(i as usize)).map(|&h| h as u32));
+            .extend(normalized.names.iter().filter_map(|&i| hashes.get(i as usize)).map(|&h| h as u32));
+        self.from_token_hashes(hashes, xxh3_64(normalized.text.as_bytes()), scratch)
+    }
+
+    /// The shared tail: `scratch.numbers` and `scratch.names` hold the hashes of number and
+    /// name tokens on entry.
+    fn from_token_hashes(&self, hashes: &[u64], exact: u64, scratch: &mut Scratch) -> Fingerprint {
         bottom_k(&mut scratch.names, MAX_NUMBERS);
+        bottom_k(&mut scratch.numbers, MAX_NUMBERS);
         let simhash_n = self.config.simhash_shingle.max(1);
         let simhash = if simhash_n == 1 {
             simhash(hashes.iter().copied())
@@ -169,9 +181,8 @@ impl Fingerprinter {
                 .extend(hashes.windows(sketch_n).map(|w| (shingle_hash(w) >> 32) as u32));
         }
         let complete = bottom_k(&mut scratch.shingles, self.config.sketch_size);
-        bottom_k(&mut scratch.numbers, MAX_NUMBERS);
         Fingerprint {
-            exact: xxh3_64(normalized.as_bytes()),
+            exact,
             simhash,
             sketch: Sketch {
                 shingles: scratch.shingles.clone(),

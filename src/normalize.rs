@@ -8,6 +8,7 @@
 
 use crate::rules::BoilerplateRules;
 use unicode_normalization::UnicodeNormalization;
+use xxhash_rust::xxh3::xxh3_64;
 
 /// A hard-wrapped line (MENAFN wraps near 70 columns) is at least this long; shorter lines that
 /// end without punctuation are titles or furniture and keep their own paragraph.
@@ -47,15 +48,25 @@ fn fold(body: &str, out: &mut String) {
     }
 }
 
+/// ASCII bytes that [`fold_char`] leaves as they are.
+const PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = c == b'\n' || c == b' ' || (c.is_ascii_graphic() && c != b'`');
+        b += 1;
+    }
+    table
+};
+
 /// [`fold_char`] over text already in NFKC, copying runs of plain ASCII whole.
 fn fold_runs(body: &str, out: &mut String) {
     let bytes = body.as_bytes();
     let mut run_start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        let plain = b.is_ascii() && (b == b'\n' || b == b' ' || (b.is_ascii_graphic() && b != b'`'));
-        if plain {
+        if PLAIN[bytes[i] as usize] {
             i += 1;
             continue;
         }
@@ -128,52 +139,109 @@ fn paragraphs(text: &str, buf: &mut String, ranges: &mut Vec<std::ops::Range<usi
 /// datelines, attributions and credits there, and skipping the middle halves normalization time.
 const EDGE_PARAGRAPHS: usize = 2;
 
-/// Appends the paragraph's tokens to `out.text`, each preceded by a space when it is not
-/// empty. A token is a run of letters, marks and digits, lower-cased; digit groups joined by `.`
-/// stay one number ("4.1"), and `,` between digits is a thousands separator ("10,000" ->
-/// "10000"). Capitalized tokens that do not start a sentence are recorded as names.
+/// Byte classes for the ASCII fast path of [`tokenize`].
+const WORD: u8 = 1;
+const DIGIT: u8 = 2;
+const UPPER: u8 = 4;
+const ENDS_SENTENCE: u8 = 8;
+const NON_ASCII: u8 = 16;
+
+const CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = if c >= 0x80 {
+            NON_ASCII
+        } else if c.is_ascii_digit() {
+            WORD | DIGIT
+        } else if c.is_ascii_uppercase() {
+            WORD | UPPER
+        } else if c.is_ascii_lowercase() {
+            WORD
+        } else if matches!(c, b'.' | b'!' | b'?' | b'"' | b':') {
+            ENDS_SENTENCE
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
+
+/// Appends the paragraph's tokens to `out`: the text (each token preceded by a space when the
+/// text is not empty), one xxh3 hash per token, and which tokens are numbers and names.
+///
+/// A token is a run of letters, marks and digits, lower-cased; digit groups joined by `.` stay
+/// one number ("4.1"), and `,` between digits is a thousands separator ("10,000" -> "10000").
+/// Capitalized tokens that do not start a sentence are recorded as names. Hashing here, while
+/// the token is hot, spares the fingerprint a second pass that would split the text again.
 fn tokenize(paragraph: &str, out: &mut Normalized) {
     let bytes = paragraph.as_bytes();
-    let mut in_token = false;
-    let mut prev_digit = false;
     let mut sentence_start = true;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        // ASCII is handled byte by byte; anything else is decoded as a character.
-        let (c, width) = if b.is_ascii() {
-            (b as char, 1)
-        } else {
+        let class = CLASS[bytes[i] as usize];
+        let starts_token = if class & WORD != 0 {
+            Some(class & UPPER != 0)
+        } else if class & NON_ASCII != 0 {
             let c = paragraph[i..].chars().next().unwrap_or(' ');
-            (c, c.len_utf8())
-        };
-        i += width;
-        if c.is_alphanumeric() || (in_token && is_mark(c)) {
-            if !in_token {
-                if !out.text.is_empty() {
-                    out.text.push(' ');
-                }
-                if c.is_uppercase() && !sentence_start {
-                    out.names.push(out.tokens);
-                }
-                out.tokens += 1;
-                in_token = true;
-                sentence_start = false;
-            }
-            if width == 1 {
-                out.text.push(b.to_ascii_lowercase() as char);
+            if c.is_alphanumeric() {
+                Some(c.is_uppercase())
             } else {
-                out.text.extend(c.to_lowercase());
-            }
-            prev_digit = b.is_ascii_digit();
-        } else if (b == b'.' || b == b',') && prev_digit && bytes.get(i).is_some_and(|n| n.is_ascii_digit()) {
-            if b == b'.' {
-                out.text.push('.');
+                i += c.len_utf8();
+                None
             }
         } else {
-            sentence_start |= matches!(b, b'.' | b'!' | b'?' | b'"' | b':');
-            in_token = false;
-            prev_digit = false;
+            sentence_start |= class & ENDS_SENTENCE != 0;
+            i += 1;
+            None
+        };
+        let Some(capitalized) = starts_token else { continue };
+        if !out.text.is_empty() {
+            out.text.push(' ');
+        }
+        let index = out.token_hashes.len() as u32;
+        if capitalized && !sentence_start {
+            out.names.push(index);
+        }
+        sentence_start = false;
+        let token_start = out.text.len();
+        let mut has_digit = false;
+        let mut last_was_digit = false;
+        loop {
+            let run_start = i;
+            while i < bytes.len() && CLASS[bytes[i] as usize] & WORD != 0 {
+                i += 1;
+            }
+            if i > run_start {
+                let at = out.text.len();
+                out.text.push_str(&paragraph[run_start..i]);
+                out.text[at..].make_ascii_lowercase();
+                last_was_digit = bytes[i - 1].is_ascii_digit();
+                has_digit |= last_was_digit || bytes[run_start..i].iter().any(u8::is_ascii_digit);
+            }
+            let Some(&b) = bytes.get(i) else { break };
+            if b >= 0x80 {
+                let c = paragraph[i..].chars().next().unwrap_or(' ');
+                if !(c.is_alphanumeric() || is_mark(c)) {
+                    break;
+                }
+                out.text.extend(c.to_lowercase());
+                last_was_digit = false;
+                i += c.len_utf8();
+            } else if (b == b'.' || b == b',') && last_was_digit && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                if b == b'.' {
+                    out.text.push('.');
+                }
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        out.token_hashes.push(xxh3_64(&out.text.as_bytes()[token_start..]));
+        if has_digit {
+            out.numbers.push(index);
         }
     }
 }
@@ -199,8 +267,17 @@ pub struct Normalized {
     /// Indexes (in `text`'s token order) of tokens written with a capital letter inside a
     /// sentence: names of people, places and organisations, which weigh in verification.
     pub names: Vec<u32>,
+    /// xxh3 of each token of `text`, in order.
+    pub token_hashes: Vec<u64>,
+    /// Indexes of tokens that contain a digit.
+    pub numbers: Vec<u32>,
+}
+
+impl Normalized {
     /// Number of tokens in `text`.
-    pub tokens: u32,
+    pub fn tokens(&self) -> usize {
+        self.token_hashes.len()
+    }
 }
 
 impl Normalizer {
@@ -212,7 +289,8 @@ impl Normalizer {
     pub fn normalize_into(&self, body: &str, scratch: &mut Scratch, out: &mut Normalized) {
         out.text.clear();
         out.names.clear();
-        out.tokens = 0;
+        out.token_hashes.clear();
+        out.numbers.clear();
         fold(body, &mut scratch.folded);
         paragraphs(&scratch.folded, &mut scratch.paragraphs, &mut scratch.ranges);
         let count = scratch.ranges.len();
@@ -267,7 +345,9 @@ mod tests {
         let tokens: Vec<&str> = out.text.split(' ').collect();
         let names: Vec<&str> = out.names.iter().map(|&i| tokens[i as usize]).collect();
         assert_eq!(names, ["ilham", "aliyev", "baku"]);
-        assert_eq!(out.tokens as usize, tokens.len());
+        assert_eq!(out.tokens(), tokens.len());
+        let hashes: Vec<u64> = tokens.iter().map(|t| xxh3_64(t.as_bytes())).collect();
+        assert_eq!(out.token_hashes, hashes);
     }
 
     #[test]
