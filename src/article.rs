@@ -5,8 +5,10 @@
 //! kept untouched so it can be carried through to the output as received.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Why a record was rejected. Every variant names the problem and what the producer should fix.
@@ -82,38 +84,108 @@ pub struct Article {
     pub raw: Arc<RawValue>,
 }
 
-fn json_type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// One field of the record as it came: a string (borrowed when it had no escapes) or the name
+/// of the JSON type it had instead. Missing and `null` fields are `None` around it. Reading the
+/// record into these, rather than into a `serde_json::Value`, keeps unknown fields unbuilt.
+enum Field<'a> {
+    Text(Cow<'a, str>),
+    Other(&'static str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for FieldVisitor<'a> {
+            type Value = Field<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'a>, E> {
+                Ok(Field::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Field<'a>, E> {
+                Ok(Field::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Field<'a>, E> {
+                Ok(Field::Text(Cow::Owned(v)))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Field<'a>, E> {
+                Ok(Field::Other("a boolean"))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Field<'a>, E> {
+                Ok(Field::Other("a number"))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Field<'a>, E> {
+                Ok(Field::Other("a number"))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Field<'a>, E> {
+                Ok(Field::Other("a number"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'a>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Field::Other("an array"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'a>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Field::Other("an object"))
+            }
+        }
+        deserializer.deserialize_any(FieldVisitor(std::marker::PhantomData))
     }
 }
 
-fn required_string(obj: &mut Map<String, Value>, field: &'static str) -> Result<String, InvalidRecord> {
-    match obj.remove(field) {
-        None | Some(Value::Null) => Err(InvalidRecord::MissingField { field }),
-        Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(InvalidRecord::WrongType {
-            field,
+/// The fields syndic reads; the rest of the record is only carried.
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(borrow, default)]
+    id: Option<Field<'a>>,
+    #[serde(borrow, default)]
+    source: Option<Field<'a>>,
+    #[serde(borrow, default)]
+    body: Option<Field<'a>>,
+    #[serde(borrow, default)]
+    title: Option<Field<'a>>,
+    #[serde(borrow, default)]
+    url: Option<Field<'a>>,
+    #[serde(borrow, default)]
+    lang: Option<Field<'a>>,
+    #[serde(borrow, default)]
+    published_at: Option<Field<'a>>,
+}
+
+fn required_string<'a>(field: Option<Field<'a>>, name: &'static str) -> Result<Cow<'a, str>, InvalidRecord> {
+    match field {
+        None => Err(InvalidRecord::MissingField { field: name }),
+        Some(Field::Text(s)) => Ok(s),
+        Some(Field::Other(found)) => Err(InvalidRecord::WrongType {
+            field: name,
             expected: "a string",
-            found: json_type_name(&other),
+            found,
         }),
     }
 }
 
-fn optional_string(obj: &mut Map<String, Value>, field: &'static str) -> Result<Option<String>, InvalidRecord> {
-    match obj.remove(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(InvalidRecord::WrongType {
-            field,
+fn optional_string<'a>(field: Option<Field<'a>>, name: &'static str) -> Result<Option<Cow<'a, str>>, InvalidRecord> {
+    match field {
+        None => Ok(None),
+        Some(Field::Text(s)) => Ok(Some(s)),
+        Some(Field::Other(found)) => Err(InvalidRecord::WrongType {
+            field: name,
             expected: "a string or null",
-            found: json_type_name(&other),
+            found,
         }),
+    }
+}
+
+/// The JSON type of a value that is not an object, told by its first character.
+fn non_object_type(json: &str) -> Option<&'static str> {
+    match json.trim_start().as_bytes().first()? {
+        b'{' => None,
+        b'[' => Some("an array"),
+        b'"' => Some("a string"),
+        b't' | b'f' => Some("a boolean"),
+        b'n' => Some("null"),
+        _ => Some("a number"),
     }
 }
 
@@ -159,31 +231,28 @@ pub fn parse(bytes: &[u8], max_record_bytes: usize, ingest_time: DateTime<Utc>) 
     let text = std::str::from_utf8(bytes).map_err(|e| InvalidRecord::InvalidUtf8 {
         offset: e.valid_up_to(),
     })?;
+    // The first pass checks the record is one JSON value and keeps it as received; the second
+    // reads only the known fields, mostly as borrowed slices of the first.
     let raw: Box<RawValue> =
         serde_json::from_str(text).map_err(|e| InvalidRecord::InvalidJson { message: e.to_string() })?;
-    let value: Value =
+    if let Some(found) = non_object_type(raw.get()) {
+        return Err(InvalidRecord::NotAnObject { found });
+    }
+    let fields: Fields =
         serde_json::from_str(raw.get()).map_err(|e| InvalidRecord::InvalidJson { message: e.to_string() })?;
-    let mut obj = match value {
-        Value::Object(obj) => obj,
-        other => {
-            return Err(InvalidRecord::NotAnObject {
-                found: json_type_name(&other),
-            })
-        }
-    };
-    let id = required_string(&mut obj, "id")?;
+    let id = required_string(fields.id, "id")?;
     if id.trim().is_empty() {
         return Err(InvalidRecord::MissingField { field: "id" });
     }
-    let source = required_string(&mut obj, "source")?;
-    let body = required_string(&mut obj, "body")?;
+    let source = required_string(fields.source, "source")?;
+    let body = required_string(fields.body, "body")?;
     if body.trim().is_empty() {
         return Err(InvalidRecord::EmptyBody);
     }
-    let title = optional_string(&mut obj, "title")?;
-    let url = optional_string(&mut obj, "url")?;
-    let lang = optional_string(&mut obj, "lang")?;
-    let published = optional_string(&mut obj, "published_at")?;
+    let title = optional_string(fields.title, "title")?;
+    let url = optional_string(fields.url, "url")?;
+    let lang = optional_string(fields.lang, "lang")?;
+    let published = optional_string(fields.published_at, "published_at")?;
     let (published_at, published_until, has_published_at) = match published {
         Some(value) => {
             let (start, end) = parse_time_range(&value)?;
@@ -191,20 +260,20 @@ pub fn parse(bytes: &[u8], max_record_bytes: usize, ingest_time: DateTime<Utc>) 
         }
         None => (ingest_time, ingest_time, false),
     };
+    let owned = |s: Option<Cow<str>>| s.map(Cow::into_owned);
     Ok(Article {
-        id,
-        source,
-        title,
-        url,
-        body,
+        id: id.into_owned(),
+        source: source.into_owned(),
+        title: owned(title),
+        url: owned(url),
+        body: body.into_owned(),
         published_at,
         published_until,
         has_published_at,
-        lang,
+        lang: owned(lang),
         raw: Arc::from(raw),
     })
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,8 @@ impl Default for FingerprintConfig {
 /// All fingerprints of one article.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
-    /// xxh3 of the normalized text: equal for verbatim copies after normalization.
+    /// xxh3 of the token sequence ([`exact_hash`]): equal for verbatim copies after
+    /// normalization.
     pub exact: u64,
     pub simhash: u64,
     pub sketch: Sketch,
@@ -111,6 +112,7 @@ pub struct Scratch {
     shingles: Vec<u32>,
     numbers: Vec<u32>,
     names: Vec<u32>,
+    bytes: Vec<u8>,
 }
 
 /// Computes fingerprints with one configuration.
@@ -140,7 +142,8 @@ impl Fingerprinter {
             }
         }
         let hashes = std::mem::take(&mut scratch.token_hashes);
-        self.from_token_hashes(&hashes, xxh3_64(normalized.as_bytes()), &mut scratch)
+        let exact = exact_hash(&hashes, &mut scratch.bytes);
+        self.from_token_hashes(&hashes, exact, &mut scratch)
     }
 
     /// Fingerprints the output of the normalizer, reusing its token hashes.
@@ -154,7 +157,8 @@ impl Fingerprinter {
         scratch
             .names
             .extend(normalized.names.iter().filter_map(|&i| hashes.get(i as usize)).map(|&h| h as u32));
-        self.from_token_hashes(hashes, xxh3_64(normalized.text.as_bytes()), scratch)
+        let exact = exact_hash(hashes, &mut scratch.bytes);
+        self.from_token_hashes(hashes, exact, scratch)
     }
 
     /// The shared tail: `scratch.numbers` and `scratch.names` hold the hashes of number and
@@ -193,6 +197,13 @@ impl Fingerprinter {
             tokens: hashes.len() as u32,
         }
     }
+}
+
+/// xxh3 of a token sequence given as token hashes: the exact-copy key. `buf` is scratch.
+pub fn exact_hash(token_hashes: &[u64], buf: &mut Vec<u8>) -> u64 {
+    buf.clear();
+    buf.extend(token_hashes.iter().flat_map(|h| h.to_le_bytes()));
+    xxh3_64(buf)
 }
 
 /// Number of differing bits.

@@ -34,8 +34,12 @@ fn fold_char(c: char) -> Option<char> {
     })
 }
 
-/// NFKC plus [`fold_char`], keeping line breaks. ASCII skips NFKC, which is the identity there.
-fn fold(body: &str, out: &mut String) {
+/// NFKC plus [`fold_char`], keeping line breaks: `body` itself when nothing changes (plain
+/// ASCII, most wire copy), else the folded text written into `out`.
+fn fold<'a>(body: &'a str, out: &'a mut String) -> &'a str {
+    if body.bytes().all(|b| PLAIN[b as usize]) {
+        return body;
+    }
     out.clear();
     out.reserve(body.len());
     // NFKC is the identity on ASCII and on text its quick check passes, which is most text.
@@ -46,6 +50,7 @@ fn fold(body: &str, out: &mut String) {
     } else {
         out.extend(body.nfkc().filter_map(fold_char));
     }
+    out
 }
 
 /// ASCII bytes that [`fold_char`] leaves as they are.
@@ -169,14 +174,15 @@ const CLASS: [u8; 256] = {
     table
 };
 
-/// Appends the paragraph's tokens to `out`: the text (each token preceded by a space when the
-/// text is not empty), one xxh3 hash per token, and which tokens are numbers and names.
+/// Appends the paragraph's tokens to `out`: one xxh3 hash per token, which tokens are numbers
+/// and names, and, when `out.keep_text` is set, the tokens joined by single spaces.
 ///
 /// A token is a run of letters, marks and digits, lower-cased; digit groups joined by `.` stay
 /// one number ("4.1"), and `,` between digits is a thousands separator ("10,000" -> "10000").
-/// Capitalized tokens that do not start a sentence are recorded as names. Hashing here, while
-/// the token is hot, spares the fingerprint a second pass that would split the text again.
-fn tokenize(paragraph: &str, out: &mut Normalized) {
+/// Capitalized tokens that do not start a sentence are recorded as names. Each token is
+/// lower-cased into a small reused buffer and hashed there, while it is hot: the engine never
+/// builds the normalized text, and the fingerprint never splits it again.
+fn tokenize(paragraph: &str, token: &mut Vec<u8>, out: &mut Normalized) {
     let bytes = paragraph.as_bytes();
     let mut sentence_start = true;
     let mut i = 0;
@@ -198,50 +204,52 @@ fn tokenize(paragraph: &str, out: &mut Normalized) {
             None
         };
         let Some(capitalized) = starts_token else { continue };
-        if !out.text.is_empty() {
-            out.text.push(' ');
-        }
         let index = out.token_hashes.len() as u32;
         if capitalized && !sentence_start {
             out.names.push(index);
         }
         sentence_start = false;
-        let token_start = out.text.len();
+        token.clear();
         let mut has_digit = false;
-        let mut last_was_digit = false;
         loop {
             let run_start = i;
             while i < bytes.len() && CLASS[bytes[i] as usize] & WORD != 0 {
                 i += 1;
             }
-            if i > run_start {
-                let at = out.text.len();
-                out.text.push_str(&paragraph[run_start..i]);
-                out.text[at..].make_ascii_lowercase();
-                last_was_digit = bytes[i - 1].is_ascii_digit();
-                has_digit |= last_was_digit || bytes[run_start..i].iter().any(u8::is_ascii_digit);
-            }
+            let run = &bytes[run_start..i];
+            token.extend(run.iter().map(u8::to_ascii_lowercase));
+            has_digit |= run.iter().any(u8::is_ascii_digit);
+            let last_was_digit = run.last().is_some_and(u8::is_ascii_digit);
             let Some(&b) = bytes.get(i) else { break };
             if b >= 0x80 {
                 let c = paragraph[i..].chars().next().unwrap_or(' ');
                 if !(c.is_alphanumeric() || is_mark(c)) {
                     break;
                 }
-                out.text.extend(c.to_lowercase());
-                last_was_digit = false;
+                let mut utf8 = [0u8; 4];
+                for lower in c.to_lowercase() {
+                    token.extend_from_slice(lower.encode_utf8(&mut utf8).as_bytes());
+                }
                 i += c.len_utf8();
             } else if (b == b'.' || b == b',') && last_was_digit && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
                 if b == b'.' {
-                    out.text.push('.');
+                    token.push(b'.');
                 }
                 i += 1;
             } else {
                 break;
             }
         }
-        out.token_hashes.push(xxh3_64(&out.text.as_bytes()[token_start..]));
+        out.token_hashes.push(xxh3_64(token));
         if has_digit {
             out.numbers.push(index);
+        }
+        if out.keep_text {
+            if !out.text.is_empty() {
+                out.text.push(' ');
+            }
+            // The buffer holds whole characters only, so this always succeeds.
+            out.text.push_str(std::str::from_utf8(token).unwrap_or_default());
         }
     }
 }
@@ -257,12 +265,15 @@ pub struct Scratch {
     folded: String,
     paragraphs: String,
     ranges: Vec<std::ops::Range<usize>>,
+    token: Vec<u8>,
 }
 
 /// A normalized article.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Normalized {
-    /// Lower-case tokens joined by single spaces.
+    /// Whether to fill `text`: for people and tools; matching needs only the hashes.
+    pub keep_text: bool,
+    /// Lower-case tokens joined by single spaces, when `keep_text` is set; else empty.
     pub text: String,
     /// Indexes (in `text`'s token order) of tokens written with a capital letter inside a
     /// sentence: names of people, places and organisations, which weigh in verification.
@@ -274,7 +285,7 @@ pub struct Normalized {
 }
 
 impl Normalized {
-    /// Number of tokens in `text`.
+    /// Number of tokens.
     pub fn tokens(&self) -> usize {
         self.token_hashes.len()
     }
@@ -291,8 +302,8 @@ impl Normalizer {
         out.names.clear();
         out.token_hashes.clear();
         out.numbers.clear();
-        fold(body, &mut scratch.folded);
-        paragraphs(&scratch.folded, &mut scratch.paragraphs, &mut scratch.ranges);
+        let folded = fold(body, &mut scratch.folded);
+        paragraphs(folded, &mut scratch.paragraphs, &mut scratch.ranges);
         let count = scratch.ranges.len();
         for (i, range) in scratch.ranges.iter().enumerate() {
             let paragraph = &scratch.paragraphs[range.clone()];
@@ -300,16 +311,19 @@ impl Normalizer {
                 continue;
             }
             if i < EDGE_PARAGRAPHS || i + EDGE_PARAGRAPHS >= count {
-                tokenize(&self.rules.strip(paragraph), out);
+                tokenize(&self.rules.strip(paragraph), &mut scratch.token, out);
             } else {
-                tokenize(paragraph, out);
+                tokenize(paragraph, &mut scratch.token, out);
             }
         }
     }
 
     /// The normalized text of `body`.
     pub fn normalize(&self, body: &str) -> String {
-        let mut out = Normalized::default();
+        let mut out = Normalized {
+            keep_text: true,
+            ..Normalized::default()
+        };
         self.normalize_into(body, &mut Scratch::default(), &mut out);
         out.text
     }
@@ -335,7 +349,10 @@ mod tests {
 
     #[test]
     fn records_names_inside_sentences_only() {
-        let mut out = Normalized::default();
+        let mut out = Normalized {
+            keep_text: true,
+            ..Normalized::default()
+        };
         let n = Normalizer::new(BoilerplateRules::none());
         n.normalize_into(
             "The minister met Ilham Aliyev in Baku. Talks went well.",

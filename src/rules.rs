@@ -44,6 +44,16 @@ struct DropRuleSpec {
 struct StripRuleSpec {
     name: String,
     pattern: String,
+    /// A cheap pattern that must match before `pattern` runs; see config/boilerplate.toml.
+    #[serde(default)]
+    requires: Option<String>,
+}
+
+/// A compiled strip rule.
+#[derive(Debug, Clone)]
+struct StripRule {
+    pattern: Regex,
+    requires: Option<Regex>,
 }
 
 /// Compiled rules. Drop patterns are matched together in one pass (a [`RegexSet`]) because
@@ -54,7 +64,7 @@ pub struct BoilerplateRules {
     drop_max_words: Vec<usize>,
     /// The largest `max_words` of any drop rule: longer paragraphs skip the drop rules.
     drop_word_limit: usize,
-    strip: Vec<Regex>,
+    strip: Vec<StripRule>,
 }
 
 fn compile(name: &str, pattern: &str) -> Result<Regex, RulesError> {
@@ -97,8 +107,13 @@ impl BoilerplateRules {
         let strip = file
             .strip
             .iter()
-            .map(|r| compile(&r.name, &r.pattern))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|r| {
+                Ok(StripRule {
+                    pattern: compile(&r.name, &r.pattern)?,
+                    requires: r.requires.as_deref().map(|p| compile(&r.name, p)).transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>, RulesError>>()?;
         let drop_max_words: Vec<usize> = file.drop.iter().map(|r| r.max_words).collect();
         Ok(Self {
             drop_set,
@@ -148,9 +163,12 @@ impl BoilerplateRules {
         // In order: one removal can expose the next (a header hid a dateline from `^`). A
         // RegexSet prefilter was measured slower: with these Unicode classes it runs the PikeVM.
         for rule in &self.strip {
-            if rule.is_match(&text) {
+            if rule.requires.as_ref().is_some_and(|r| !r.is_match(&text)) {
+                continue;
+            }
+            if rule.pattern.is_match(&text) {
                 // Trimmed so that the next rule's `^` sees where the text now starts.
-                text = std::borrow::Cow::Owned(rule.replace_all(&text, " ").trim().to_string());
+                text = std::borrow::Cow::Owned(rule.pattern.replace_all(&text, " ").trim().to_string());
             }
         }
         text
@@ -195,6 +213,16 @@ mod tests {
         assert_eq!(out.trim(), "The Kyrgyz Health Ministry says");
         let out = rules.strip("BISHKEK, September 16. /TASS/. The number of Kyrgyz nationals");
         assert_eq!(out.trim(), "The number of Kyrgyz nationals");
+    }
+
+    #[test]
+    fn a_rule_runs_only_where_its_requirement_matches() {
+        let rules = BoilerplateRules::from_toml(
+            "[[strip]]\nname = \"x\"\npattern = 'x+'\nrequires = 'marker'\n",
+        )
+        .unwrap();
+        assert_eq!(rules.strip("axxb"), "axxb");
+        assert_eq!(rules.strip("axxb marker"), "a b marker");
     }
 
     #[test]
