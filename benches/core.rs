@@ -23,6 +23,18 @@ fn bodies(n: usize) -> Vec<String> {
 }
 
 fn stages(c: &mut Criterion) {
+    let records: Vec<Vec<u8>> = Generator::new(17).take(2000).map(|r| r.line).collect();
+    let now = chrono::Utc::now();
+    let mut group = c.benchmark_group("stages-parse");
+    group.throughput(Throughput::Bytes(records.iter().map(Vec::len).sum::<usize>() as u64));
+    group.bench_function("parse 2000 records", |b| {
+        b.iter(|| {
+            for r in &records {
+                black_box(syndic::article::parse(r, 1 << 20, now).is_ok());
+            }
+        })
+    });
+    group.finish();
     let bodies = bodies(2000);
     let bytes: usize = bodies.iter().map(String::len).sum();
     let normalizer = Normalizer::new(BoilerplateRules::builtin());
@@ -38,10 +50,23 @@ fn stages(c: &mut Criterion) {
             }
         })
     });
+    let bare = Normalizer::new(BoilerplateRules::none());
+    group.bench_function("normalize 2000 articles, no boilerplate rules", |b| {
+        b.iter(|| {
+            for body in &bodies {
+                bare.normalize_into(body, &mut scratch, &mut out);
+                black_box(&out);
+            }
+        })
+    });
     let normalized: Vec<Normalized> = bodies
         .iter()
         .map(|b| {
-            let mut n = Normalized::default();
+            // With the text, for the reference below.
+            let mut n = Normalized {
+                keep_text: true,
+                ..Normalized::default()
+            };
             normalizer.normalize_into(b, &mut scratch, &mut n);
             n
         })
@@ -86,20 +111,25 @@ fn filled_index(size: usize, rng: &mut Rng) -> NearDupIndex {
 fn index(c: &mut Criterion) {
     let mut group = c.benchmark_group("index");
     for size in [1_000_000usize, 10_000_000] {
-        let mut rng = Rng::new(size as u64);
-        let mut index = filled_index(size, &mut rng);
-        eprintln!(
-            "index of {size} entries: {:.1} bytes/article (SimHash tables {:.1}, anchors {:.1})",
-            index.heap_bytes() as f64 / index.len() as f64,
-            index.simhash_heap_bytes() as f64 / index.len() as f64,
-            index.anchor_heap_bytes() as f64 / index.len() as f64,
-        );
+        // Built on first use, so that running another group does not pay for it.
+        let mut built: Option<(NearDupIndex, Rng)> = None;
         let mut t = size as i64;
         let mut candidates = Vec::new();
         let mut evicted = Vec::new();
         let mut anchors = [0u32; 8];
         group.throughput(Throughput::Elements(1));
         group.bench_function(format!("query+insert at {size} entries"), |b| {
+            let (index, rng) = built.get_or_insert_with(|| {
+                let mut rng = Rng::new(size as u64);
+                let index = filled_index(size, &mut rng);
+                eprintln!(
+                    "index of {size} entries: {:.1} bytes/article (SimHash tables {:.1}, anchors {:.1})",
+                    index.heap_bytes() as f64 / index.len() as f64,
+                    index.simhash_heap_bytes() as f64 / index.len() as f64,
+                    index.anchor_heap_bytes() as f64 / index.len() as f64,
+                );
+                (index, rng)
+            });
             b.iter(|| {
                 anchors.iter_mut().for_each(|a| *a = rng.next_u64() as u32);
                 let simhash = rng.next_u64();

@@ -150,13 +150,21 @@ impl Fingerprinter {
     pub fn fingerprint_normalized(&self, normalized: &Normalized, scratch: &mut Scratch) -> Fingerprint {
         let hashes = &normalized.token_hashes;
         scratch.numbers.clear();
-        scratch
-            .numbers
-            .extend(normalized.numbers.iter().filter_map(|&i| hashes.get(i as usize)).map(|&h| h as u32));
+        scratch.numbers.extend(
+            normalized
+                .numbers
+                .iter()
+                .filter_map(|&i| hashes.get(i as usize))
+                .map(|&h| h as u32),
+        );
         scratch.names.clear();
-        scratch
-            .names
-            .extend(normalized.names.iter().filter_map(|&i| hashes.get(i as usize)).map(|&h| h as u32));
+        scratch.names.extend(
+            normalized
+                .names
+                .iter()
+                .filter_map(|&i| hashes.get(i as usize))
+                .map(|&h| h as u32),
+        );
         let exact = exact_hash(hashes, &mut scratch.bytes);
         self.from_token_hashes(hashes, exact, scratch)
     }

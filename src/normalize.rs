@@ -209,38 +209,20 @@ fn tokenize(paragraph: &str, token: &mut Vec<u8>, out: &mut Normalized) {
             out.names.push(index);
         }
         sentence_start = false;
-        token.clear();
-        let mut has_digit = false;
-        loop {
-            let run_start = i;
-            while i < bytes.len() && CLASS[bytes[i] as usize] & WORD != 0 {
-                i += 1;
+        let short: [u8; 8];
+        let (hash, has_digit, text) = match short_ascii_token(bytes, i) {
+            Some((lowered, len, has_digit)) => {
+                i += len;
+                short = lowered.to_le_bytes();
+                (xxh3_64(&short[..len]), has_digit, &short[..len])
             }
-            let run = &bytes[run_start..i];
-            token.extend(run.iter().map(u8::to_ascii_lowercase));
-            has_digit |= run.iter().any(u8::is_ascii_digit);
-            let last_was_digit = run.last().is_some_and(u8::is_ascii_digit);
-            let Some(&b) = bytes.get(i) else { break };
-            if b >= 0x80 {
-                let c = paragraph[i..].chars().next().unwrap_or(' ');
-                if !(c.is_alphanumeric() || is_mark(c)) {
-                    break;
-                }
-                let mut utf8 = [0u8; 4];
-                for lower in c.to_lowercase() {
-                    token.extend_from_slice(lower.encode_utf8(&mut utf8).as_bytes());
-                }
-                i += c.len_utf8();
-            } else if (b == b'.' || b == b',') && last_was_digit && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
-                if b == b'.' {
-                    token.push(b'.');
-                }
-                i += 1;
-            } else {
-                break;
+            None => {
+                let has_digit;
+                (i, has_digit) = read_token(paragraph, i, token);
+                (xxh3_64(token), has_digit, &token[..])
             }
-        }
-        out.token_hashes.push(xxh3_64(token));
+        };
+        out.token_hashes.push(hash);
         if has_digit {
             out.numbers.push(index);
         }
@@ -249,9 +231,93 @@ fn tokenize(paragraph: &str, token: &mut Vec<u8>, out: &mut Normalized) {
                 out.text.push(' ');
             }
             // The buffer holds whole characters only, so this always succeeds.
-            out.text.push_str(std::str::from_utf8(token).unwrap_or_default());
+            out.text.push_str(std::str::from_utf8(text).unwrap_or_default());
         }
     }
+}
+
+/// Reads the token starting at byte `start` into `token`, lower-cased; returns where it ends
+/// and whether it has a digit. Handles every case: non-ASCII letters and marks, digit groups.
+fn read_token(paragraph: &str, start: usize, token: &mut Vec<u8>) -> (usize, bool) {
+    let bytes = paragraph.as_bytes();
+    let mut i = start;
+    token.clear();
+    let mut has_digit = false;
+    loop {
+        let run_start = i;
+        while i < bytes.len() && CLASS[bytes[i] as usize] & WORD != 0 {
+            i += 1;
+        }
+        let run = &bytes[run_start..i];
+        token.extend(run.iter().map(u8::to_ascii_lowercase));
+        has_digit |= run.iter().any(u8::is_ascii_digit);
+        let last_was_digit = run.last().is_some_and(u8::is_ascii_digit);
+        let Some(&b) = bytes.get(i) else { break };
+        if b >= 0x80 {
+            let c = paragraph[i..].chars().next().unwrap_or(' ');
+            if !(c.is_alphanumeric() || is_mark(c)) {
+                break;
+            }
+            let mut utf8 = [0u8; 4];
+            for lower in c.to_lowercase() {
+                token.extend_from_slice(lower.encode_utf8(&mut utf8).as_bytes());
+            }
+            i += c.len_utf8();
+        } else if (b == b'.' || b == b',') && last_was_digit && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            if b == b'.' {
+                token.push(b'.');
+            }
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    (i, has_digit)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+const LOWS: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+
+/// The high bit of each byte of `x` whose value `v` has `m < v < n` (`n <= 128`); bytes of 128
+/// and above never. Exact per byte: no carry crosses bytes (Bit Twiddling Hacks, "hasbetween").
+#[inline]
+fn bytes_between(x: u64, m: u64, n: u64) -> u64 {
+    (ONES * (127 + n)).wrapping_sub(x & LOWS) & !x & (x & LOWS).wrapping_add(ONES * (127 - m)) & HIGHS
+}
+
+/// Eight bytes from `at`, zero-padded past the end (a zero byte ends any token).
+#[inline]
+fn load8(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    let tail = bytes.get(at..).unwrap_or_default();
+    let n = tail.len().min(8);
+    word[..n].copy_from_slice(&tail[..n]);
+    u64::from_le_bytes(word)
+}
+
+/// The common token, an ASCII word of fewer than eight letters and digits, read eight bytes at
+/// a time: its bytes lower-cased (low bytes of the result), its length and whether it has a
+/// digit. `None` sends the token to [`read_token`]: longer, non-ASCII, or maybe a digit group.
+#[inline]
+fn short_ascii_token(bytes: &[u8], at: usize) -> Option<(u64, usize, bool)> {
+    let x = load8(bytes, at);
+    let digits = bytes_between(x, 0x2F, 0x3A);
+    let upper = bytes_between(x, 0x40, 0x5B);
+    let word = digits | upper | bytes_between(x, 0x60, 0x7B);
+    let len = ((!word & HIGHS).trailing_zeros() / 8) as usize;
+    if len == 0 || len == 8 {
+        return None;
+    }
+    match bytes.get(at + len) {
+        Some(&next) if next >= 0x80 => return None,
+        Some(b'.' | b',') if bytes[at + len - 1].is_ascii_digit() => return None,
+        _ => {}
+    }
+    let kept = (1u64 << (8 * len)) - 1;
+    // Upper-case ASCII letters have bit 5 clear; setting it lower-cases them.
+    let lowered = (x | (upper >> 2)) & kept;
+    Some((lowered, len, digits & kept != 0))
 }
 
 fn is_mark(c: char) -> bool {
@@ -403,7 +469,34 @@ mod tests {
         assert_eq!(norm("Qarabağ Əliyev İşğal ŞUŞA"), "qarabağ əliyev i̇şğal şuşa");
     }
 
+    #[test]
+    fn swar_byte_ranges_agree_with_the_byte_classes() {
+        for b in 0..=255u8 {
+            let x = u64::from(b) << 24;
+            let word = bytes_between(x, 0x2F, 0x3A) | bytes_between(x, 0x40, 0x5B) | bytes_between(x, 0x60, 0x7B);
+            assert_eq!(word != 0, CLASS[b as usize] & WORD != 0, "byte {b:#x}");
+            assert_eq!(bytes_between(x, 0x40, 0x5B) != 0, b.is_ascii_uppercase(), "byte {b:#x}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn the_fast_path_cuts_tokens_like_the_general_one(text in "[ -~\\n\u{e0}-\u{ff}]{0,120}") {
+            let mut token = Vec::new();
+            let bytes = text.as_bytes();
+            for at in 0..bytes.len() {
+                if CLASS[bytes[at] as usize] & WORD == 0 {
+                    continue;
+                }
+                if let Some((lowered, len, has_digit)) = short_ascii_token(bytes, at) {
+                    let (end, general_has_digit) = read_token(&text, at, &mut token);
+                    prop_assert_eq!(end, at + len);
+                    prop_assert_eq!(&lowered.to_le_bytes()[..len], &token[..]);
+                    prop_assert_eq!(has_digit, general_has_digit);
+                }
+            }
+        }
+
         #[test]
         fn folding_and_tokenizing_is_idempotent(text in "\\PC{0,200}") {
             // Without boilerplate rules: a rule may legitimately match a normalized sentence.

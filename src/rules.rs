@@ -217,10 +217,8 @@ mod tests {
 
     #[test]
     fn a_rule_runs_only_where_its_requirement_matches() {
-        let rules = BoilerplateRules::from_toml(
-            "[[strip]]\nname = \"x\"\npattern = 'x+'\nrequires = 'marker'\n",
-        )
-        .unwrap();
+        let rules =
+            BoilerplateRules::from_toml("[[strip]]\nname = \"x\"\npattern = 'x+'\nrequires = 'marker'\n").unwrap();
         assert_eq!(rules.strip("axxb"), "axxb");
         assert_eq!(rules.strip("axxb marker"), "a b marker");
     }
