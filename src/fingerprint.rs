@@ -143,7 +143,7 @@ impl Fingerprinter {
         }
         let hashes = std::mem::take(&mut scratch.token_hashes);
         let exact = exact_hash(&hashes, &mut scratch.bytes);
-        self.from_token_hashes(&hashes, exact, &mut scratch)
+        self.fingerprint_token_hashes(&hashes, exact, &mut scratch)
     }
 
     /// Fingerprints the output of the normalizer, reusing its token hashes.
@@ -166,12 +166,12 @@ impl Fingerprinter {
                 .map(|&h| h as u32),
         );
         let exact = exact_hash(hashes, &mut scratch.bytes);
-        self.from_token_hashes(hashes, exact, scratch)
+        self.fingerprint_token_hashes(hashes, exact, scratch)
     }
 
     /// The shared tail: `scratch.numbers` and `scratch.names` hold the hashes of number and
     /// name tokens on entry.
-    fn from_token_hashes(&self, hashes: &[u64], exact: u64, scratch: &mut Scratch) -> Fingerprint {
+    fn fingerprint_token_hashes(&self, hashes: &[u64], exact: u64, scratch: &mut Scratch) -> Fingerprint {
         bottom_k(&mut scratch.names, MAX_NUMBERS);
         bottom_k(&mut scratch.numbers, MAX_NUMBERS);
         let simhash_n = self.config.simhash_shingle.max(1);
