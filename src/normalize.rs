@@ -289,6 +289,9 @@ fn bytes_between(x: u64, m: u64, n: u64) -> u64 {
 /// Eight bytes from `at`, zero-padded past the end (a zero byte ends any token).
 #[inline]
 fn load8(bytes: &[u8], at: usize) -> u64 {
+    if let Some(&word) = bytes.get(at..at + 8).and_then(|s| s.first_chunk::<8>()) {
+        return u64::from_le_bytes(word);
+    }
     let mut word = [0u8; 8];
     let tail = bytes.get(at..).unwrap_or_default();
     let n = tail.len().min(8);

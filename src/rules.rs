@@ -60,10 +60,10 @@ struct StripRule {
 /// almost every paragraph matches none of them.
 #[derive(Debug, Clone)]
 pub struct BoilerplateRules {
-    drop_set: RegexSet,
-    drop_max_words: Vec<usize>,
-    /// The largest `max_words` of any drop rule: longer paragraphs skip the drop rules.
-    drop_word_limit: usize,
+    /// One set per distinct `max_words`, ascending: the set for limit `n` holds every drop
+    /// rule allowed on paragraphs of `n` words, so one search per paragraph decides, and long
+    /// paragraphs search only the few rules meant for them.
+    drop_tiers: Vec<(usize, RegexSet)>,
     strip: Vec<StripRule>,
 }
 
@@ -99,11 +99,24 @@ impl BoilerplateRules {
         for rule in &file.drop {
             compile(&rule.name, &rule.pattern)?;
         }
-        let drop_set =
-            RegexSet::new(file.drop.iter().map(|r| r.pattern.as_str())).map_err(|e| RulesError::Pattern {
-                name: "drop rules".to_string(),
-                source: Box::new(e),
-            })?;
+        let mut limits: Vec<usize> = file.drop.iter().map(|r| r.max_words).collect();
+        limits.sort_unstable();
+        limits.dedup();
+        let drop_tiers = limits
+            .into_iter()
+            .map(|limit| {
+                let patterns = file
+                    .drop
+                    .iter()
+                    .filter(|r| r.max_words >= limit)
+                    .map(|r| r.pattern.as_str());
+                let set = RegexSet::new(patterns).map_err(|e| RulesError::Pattern {
+                    name: "drop rules".to_string(),
+                    source: Box::new(e),
+                })?;
+                Ok((limit, set))
+            })
+            .collect::<Result<Vec<_>, RulesError>>()?;
         let strip = file
             .strip
             .iter()
@@ -114,13 +127,7 @@ impl BoilerplateRules {
                 })
             })
             .collect::<Result<Vec<_>, RulesError>>()?;
-        let drop_max_words: Vec<usize> = file.drop.iter().map(|r| r.max_words).collect();
-        Ok(Self {
-            drop_set,
-            drop_word_limit: drop_max_words.iter().copied().max().unwrap_or(0),
-            drop_max_words,
-            strip,
-        })
+        Ok(Self { drop_tiers, strip })
     }
 
     /// The rules shipped in `config/boilerplate.toml`.
@@ -132,29 +139,23 @@ impl BoilerplateRules {
     /// No rules at all: normalization without boilerplate stripping, for measurement.
     pub fn none() -> Self {
         Self {
-            drop_set: RegexSet::empty(),
-            drop_max_words: Vec::new(),
-            drop_word_limit: 0,
+            drop_tiers: Vec::new(),
             strip: Vec::new(),
         }
     }
 
     /// Whether the whole paragraph is boilerplate.
     pub fn drops(&self, paragraph: &str) -> bool {
-        if self.drop_max_words.is_empty() {
-            return false;
-        }
-        let Some(words) = words_up_to(paragraph, self.drop_word_limit) else {
+        let Some(&(largest, _)) = self.drop_tiers.last() else {
             return false;
         };
-        // `is_match` runs the fast DFA; `matches` (which rule?) may not, so it runs only on a hit.
-        if !self.drop_set.is_match(paragraph) {
+        let Some(words) = words_up_to(paragraph, largest) else {
             return false;
-        }
-        self.drop_set
-            .matches(paragraph)
+        };
+        self.drop_tiers
             .iter()
-            .any(|rule| words <= self.drop_max_words[rule])
+            .find(|(limit, _)| words <= *limit)
+            .is_some_and(|(_, set)| set.is_match(paragraph))
     }
 
     /// Removes boilerplate spans from a paragraph. Borrowed when nothing matched (the usual case).
