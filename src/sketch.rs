@@ -24,16 +24,20 @@ pub const MAX_NUMBERS: usize = 24;
 
 /// Keeps the `k` smallest distinct values seen, sorted; returns whether that is all of them.
 pub(crate) fn bottom_k(values: &mut Vec<u32>, k: usize) -> bool {
-    // Selecting before sorting makes this linear for long texts; the margin absorbs
-    // duplicates, and the full sort below covers texts with very many repeats.
-    let margin = 2 * k;
-    if values.len() > margin + 1 {
-        values.select_nth_unstable(margin);
-        let prefix = &mut values[..=margin];
+    // Selecting before sorting makes this linear for long texts. Repeated values are rare (a
+    // repeated three-word phrase), so the `k + 1` smallest are tried first; when repeats leave
+    // fewer than `k + 1` distinct among them, a wider cut follows, then a full sort.
+    for cut in [k + 1, 2 * k + 1] {
+        if k == 0 || values.len() <= cut {
+            break;
+        }
+        values.select_nth_unstable(cut - 1);
+        let prefix = &mut values[..cut];
         prefix.sort_unstable();
         let distinct = 1 + prefix.windows(2).filter(|w| w[0] != w[1]).count();
         if distinct > k {
-            values.truncate(margin + 1);
+            // More than `k` distinct values exist, so the sample is not complete.
+            values.truncate(cut);
             values.dedup();
             values.truncate(k);
             return false;
