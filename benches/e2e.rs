@@ -176,7 +176,13 @@ async fn main() {
     let rate = arg("--rate", 4_000);
     let run_id = now_ms();
     println!("end-to-end benchmark: {n} articles for throughput; {m} at {rate}/s for latency; broker {brokers}");
+    // `--only syndic` or `--only passthrough` runs one side, for profiling.
+    let args: Vec<String> = std::env::args().collect();
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
     for (mode, name) in [(Mode::Passthrough, "passthrough"), (Mode::Dedup, "syndic")] {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let c = config(&brokers, &format!("{name}-tput-{run_id}"));
         topics_for(&c).await;
         let t = Instant::now();

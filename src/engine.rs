@@ -5,11 +5,11 @@
 //! no clock of its own (the caller passes ingest time), so the CLI, the Kafka worker, tests and
 //! benchmarks all drive the same code.
 
-use crate::article::{self, Article, InvalidRecord};
+use crate::article::{Article, InvalidRecord};
 use crate::config::{ConfigError, CoreConfig, VerifyConfig};
-use crate::fingerprint::{self, hamming, Fingerprint, Fingerprinter};
+use crate::fingerprint::{hamming, Fingerprint};
 use crate::index::{NearDupIndex, Slot};
-use crate::normalize::{self, Normalizer};
+use crate::prepare::{Prepared, Preparer};
 use crate::sketch::{Similarity, Sketch};
 use crate::story::{Match, Stories, StoryEvent, StoryKey};
 use chrono::{DateTime, Utc};
@@ -96,36 +96,26 @@ pub fn is_copy(similarity: &Similarity, verify: &VerifyConfig) -> bool {
 #[derive(Debug)]
 pub struct Engine {
     config: CoreConfig,
-    normalizer: Normalizer,
-    fingerprinter: Fingerprinter,
+    preparer: Preparer,
     index: NearDupIndex,
     stories: Stories,
     slots: HashMap<Slot, SlotInfo>,
     exact: HashMap<u64, Slot>,
     counters: Counters,
     // Reused buffers: the hot path allocates little once warm.
-    normalized: normalize::Normalized,
-    normalize_scratch: normalize::Scratch,
-    fingerprint_scratch: fingerprint::Scratch,
     candidates: Vec<Slot>,
     evicted: Vec<Slot>,
 }
 
 impl Engine {
     pub fn new(config: CoreConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let rules = config.rules()?;
         Ok(Self {
-            normalizer: Normalizer::new(rules),
-            fingerprinter: Fingerprinter::new(config.fingerprint),
+            preparer: Preparer::new(&config)?,
             index: NearDupIndex::new(config.index),
             stories: Stories::new(config.stories.clone()),
             slots: HashMap::new(),
             exact: HashMap::new(),
             counters: Counters::default(),
-            normalized: normalize::Normalized::default(),
-            normalize_scratch: normalize::Scratch::default(),
-            fingerprint_scratch: fingerprint::Scratch::default(),
             candidates: Vec::new(),
             evicted: Vec::new(),
             config,
@@ -158,18 +148,29 @@ impl Engine {
 
     /// Normalizes and fingerprints a body, as the engine does. For tools and evaluation.
     pub fn fingerprint_body(&mut self, body: &str) -> Fingerprint {
-        self.normalizer
-            .normalize_into(body, &mut self.normalize_scratch, &mut self.normalized);
-        self.fingerprinter
-            .fingerprint_normalized(&self.normalized, &mut self.fingerprint_scratch)
+        self.preparer.fingerprint_body(body)
     }
 
-    /// Processes one raw record received at `ingest_time`.
+    /// A preparer with the engine's configuration, to run the stateless stages elsewhere
+    /// (another thread) and hand the results to [`Engine::decide`].
+    pub fn preparer(&self) -> Preparer {
+        self.preparer.clone()
+    }
+
+    /// Processes one raw record received at `ingest_time`: [`Preparer::prepare`], then
+    /// [`Engine::decide`].
     pub fn process(&mut self, record: &[u8], ingest_time: DateTime<Utc>) -> Outcome {
+        let prepared = self.preparer.prepare(record, ingest_time);
+        self.decide(prepared)
+    }
+
+    /// The stateful part: matches a prepared record against the window, updates the stories
+    /// and says what became of it. Records must be decided in the order they are to be seen.
+    pub fn decide(&mut self, prepared: Prepared) -> Outcome {
         self.counters.records += 1;
-        match article::parse(record, self.config.input.max_record_bytes, ingest_time) {
-            Ok(article) => self.process_article(&article),
-            Err(invalid) => self.invalid(best_effort_id(record), invalid),
+        match prepared {
+            Prepared::Article { article, fingerprint } => self.decide_article(&article, fingerprint),
+            Prepared::Invalid { article_id, invalid } => self.invalid(article_id, invalid),
         }
     }
 
@@ -191,9 +192,7 @@ impl Engine {
         }
     }
 
-    /// Processes an already validated article.
-    pub fn process_article(&mut self, article: &Article) -> Outcome {
-        let fp = self.fingerprint_body(&article.body);
+    fn decide_article(&mut self, article: &Article, fp: Fingerprint) -> Outcome {
         if fp.tokens == 0 {
             return self.invalid(Some(article.id.clone()), InvalidRecord::EmptyBody);
         }
@@ -333,8 +332,3 @@ impl Engine {
     }
 }
 
-/// The `id` of a record that failed validation, when it can still be read.
-fn best_effort_id(record: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(record).ok()?;
-    value.get("id")?.as_str().map(str::to_string)
-}

@@ -11,7 +11,8 @@
 //! 4. [`index`]: Hamming-radius search over SimHashes without scanning, within a time window.
 //! 5. [`story`]: clusters, canonical copy selection and story events.
 //!
-//! [`engine`] runs the stages for one record; [`config`] holds every tunable with its default;
+//! [`prepare`] groups the stateless stages 1 to 3, which may run on another thread ahead of the
+//! stateful ones; [`engine`] runs all the stages for one record; [`config`] holds every tunable with its default;
 //! [`eval`] scores the engine on labelled data; [`corpus`] generates synthetic syndication
 //! corpora for tests and benchmarks.
 
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod multimap;
 pub mod normalize;
 pub mod offsets;
+pub mod prepare;
 pub mod rules;
 pub mod shutdown;
 pub mod sketch;

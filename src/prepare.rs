@@ -1,0 +1,93 @@
+//! The stateless stages of the pipeline: parse and validate, normalize, fingerprint.
+//!
+//! They need no state shared between articles, so they can run anywhere, ahead of the
+//! engine: the Kafka worker runs them on a thread of their own while its main task decides
+//! and produces; the engine runs them inline for the CLI, tests and benchmarks. This module
+//! owns that split and the [`Prepared`] value that crosses it.
+
+use crate::article::{self, Article, InvalidRecord};
+use crate::config::{ConfigError, CoreConfig};
+use crate::fingerprint::{self, Fingerprint, Fingerprinter};
+use crate::normalize::{self, Normalizer};
+use chrono::{DateTime, Utc};
+
+/// One record after the stateless stages.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// A valid article and its fingerprints (which may show no tokens: the engine rejects it).
+    Article { article: Article, fingerprint: Fingerprint },
+    /// A record that failed validation, with its id when it could still be read.
+    Invalid {
+        article_id: Option<String>,
+        invalid: InvalidRecord,
+    },
+}
+
+/// Runs the stateless stages with one configuration. Cloning gives an independent preparer
+/// (its own scratch buffers) for another thread.
+#[derive(Debug)]
+pub struct Preparer {
+    max_record_bytes: usize,
+    normalizer: Normalizer,
+    fingerprinter: Fingerprinter,
+    // Reused buffers: the hot path allocates little once warm.
+    normalized: normalize::Normalized,
+    normalize_scratch: normalize::Scratch,
+    fingerprint_scratch: fingerprint::Scratch,
+}
+
+impl Clone for Preparer {
+    fn clone(&self) -> Self {
+        Self {
+            max_record_bytes: self.max_record_bytes,
+            normalizer: self.normalizer.clone(),
+            fingerprinter: self.fingerprinter,
+            normalized: normalize::Normalized::default(),
+            normalize_scratch: normalize::Scratch::default(),
+            fingerprint_scratch: fingerprint::Scratch::default(),
+        }
+    }
+}
+
+impl Preparer {
+    /// A preparer for `config`, which is validated first.
+    pub fn new(config: &CoreConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            max_record_bytes: config.input.max_record_bytes,
+            normalizer: Normalizer::new(config.rules()?),
+            fingerprinter: Fingerprinter::new(config.fingerprint),
+            normalized: normalize::Normalized::default(),
+            normalize_scratch: normalize::Scratch::default(),
+            fingerprint_scratch: fingerprint::Scratch::default(),
+        })
+    }
+
+    /// Parses, validates, normalizes and fingerprints one raw record received at `ingest_time`.
+    pub fn prepare(&mut self, record: &[u8], ingest_time: DateTime<Utc>) -> Prepared {
+        match article::parse(record, self.max_record_bytes, ingest_time) {
+            Ok(article) => {
+                let fingerprint = self.fingerprint_body(&article.body);
+                Prepared::Article { article, fingerprint }
+            }
+            Err(invalid) => Prepared::Invalid {
+                article_id: best_effort_id(record),
+                invalid,
+            },
+        }
+    }
+
+    /// Normalizes and fingerprints a body.
+    pub fn fingerprint_body(&mut self, body: &str) -> Fingerprint {
+        self.normalizer
+            .normalize_into(body, &mut self.normalize_scratch, &mut self.normalized);
+        self.fingerprinter
+            .fingerprint_normalized(&self.normalized, &mut self.fingerprint_scratch)
+    }
+}
+
+/// The `id` of a record that failed validation, when it can still be read.
+fn best_effort_id(record: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(record).ok()?;
+    value.get("id")?.as_str().map(str::to_string)
+}
