@@ -178,7 +178,11 @@ async fn main() {
     println!("end-to-end benchmark: {n} articles for throughput; {m} at {rate}/s for latency; broker {brokers}");
     // `--only syndic` or `--only passthrough` runs one side, for profiling.
     let args: Vec<String> = std::env::args().collect();
-    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     for (mode, name) in [(Mode::Passthrough, "passthrough"), (Mode::Dedup, "syndic")] {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;

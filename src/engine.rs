@@ -331,4 +331,3 @@ impl Engine {
         Some((info.story, info.article_id.clone(), Match { similarity, distance }))
     }
 }
-

@@ -218,7 +218,7 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
     let c = engine.counters();
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "syndic: {} records in {:.2}s ({:.0}/s): {} new stories, {} duplicates, {} exact duplicates, {} invalid; {} open stories, {} indexed",
+        "syndic: {} records in {:.2}s ({:.0}/s): {} new stories, {} duplicates, {} exact duplicates, {} invalid; {} open stories, {} indexed, {:.1} candidates verified per article",
         c.records,
         secs,
         c.records as f64 / secs.max(1e-9),
@@ -227,7 +227,8 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
         c.exact_duplicate,
         c.invalid,
         engine.open_stories(),
-        engine.index().len()
+        engine.index().len(),
+        c.candidates_checked as f64 / c.records.max(1) as f64
     );
     Ok(())
 }

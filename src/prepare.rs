@@ -12,6 +12,9 @@ use crate::normalize::{self, Normalizer};
 use chrono::{DateTime, Utc};
 
 /// One record after the stateless stages.
+// Nearly every record is an article: boxing it to shrink the rare invalid case would cost an
+// allocation per record.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Prepared {
     /// A valid article and its fingerprints (which may show no tokens: the engine rejects it).

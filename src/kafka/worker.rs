@@ -14,6 +14,7 @@ use crate::engine::{Engine, Outcome, Verdict};
 use crate::http::Telemetry;
 use crate::metrics::Metrics;
 use crate::offsets::OffsetTracker;
+use crate::prepare::{Prepared, Preparer};
 use crate::shutdown::Shutdown;
 use chrono::{DateTime, Utc};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -26,6 +27,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -43,6 +45,10 @@ pub enum WorkerError {
     CreateTopic { topic: String, code: RDKafkaErrorCode },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("cannot start the prepare thread: {0} (check the process's thread limit)")]
+    PrepareThread(#[source] std::io::Error),
+    #[error("the prepare thread stopped unexpectedly; restart the worker (uncommitted records are consumed again)")]
+    PrepareStopped,
 }
 
 fn kafka(context: &'static str) -> impl FnOnce(KafkaError) -> WorkerError {
@@ -251,14 +257,13 @@ pub async fn create_topics(kafka: &KafkaConfig) -> Result<(), WorkerError> {
     Ok(())
 }
 
-fn outputs(
-    kafka: &KafkaConfig,
-    outcome: &Outcome,
-    payload: &[u8],
-    key: Option<&[u8]>,
-    partition: i32,
-    offset: i64,
-) -> Vec<OutRecord> {
+fn outputs(kafka: &KafkaConfig, outcome: &Outcome, consumed: &Consumed) -> Vec<OutRecord> {
+    let (payload, key, partition, offset) = (
+        &consumed.payload[..],
+        consumed.key.as_deref(),
+        consumed.partition,
+        consumed.offset,
+    );
     let source = [
         ("syndic.source.topic", kafka.input_topic.as_bytes().to_vec()),
         ("syndic.source.partition", partition.to_string().into_bytes()),
@@ -295,6 +300,133 @@ fn outputs(
         });
     }
     out
+}
+
+/// A consumed record, owned so that it can wait in the pipeline and cross to the prepare thread.
+struct Consumed {
+    partition: i32,
+    offset: i64,
+    /// The partition's assignment generation when it was consumed.
+    generation: u64,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    timestamp_millis: Option<i64>,
+}
+
+/// Records between the main task and the prepare thread, at most. Enough to keep the thread
+/// busy while the main task produces; small enough that a shutdown drains it at once.
+const PIPELINE_DEPTH: usize = 256;
+
+/// The stateless stages (parse, normalize, fingerprint) on a thread of their own, so that the
+/// main task decides and produces one record while the next ones are prepared. Records go in
+/// and come out in the same order, so decisions keep consumption order.
+struct PrepareStage {
+    /// `None` once closed: the thread then finishes what it holds and stops.
+    input: Option<tokio::sync::mpsc::Sender<Consumed>>,
+    output: tokio::sync::mpsc::Receiver<(Consumed, Prepared, Duration)>,
+}
+
+impl PrepareStage {
+    fn start(mut preparer: Preparer) -> Result<Self, WorkerError> {
+        let (input, mut to_prepare) = tokio::sync::mpsc::channel::<Consumed>(PIPELINE_DEPTH);
+        let (prepared, output) = tokio::sync::mpsc::channel(PIPELINE_DEPTH);
+        std::thread::Builder::new()
+            .name("syndic-prepare".to_string())
+            .spawn(move || {
+                while let Some(consumed) = to_prepare.blocking_recv() {
+                    let started = Instant::now();
+                    let result = preparer.prepare(&consumed.payload, ingest_time(consumed.timestamp_millis));
+                    if prepared.blocking_send((consumed, result, started.elapsed())).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(WorkerError::PrepareThread)?;
+        Ok(Self {
+            input: Some(input),
+            output,
+        })
+    }
+
+    /// Hands a record to the thread. The caller keeps fewer than [`PIPELINE_DEPTH`] records
+    /// in the stage, so this never waits.
+    fn send(&self, consumed: Consumed) -> Result<(), WorkerError> {
+        let input = self.input.as_ref().ok_or(WorkerError::PrepareStopped)?;
+        input.try_send(consumed).map_err(|_| WorkerError::PrepareStopped)
+    }
+}
+
+/// The next prepared record; pending forever without a stage (passthrough), so that a
+/// `select!` branch on it stays quiet.
+async fn recv_prepared(stage: &mut Option<PrepareStage>) -> Option<(Consumed, Prepared, Duration)> {
+    match stage {
+        Some(stage) => stage.output.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Counts a decision in the metrics and the summary, and logs it.
+fn account(outcome: &Outcome, metrics: &Metrics, summary: &mut WorkerSummary, consumed: &Consumed) {
+    let (partition, offset) = (consumed.partition, consumed.offset);
+    metrics
+        .decisions
+        .with_label_values(&[outcome.decision.verdict.as_str()])
+        .inc();
+    if let Some(invalid) = &outcome.invalid {
+        metrics.dead_lettered.with_label_values(&[invalid.code()]).inc();
+    }
+    if let Some(event) = &outcome.event {
+        metrics.story_events.with_label_values(&[event.kind.as_str()]).inc();
+    }
+    match outcome.decision.verdict {
+        Verdict::NewStory => summary.new_story += 1,
+        Verdict::Duplicate => summary.duplicate += 1,
+        Verdict::ExactDuplicate => summary.exact_duplicate += 1,
+        Verdict::Invalid => summary.dead_lettered += 1,
+    }
+    summary.story_events += u64::from(outcome.event.is_some());
+    match &outcome.invalid {
+        Some(invalid) => {
+            warn!(partition, offset, reason = invalid.code(), error = %invalid, "invalid record sent to the dead-letter topic")
+        }
+        None => debug!(
+            partition,
+            offset,
+            article_id = outcome.decision.article_id.as_deref(),
+            story_id = outcome.decision.story_id.as_deref(),
+            verdict = outcome.decision.verdict.as_str(),
+            "processed"
+        ),
+    }
+}
+
+/// Enqueues a record's outputs in order, starts tracking it, and spawns the task that
+/// confirms them.
+async fn dispatch(
+    producer: &FutureProducer,
+    metrics: &Metrics,
+    tracker: &mut OffsetTracker,
+    in_flight: &mut JoinSet<(i32, i64, u64)>,
+    consumed: &Consumed,
+    records: Vec<OutRecord>,
+) {
+    let mut deliveries = Vec::with_capacity(records.len());
+    for record in &records {
+        deliveries.push(enqueue(producer, record).await);
+    }
+    let (partition, offset, generation) = (consumed.partition, consumed.offset, consumed.generation);
+    tracker.begin(partition, offset);
+    let producer = producer.clone();
+    let metrics = metrics.clone();
+    let input_millis = consumed.timestamp_millis;
+    in_flight.spawn(async move {
+        confirm(producer, records, deliveries, metrics.clone()).await;
+        if let Some(millis) = input_millis {
+            let lag_ms = (Utc::now().timestamp_millis() - millis).max(0);
+            metrics.end_to_end_seconds.observe(lag_ms as f64 / 1000.0);
+        }
+        (partition, offset, generation)
+    });
 }
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -529,7 +661,16 @@ pub async fn run_in_mode(
 
     let mut summary = WorkerSummary::default();
     let mut tracker = OffsetTracker::new();
-    let mut in_flight: JoinSet<(i32, i64)> = JoinSet::new();
+    let mut in_flight: JoinSet<(i32, i64, u64)> = JoinSet::new();
+    // Bumped when a partition is revoked: records and completions of an earlier assignment
+    // must not touch the offsets of a later one (the new owner, or this worker again after a
+    // reassignment, consumes them from the last commit).
+    let mut generations: HashMap<i32, u64> = HashMap::new();
+    let mut stage = match mode {
+        Mode::Dedup => Some(PrepareStage::start(engine.preparer())?),
+        Mode::Passthrough => None,
+    };
+    let mut in_pipeline = 0usize;
     let idle_limit = Duration::from_secs(kafka_config.stop_after_idle_secs);
     let mut last_record = Instant::now();
     let mut assigned_once = false;
@@ -538,8 +679,16 @@ pub async fn run_in_mode(
     let mut last_gauges = Instant::now();
 
     // A record's outputs are all acknowledged: store the offset it lets the partition reach.
-    let complete = |tracker: &mut OffsetTracker, summary: &mut WorkerSummary, partition: i32, offset: i64| {
+    let complete = |tracker: &mut OffsetTracker,
+                    summary: &mut WorkerSummary,
+                    generations: &HashMap<i32, u64>,
+                    partition: i32,
+                    offset: i64,
+                    generation: u64| {
         summary.completed += 1;
+        if generations.get(&partition).copied().unwrap_or(0) != generation {
+            return;
+        }
         let Some(next) = tracker.complete(partition, offset) else {
             return;
         };
@@ -558,7 +707,10 @@ pub async fn run_in_mode(
     loop {
         while let Ok(event) = group_rx.try_recv() {
             match event {
-                GroupEvent::Revoked(partition) => tracker.forget(partition),
+                GroupEvent::Revoked(partition) => {
+                    *generations.entry(partition).or_default() += 1;
+                    tracker.forget(partition);
+                }
                 // Idleness counts from joining the group, not from start-up.
                 GroupEvent::Assigned => {
                     assigned_once = true;
@@ -589,14 +741,29 @@ pub async fn run_in_mode(
             );
             last_progress = Instant::now();
         }
-        let can_consume = in_flight.len() < kafka_config.max_in_flight;
+        let pipeline_full = stage.as_ref().is_some_and(|_| in_pipeline >= PIPELINE_DEPTH);
+        let can_consume = in_flight.len() + in_pipeline < kafka_config.max_in_flight && !pipeline_full;
         tokio::select! {
             biased;
             _ = shutdown.requested() => break,
             Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                if let Ok((partition, offset)) = done {
-                    complete(&mut tracker, &mut summary, partition, offset);
+                if let Ok((partition, offset, generation)) = done {
+                    complete(&mut tracker, &mut summary, &generations, partition, offset, generation);
                 }
+            }
+            Some((consumed, prepared, prepare_time)) = recv_prepared(&mut stage), if in_pipeline > 0 => {
+                in_pipeline -= 1;
+                if generations.get(&consumed.partition).copied().unwrap_or(0) != consumed.generation {
+                    // Revoked while being prepared: its next owner consumes it from the commit.
+                    debug!(partition = consumed.partition, offset = consumed.offset, "record of a revoked partition dropped before deciding");
+                    continue;
+                }
+                let started = Instant::now();
+                let outcome = engine.decide(prepared);
+                metrics.processing_seconds.observe((prepare_time + started.elapsed()).as_secs_f64());
+                account(&outcome, &metrics, &mut summary, &consumed);
+                let records = outputs(&kafka_config, &outcome, &consumed);
+                dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
             }
             message = consumer.recv(), if can_consume => {
                 let message = match message {
@@ -620,57 +787,30 @@ pub async fn run_in_mode(
                 last_record = Instant::now();
                 summary.consumed += 1;
                 metrics.records_consumed.with_label_values(&[&kafka_config.input_topic]).inc();
-                let (partition, offset) = (message.partition(), message.offset());
-                let payload = message.payload().unwrap_or_default();
-                let input_millis = message.timestamp().to_millis();
-                let records = match mode {
-                    Mode::Dedup => {
-                        let started = Instant::now();
-                        let outcome = engine.process(payload, ingest_time(input_millis));
-                        metrics.processing_seconds.observe(started.elapsed().as_secs_f64());
-                        metrics.decisions.with_label_values(&[outcome.decision.verdict.as_str()]).inc();
-                        if let Some(invalid) = &outcome.invalid {
-                            metrics.dead_lettered.with_label_values(&[invalid.code()]).inc();
-                        }
-                        if let Some(event) = &outcome.event {
-                            metrics.story_events.with_label_values(&[event.kind.as_str()]).inc();
-                        }
-                        match outcome.decision.verdict {
-                            Verdict::NewStory => summary.new_story += 1,
-                            Verdict::Duplicate => summary.duplicate += 1,
-                            Verdict::ExactDuplicate => summary.exact_duplicate += 1,
-                            Verdict::Invalid => summary.dead_lettered += 1,
-                        }
-                        summary.story_events += u64::from(outcome.event.is_some());
-                        match &outcome.invalid {
-                            Some(invalid) => warn!(partition, offset, reason = invalid.code(), error = %invalid, "invalid record sent to the dead-letter topic"),
-                            None => debug!(partition, offset, article_id = outcome.decision.article_id.as_deref(), story_id = outcome.decision.story_id.as_deref(), verdict = outcome.decision.verdict.as_str(), "processed"),
-                        }
-                        outputs(&kafka_config, &outcome, payload, message.key(), partition, offset)
-                    }
-                    Mode::Passthrough => vec![OutRecord {
-                        topic: kafka_config.decisions_topic.clone(),
-                        key: message.key().map(<[u8]>::to_vec),
-                        payload: payload.to_vec(),
-                        headers: Vec::new(),
-                    }],
+                let consumed = Consumed {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    generation: generations.get(&message.partition()).copied().unwrap_or(0),
+                    key: message.key().map(<[u8]>::to_vec),
+                    payload: message.payload().unwrap_or_default().to_vec(),
+                    timestamp_millis: message.timestamp().to_millis(),
                 };
                 drop(message);
-                let mut deliveries = Vec::with_capacity(records.len());
-                for record in &records {
-                    deliveries.push(enqueue(&producer, record).await);
-                }
-                tracker.begin(partition, offset);
-                let producer = producer.clone();
-                let metrics = metrics.clone();
-                in_flight.spawn(async move {
-                    confirm(producer, records, deliveries, metrics.clone()).await;
-                    if let Some(millis) = input_millis {
-                        let lag_ms = (Utc::now().timestamp_millis() - millis).max(0);
-                        metrics.end_to_end_seconds.observe(lag_ms as f64 / 1000.0);
+                match &stage {
+                    Some(stage) => {
+                        stage.send(consumed)?;
+                        in_pipeline += 1;
                     }
-                    (partition, offset)
-                });
+                    None => {
+                        let records = vec![OutRecord {
+                            topic: kafka_config.decisions_topic.clone(),
+                            key: consumed.key.clone(),
+                            payload: consumed.payload.clone(),
+                            headers: Vec::new(),
+                        }];
+                        dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
+                    }
+                }
             }
             // A quiet input still needs the loop to turn: gauges and the idle check live above.
             _ = tokio::time::sleep(Duration::from_millis(200)) => {
@@ -682,19 +822,34 @@ pub async fn run_in_mode(
         }
     }
 
-    // Shutdown: no more fetching; finish what is in flight within the bound, then commit.
+    // Shutdown: no more fetching; finish what is in the pipeline and in flight within the
+    // bound, then commit.
     telemetry.health.set_ready(false);
     let bound = Duration::from_secs(kafka_config.shutdown_timeout_secs);
     let drained = tokio::time::timeout(bound, async {
+        if let Some(stage) = stage.as_mut() {
+            // Closing its input lets the prepare thread finish what it holds and stop.
+            stage.input = None;
+            while let Some((consumed, prepared, _)) = stage.output.recv().await {
+                in_pipeline -= 1;
+                if generations.get(&consumed.partition).copied().unwrap_or(0) != consumed.generation {
+                    continue;
+                }
+                let outcome = engine.decide(prepared);
+                account(&outcome, &metrics, &mut summary, &consumed);
+                let records = outputs(&kafka_config, &outcome, &consumed);
+                dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
+            }
+        }
         while let Some(done) = in_flight.join_next().await {
-            if let Ok((partition, offset)) = done {
-                complete(&mut tracker, &mut summary, partition, offset);
+            if let Ok((partition, offset, generation)) = done {
+                complete(&mut tracker, &mut summary, &generations, partition, offset, generation);
             }
         }
     })
     .await;
     if drained.is_err() {
-        summary.abandoned = tracker.in_flight() as u64;
+        summary.abandoned = (tracker.in_flight() + in_pipeline) as u64;
         warn!(
             abandoned = summary.abandoned,
             "shutdown bound reached; unconfirmed records will be consumed again after restart"
