@@ -106,7 +106,8 @@ pub struct StoryEvent {
     pub version: u64,
     pub canonical_article_id: String,
     pub canonical: Arc<RawValue>,
-    pub members: Vec<Member>,
+    /// Shared with the story: an event costs a reference count per member, not a copy.
+    pub members: Vec<Arc<Member>>,
 }
 
 /// Internal handle of a story.
@@ -116,7 +117,7 @@ pub type StoryKey = u32;
 struct Story {
     id: String,
     version: u64,
-    members: Vec<Member>,
+    members: Vec<Arc<Member>>,
     canonical: usize,
     canonical_rank: (usize, DateTime<Utc>, u64),
     canonical_raw: Arc<RawValue>,
@@ -202,7 +203,7 @@ impl Stories {
         let story = Story {
             id: story_id_for(&article.source, &article.id),
             version: 1,
-            members: vec![member_of(article, None)],
+            members: vec![Arc::new(member_of(article, None))],
             canonical: 0,
             canonical_rank: (self.rank(&article.source), article.published_at, self.seen),
             canonical_raw: article.raw.clone(),
@@ -222,7 +223,7 @@ impl Stories {
         if story.members.iter().any(|m| m.article_id == article.id) {
             return None;
         }
-        story.members.push(member_of(article, Some(matched)));
+        story.members.push(Arc::new(member_of(article, Some(matched))));
         if indexed {
             story.live_entries += 1;
         }
