@@ -70,6 +70,9 @@ struct SlotInfo {
     story: StoryKey,
     tokens: u32,
     article_id: String,
+    /// What the article matched when it was decided (`None`: it founded its story), so that a
+    /// redelivered record gets the same decision again.
+    matched: Option<(String, Match)>,
     exact: u64,
     sketch: Sketch,
 }
@@ -207,6 +210,11 @@ impl Engine {
         self.evicted = evicted;
         if let Some(&slot) = self.exact.get(&fp.exact) {
             if let Some(info) = self.slots.get(&slot) {
+                if info.article_id == article.id {
+                    // The same record again (a redelivery after a rebalance or a restart):
+                    // the same decision, and no story event since nothing changed.
+                    return self.redelivered(article, info.story, info.matched.clone());
+                }
                 let (story, matched) = (info.story, info.article_id.clone());
                 let m = Match {
                     similarity: 1.0,
@@ -231,8 +239,8 @@ impl Engine {
         };
         let event = self.stories.join(story, article, m, true);
         self.counters.duplicate += 1;
-        let outcome = self.joined(article, Verdict::Duplicate, story, matched, m, event);
-        self.remember(slot, story, article, fp);
+        let outcome = self.joined(article, Verdict::Duplicate, story, matched.clone(), m, event);
+        self.remember(slot, story, article, fp, Some((matched, m)));
         outcome
     }
 
@@ -240,7 +248,7 @@ impl Engine {
         let (story, event) = self.stories.create(article);
         self.counters.new_story += 1;
         let story_id = event.story_id.clone();
-        self.remember(slot, story, article, fp);
+        self.remember(slot, story, article, fp, None);
         Outcome {
             decision: Decision {
                 article_id: Some(article.id.clone()),
@@ -257,7 +265,40 @@ impl Engine {
         }
     }
 
-    fn remember(&mut self, slot: Slot, story: StoryKey, article: &Article, fp: Fingerprint) {
+    fn redelivered(&mut self, article: &Article, story: StoryKey, matched: Option<(String, Match)>) -> Outcome {
+        match matched {
+            Some((matched, m)) => {
+                self.counters.duplicate += 1;
+                self.joined(article, Verdict::Duplicate, story, matched, m, None)
+            }
+            None => {
+                self.counters.new_story += 1;
+                Outcome {
+                    decision: Decision {
+                        article_id: Some(article.id.clone()),
+                        story_id: self.stories.story_id(story).map(str::to_string),
+                        verdict: Verdict::NewStory,
+                        matched_article_id: None,
+                        score: None,
+                        distance: None,
+                        reason_code: None,
+                        reason: None,
+                    },
+                    event: None,
+                    invalid: None,
+                }
+            }
+        }
+    }
+
+    fn remember(
+        &mut self,
+        slot: Slot,
+        story: StoryKey,
+        article: &Article,
+        fp: Fingerprint,
+        matched: Option<(String, Match)>,
+    ) {
         self.exact.insert(fp.exact, slot);
         self.slots.insert(
             slot,
@@ -265,6 +306,7 @@ impl Engine {
                 story,
                 tokens: fp.tokens,
                 article_id: article.id.clone(),
+                matched,
                 exact: fp.exact,
                 sketch: fp.sketch,
             },

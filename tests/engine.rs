@@ -168,3 +168,23 @@ fn the_same_input_gives_the_same_story_ids() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_redelivered_record_gets_its_first_decision_again_and_no_event() {
+    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let records: Vec<Vec<u8>> = Generator::new(31).take(400).map(|r| r.line).collect();
+    let first: Vec<_> = records.iter().map(|r| engine.process(r, Utc::now())).collect();
+    let mut seen = HashMap::new();
+    for (record, before) in records.iter().zip(&first) {
+        let again = engine.process(record, Utc::now());
+        assert_eq!(again.decision.verdict, before.decision.verdict, "{:?}", before.decision);
+        assert_eq!(again.decision.story_id, before.decision.story_id);
+        assert_eq!(again.decision.matched_article_id, before.decision.matched_article_id);
+        assert!(again.event.is_none(), "a redelivery changes no story");
+        *seen.entry(before.decision.verdict).or_insert(0) += 1;
+    }
+    assert!(
+        seen.contains_key(&Verdict::NewStory) && seen.contains_key(&Verdict::Duplicate),
+        "the corpus must exercise both kinds: {seen:?}"
+    );
+}

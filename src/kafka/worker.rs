@@ -680,7 +680,10 @@ pub async fn run_in_mode(
     let mut in_pipeline = 0usize;
     let idle_limit = Duration::from_secs(kafka_config.stop_after_idle_secs);
     let mut last_record = Instant::now();
-    let mut assigned_once = false;
+    // Whether the group currently gives this worker partitions. After a revocation (a lost
+    // assignment during a broker outage, say) the worker is waiting to rejoin, not idle: the
+    // records it consumed but could not commit come back after the reassignment.
+    let mut assigned = false;
     let mut consume_errors = 0u32;
     let mut last_progress = Instant::now();
     let mut last_gauges = Instant::now();
@@ -717,12 +720,13 @@ pub async fn run_in_mode(
         while let Ok(event) = group_rx.try_recv() {
             match event {
                 GroupEvent::Revoked(partition) => {
+                    assigned = false;
                     *generations.entry(partition).or_default() += 1;
                     tracker.forget(partition);
                 }
                 // Idleness counts from joining the group, not from start-up.
                 GroupEvent::Assigned => {
-                    assigned_once = true;
+                    assigned = true;
                     last_record = Instant::now();
                     if !producer_reaches_broker {
                         let client = producer.client();
@@ -759,7 +763,7 @@ pub async fn run_in_mode(
                     );
                     last_progress = Instant::now();
                 }
-                if !idle_limit.is_zero() && in_flight.is_empty() && in_pipeline == 0 && assigned_once && last_record.elapsed() >= idle_limit {
+                if !idle_limit.is_zero() && in_flight.is_empty() && in_pipeline == 0 && assigned && last_record.elapsed() >= idle_limit {
                     info!(idle_secs = idle_limit.as_secs(), "input idle; stopping");
                     break;
                 }
