@@ -15,6 +15,29 @@ use crate::story::{Match, Stories, StoryEvent, StoryKey};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Hasher for keys that are xxh3 hashes already: hashing them again (SipHash, the default)
+/// only costs time.
+#[derive(Default)]
+struct PrehashedKey(u64);
+
+impl Hasher for PrehashedKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed with this; fold anything else in rather than lose it.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
@@ -102,8 +125,9 @@ pub struct Engine {
     preparer: Preparer,
     index: NearDupIndex,
     stories: Stories,
-    slots: HashMap<Slot, SlotInfo>,
-    exact: HashMap<u64, Slot>,
+    /// Indexed by slot: slots are small dense integers reused after eviction.
+    slots: Vec<Option<SlotInfo>>,
+    exact: HashMap<u64, Slot, BuildHasherDefault<PrehashedKey>>,
     counters: Counters,
     // Reused buffers: the hot path allocates little once warm.
     candidates: Vec<Slot>,
@@ -116,8 +140,8 @@ impl Engine {
             preparer: Preparer::new(&config)?,
             index: NearDupIndex::new(config.index),
             stories: Stories::new(config.stories.clone()),
-            slots: HashMap::new(),
-            exact: HashMap::new(),
+            slots: Vec::new(),
+            exact: HashMap::default(),
             counters: Counters::default(),
             candidates: Vec::new(),
             evicted: Vec::new(),
@@ -144,7 +168,8 @@ impl Engine {
     /// Bytes held by verification sketches of live entries.
     pub fn sketch_bytes(&self) -> usize {
         self.slots
-            .values()
+            .iter()
+            .flatten()
             .map(|s| s.sketch.heap_bytes() + std::mem::size_of::<Sketch>())
             .sum()
     }
@@ -209,7 +234,7 @@ impl Engine {
         evicted.clear();
         self.evicted = evicted;
         if let Some(&slot) = self.exact.get(&fp.exact) {
-            if let Some(info) = self.slots.get(&slot) {
+            if let Some(info) = self.slot(slot) {
                 if info.article_id == article.id {
                     // The same record again (a redelivery after a rebalance or a restart):
                     // the same decision, and no story event since nothing changed.
@@ -300,21 +325,26 @@ impl Engine {
         matched: Option<(String, Match)>,
     ) {
         self.exact.insert(fp.exact, slot);
-        self.slots.insert(
-            slot,
-            SlotInfo {
-                story,
-                tokens: fp.tokens,
-                article_id: article.id.clone(),
-                matched,
-                exact: fp.exact,
-                sketch: fp.sketch,
-            },
-        );
+        let i = slot as usize;
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, || None);
+        }
+        self.slots[i] = Some(SlotInfo {
+            story,
+            tokens: fp.tokens,
+            article_id: article.id.clone(),
+            matched,
+            exact: fp.exact,
+            sketch: fp.sketch,
+        });
+    }
+
+    fn slot(&self, slot: Slot) -> Option<&SlotInfo> {
+        self.slots.get(slot as usize).and_then(Option::as_ref)
     }
 
     fn release(&mut self, slot: Slot) {
-        if let Some(info) = self.slots.remove(&slot) {
+        if let Some(info) = self.slots.get_mut(slot as usize).and_then(Option::take) {
             if self.exact.get(&info.exact) == Some(&slot) {
                 self.exact.remove(&info.exact);
             }
@@ -356,11 +386,7 @@ impl Engine {
         self.counters.candidates_checked += self.candidates.len() as u64;
         let mut best: Option<(Slot, &SlotInfo, f64)> = None;
         for &slot in &self.candidates {
-            let Some(info) = self
-                .slots
-                .get(&slot)
-                .filter(|i| i.tokens >= self.config.verify.min_tokens)
-            else {
+            let Some(info) = self.slot(slot).filter(|i| i.tokens >= self.config.verify.min_tokens) else {
                 continue;
             };
             let similarity = fp.sketch.similarity(&info.sketch);

@@ -54,14 +54,32 @@ pub(crate) fn bottom_k(values: &mut Vec<u32>, k: usize) -> bool {
 fn overlap(a: &[u32], b: &[u32], limit: u32) -> (usize, usize, usize) {
     let a = &a[..a.partition_point(|&v| v <= limit)];
     let b = &b[..b.partition_point(|&v| v <= limit)];
-    let (mut i, mut j, mut both) = (0, 0, 0);
-    // Branch-free merge: which side advances is data, not control flow, so the mostly random
-    // order of two hash samples costs no mispredicted branches (this runs per candidate).
-    while i < a.len() && j < b.len() {
+    // Two independent branch-free merges, one per half of the value range, interleaved: the
+    // next step of each depends on its own last comparison only, so the processor runs both
+    // at once instead of waiting on one chain of loads and compares (this runs per candidate).
+    // Which side advances is data, not control flow, so random hash order mispredicts nothing.
+    let pivot = a.get(a.len() / 2).copied().unwrap_or(0);
+    let (a_mid, b_mid) = (a.partition_point(|&v| v < pivot), b.partition_point(|&v| v < pivot));
+    let (mut i, mut j, mut k, mut l, mut both) = (0, 0, a_mid, b_mid, 0);
+    while i < a_mid && j < b_mid && k < a.len() && l < b.len() {
+        let (x, y, u, w) = (a[i], b[j], a[k], b[l]);
+        both += usize::from(x == y) + usize::from(u == w);
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
+        k += usize::from(u <= w);
+        l += usize::from(w <= u);
+    }
+    while i < a_mid && j < b_mid {
         let (x, y) = (a[i], b[j]);
         both += usize::from(x == y);
         i += usize::from(x <= y);
         j += usize::from(y <= x);
+    }
+    while k < a.len() && l < b.len() {
+        let (u, w) = (a[k], b[l]);
+        both += usize::from(u == w);
+        k += usize::from(u <= w);
+        l += usize::from(w <= u);
     }
     (both, a.len(), b.len())
 }
@@ -138,6 +156,18 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn overlap_counts_the_common_values_under_the_limit(
+            a in proptest::collection::btree_set(0u32..300, 0..150),
+            b in proptest::collection::btree_set(0u32..300, 0..150),
+            limit in 0u32..320,
+        ) {
+            let (a, b): (Vec<u32>, Vec<u32>) = (a.into_iter().collect(), b.into_iter().collect());
+            let under = |s: &[u32]| s.iter().filter(|&&v| v <= limit).count();
+            let common = a.iter().filter(|&&v| v <= limit && b.binary_search(&v).is_ok()).count();
+            proptest::prop_assert_eq!(overlap(&a, &b, limit), (common, under(&a), under(&b)));
+        }
+
         #[test]
         fn bottom_k_keeps_the_k_smallest_distinct_values(mut values in proptest::collection::vec(0u32..500, 0..600), k in 1usize..64) {
             let mut expected = values.clone();

@@ -297,7 +297,7 @@ fn outputs(kafka: &KafkaConfig, outcome: &Outcome, consumed: &Consumed) -> Vec<O
         out.push(OutRecord {
             topic: kafka.stories_topic.clone(),
             key: Some(event.story_id.as_bytes().to_vec()),
-            payload: serde_json::to_vec(event).unwrap_or_else(|_| b"{}".to_vec()),
+            payload: serialize_event(event),
             headers: Vec::new(),
         });
     }
@@ -434,6 +434,18 @@ async fn dispatch(
         }
         (partition, offset, generation)
     }));
+}
+
+/// A story event as JSON, written into a buffer sized for it up front: growing one from empty
+/// (the canonical article alone is kilobytes) reallocates several times per event.
+fn serialize_event(event: &crate::story::StoryEvent) -> Vec<u8> {
+    const PER_MEMBER: usize = 160;
+    let mut buf = Vec::with_capacity(256 + event.canonical.get().len() + PER_MEMBER * event.members.len());
+    // Serializing our own plain structs cannot fail; an empty object would still be delivered.
+    match serde_json::to_writer(&mut buf, event) {
+        Ok(()) => buf,
+        Err(_) => b"{}".to_vec(),
+    }
 }
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
