@@ -1,13 +1,15 @@
 //! The consume-process-produce loop.
 //!
-//! One task consumes and runs the engine (the engine's state is single-threaded by design), so
-//! records are processed in consumption order and their outputs are *enqueued* to the producer
-//! in that order: a story's events reach the stories topic in version order. Each record's
-//! outputs are then confirmed by a spawned task; when they are all acknowledged (acks=all,
-//! idempotent producer) the record is complete, and [`OffsetTracker`] turns completions into
-//! the highest offset that passes no unfinished record, which is stored for the next commit.
-//! An output that fails is sent again with backoff until it is acknowledged; later records may
-//! finish meanwhile, but the stored offset waits for it. See `docs/worker.md`.
+//! The main task consumes, hands each record to a prepare thread (the stateless stages:
+//! parse, normalize, fingerprint), takes the prepared records back in the same order and runs
+//! the engine's stateful part on them (single-threaded by design), so records are decided in
+//! consumption order and their outputs are *enqueued* to the producer in that order: a story's
+//! events reach the stories topic in version order. Each record's acknowledgements are then
+//! awaited in an in-flight set the main task polls; when they are all in (acks=all, idempotent
+//! producer) the record is complete, and [`OffsetTracker`] turns completions into the highest
+//! offset that passes no unfinished record, which is stored for the next commit. An output
+//! that fails is sent again with backoff until it is acknowledged; later records may finish
+//! meanwhile, but the stored offset waits for it. See `docs/worker.md`.
 
 use crate::config::{ConfigError, CoreConfig, KafkaConfig};
 use crate::engine::{Engine, Outcome, Verdict};
