@@ -111,6 +111,24 @@ pub struct Counters {
     pub candidates_checked: u64,
 }
 
+/// The outcome for an article that founded a story.
+fn founded(article: &Article, story_id: Option<String>, event: Option<StoryEvent>) -> Outcome {
+    Outcome {
+        decision: Decision {
+            article_id: Some(article.id.clone()),
+            story_id,
+            verdict: Verdict::NewStory,
+            matched_article_id: None,
+            score: None,
+            distance: None,
+            reason_code: None,
+            reason: None,
+        },
+        event,
+        invalid: None,
+    }
+}
+
 /// Decides whether a verified similarity makes a copy.
 pub fn is_copy(similarity: &Similarity, verify: &VerifyConfig) -> bool {
     similarity.containment >= verify.min_containment
@@ -274,20 +292,7 @@ impl Engine {
         self.counters.new_story += 1;
         let story_id = event.story_id.clone();
         self.remember(slot, story, article, fp, None);
-        Outcome {
-            decision: Decision {
-                article_id: Some(article.id.clone()),
-                story_id: Some(story_id),
-                verdict: Verdict::NewStory,
-                matched_article_id: None,
-                score: None,
-                distance: None,
-                reason_code: None,
-                reason: None,
-            },
-            event: Some(event),
-            invalid: None,
-        }
+        founded(article, Some(story_id), Some(event))
     }
 
     fn redelivered(&mut self, article: &Article, story: StoryKey, matched: Option<(String, Match)>) -> Outcome {
@@ -298,20 +303,7 @@ impl Engine {
             }
             None => {
                 self.counters.new_story += 1;
-                Outcome {
-                    decision: Decision {
-                        article_id: Some(article.id.clone()),
-                        story_id: self.stories.story_id(story).map(str::to_string),
-                        verdict: Verdict::NewStory,
-                        matched_article_id: None,
-                        score: None,
-                        distance: None,
-                        reason_code: None,
-                        reason: None,
-                    },
-                    event: None,
-                    invalid: None,
-                }
+                founded(article, self.stories.story_id(story).map(str::to_string), None)
             }
         }
     }

@@ -149,22 +149,18 @@ impl Fingerprinter {
     /// Fingerprints the output of the normalizer, reusing its token hashes.
     pub fn fingerprint_normalized(&self, normalized: &Normalized, scratch: &mut Scratch) -> Fingerprint {
         let hashes = &normalized.token_hashes;
-        scratch.numbers.clear();
-        scratch.numbers.extend(
-            normalized
-                .numbers
-                .iter()
-                .filter_map(|&i| hashes.get(i as usize))
-                .map(|&h| h as u32),
-        );
-        scratch.names.clear();
-        scratch.names.extend(
-            normalized
-                .names
-                .iter()
-                .filter_map(|&i| hashes.get(i as usize))
-                .map(|&h| h as u32),
-        );
+        // The sketch keeps the low 32 bits of the hashes of the tokens at these indexes.
+        let select = |indexes: &[u32], out: &mut Vec<u32>| {
+            out.clear();
+            out.extend(
+                indexes
+                    .iter()
+                    .filter_map(|&i| hashes.get(i as usize))
+                    .map(|&h| h as u32),
+            );
+        };
+        select(&normalized.numbers, &mut scratch.numbers);
+        select(&normalized.names, &mut scratch.names);
         let exact = exact_hash(hashes, &mut scratch.bytes);
         self.fingerprint_token_hashes(hashes, exact, scratch)
     }
