@@ -25,6 +25,7 @@ pub struct Metrics {
     pub rebalances: IntCounter,
     pub assigned_partitions: IntGauge,
     pub in_flight: IntGauge,
+    pub preparing: IntGauge,
     pub index_entries: IntGauge,
     pub index_bytes: IntGauge,
     pub index_evictions: IntGauge,
@@ -125,6 +126,10 @@ impl Metrics {
                 "syndic_in_flight_records",
                 "Records consumed whose outputs are not all acknowledged yet.",
             )?,
+            preparing: gauge(
+                "syndic_preparing_records",
+                "Consumed records in the prepare stage (parse, normalize, fingerprint), at most 256: near the top, that stage is the bottleneck; near zero, deciding and producing are.",
+            )?,
             index_entries: gauge(
                 "syndic_index_entries",
                 "Articles in the near-duplicate index (inside the time window).",
@@ -181,6 +186,7 @@ mod tests {
             "syndic_rebalances_total",
             "syndic_assigned_partitions",
             "syndic_in_flight_records",
+            "syndic_preparing_records",
             "syndic_index_entries",
             "syndic_index_bytes",
             "syndic_index_evictions",

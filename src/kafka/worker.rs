@@ -760,7 +760,8 @@ pub async fn run_in_mode(
             // profiles.
             _ = tick.tick() => {
                 if last_gauges.elapsed() >= Duration::from_secs(1) {
-                    metrics.in_flight.set(tracker.in_flight() as i64);
+                    metrics.in_flight.set((tracker.in_flight() + in_pipeline) as i64);
+                    metrics.preparing.set(in_pipeline as i64);
                     metrics.index_entries.set(engine.index().len() as i64);
                     metrics.index_bytes.set(engine.index().heap_bytes() as i64);
                     metrics.index_evictions.set(engine.index().evicted_total() as i64);
