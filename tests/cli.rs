@@ -116,3 +116,32 @@ fn a_config_with_an_unknown_key_fails_with_the_key_named() {
     assert!(ok.status.success());
     assert!(String::from_utf8_lossy(&ok.stdout).contains("min_containment"));
 }
+
+/// The README's first command: the whole worker on an in-process mock cluster. Kafka's own
+/// promises are tested on the real broker (tests/kafka.rs); this checks that the command runs
+/// and that every record is accounted for.
+#[test]
+fn the_demo_runs_and_accounts_for_every_record() {
+    let out = syndic().arg("demo").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary = stdout.lines().last().unwrap_or_default();
+    // The summary reads "articles N  stories N  new N  duplicates N  exact duplicates N ...".
+    let count = |label: &str| -> u64 {
+        summary
+            .split(&format!("{label} "))
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count for {label:?} in {summary:?}"))
+    };
+    let articles = count("articles");
+    assert!(articles > 0, "{summary}");
+    assert_eq!(count("confirmed"), articles, "{summary}");
+    assert_eq!(
+        count("new") + count("duplicates") + count("exact duplicates") + count("dead-lettered"),
+        articles,
+        "every article is new, a copy or dead-lettered: {summary}"
+    );
+    assert!(count("dead-lettered") > 0, "the demo sample has bad records: {summary}");
+}
