@@ -3,8 +3,9 @@
 //! This module owns everything that makes two copies of one story look the same on the inside:
 //! Unicode NFKC, one form for quotes, dashes and spaces, removal of zero-width characters and
 //! soft hyphens, re-joining of hard-wrapped lines, boilerplate removal (via [`BoilerplateRules`])
-//! and tokenization into lower-case words and numbers. The output is the tokens joined by
-//! single spaces, which is also what the exact hash covers.
+//! and tokenization into lower-case words and numbers. The output is one xxh3 hash per token
+//! (with which tokens are numbers and names), ready for the fingerprints; the text itself, the
+//! tokens joined by single spaces, is built only on request, for people and tools.
 
 use crate::rules::BoilerplateRules;
 use unicode_normalization::UnicodeNormalization;
