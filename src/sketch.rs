@@ -50,6 +50,18 @@ pub(crate) fn bottom_k(values: &mut Vec<u32>, k: usize) -> bool {
     complete
 }
 
+/// Number of values two sorted sets share: one branch-free merge.
+fn common(a: &[u32], b: &[u32]) -> usize {
+    let (mut i, mut j, mut both) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        both += usize::from(x == y);
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
+    }
+    both
+}
+
 /// Overlap of two sorted sets, restricted to values at most `limit`.
 fn overlap(a: &[u32], b: &[u32], limit: u32) -> (usize, usize, usize) {
     let a = &a[..a.partition_point(|&v| v <= limit)];
@@ -69,18 +81,8 @@ fn overlap(a: &[u32], b: &[u32], limit: u32) -> (usize, usize, usize) {
         k += usize::from(u <= w);
         l += usize::from(w <= u);
     }
-    while i < a_mid && j < b_mid {
-        let (x, y) = (a[i], b[j]);
-        both += usize::from(x == y);
-        i += usize::from(x <= y);
-        j += usize::from(y <= x);
-    }
-    while k < a.len() && l < b.len() {
-        let (u, w) = (a[k], b[l]);
-        both += usize::from(u == w);
-        k += usize::from(u <= w);
-        l += usize::from(w <= u);
-    }
+    // One half ran out first; the rest of the other, alone.
+    both += common(&a[i..a_mid], &b[j..b_mid]) + common(&a[k..], &b[l..]);
     (both, a.len(), b.len())
 }
 

@@ -369,8 +369,27 @@ async fn recv_prepared(stage: &mut Option<PrepareStage>) -> Option<(Consumed, Pr
     }
 }
 
-/// Counts a decision in the metrics and the summary, and logs it.
-fn account(outcome: &Outcome, metrics: &Metrics, summary: &mut WorkerSummary, consumed: &Consumed) {
+/// The partition's current assignment generation (0 until its first revocation).
+fn generation_of(generations: &HashMap<i32, u64>, partition: i32) -> u64 {
+    generations.get(&partition).copied().unwrap_or(0)
+}
+
+/// Runs the engine's stateful part on a prepared record, counts the decision in the metrics
+/// and the summary, logs it, and returns the records to produce.
+fn decide(
+    engine: &mut Engine,
+    consumed: &Consumed,
+    prepared: Prepared,
+    prepare_time: Duration,
+    kafka: &KafkaConfig,
+    metrics: &Metrics,
+    summary: &mut WorkerSummary,
+) -> Vec<OutRecord> {
+    let started = Instant::now();
+    let outcome = engine.decide(prepared);
+    metrics
+        .processing_seconds
+        .observe((prepare_time + started.elapsed()).as_secs_f64());
     let (partition, offset) = (consumed.partition, consumed.offset);
     metrics
         .decisions
@@ -402,6 +421,7 @@ fn account(outcome: &Outcome, metrics: &Metrics, summary: &mut WorkerSummary, co
             "processed"
         ),
     }
+    outputs(kafka, &outcome, consumed)
 }
 
 /// Records whose outputs are enqueued, each waiting for its acknowledgements; yields the
@@ -712,7 +732,7 @@ pub async fn run_in_mode(
                     offset: i64,
                     generation: u64| {
         summary.completed += 1;
-        if generations.get(&partition).copied().unwrap_or(0) != generation {
+        if generation_of(generations, partition) != generation {
             return;
         }
         let Some(next) = tracker.complete(partition, offset) else {
@@ -788,16 +808,12 @@ pub async fn run_in_mode(
             }
             Some((consumed, prepared, prepare_time)) = recv_prepared(&mut stage), if in_pipeline > 0 => {
                 in_pipeline -= 1;
-                if generations.get(&consumed.partition).copied().unwrap_or(0) != consumed.generation {
+                if generation_of(&generations, consumed.partition) != consumed.generation {
                     // Revoked while being prepared: its next owner consumes it from the commit.
                     debug!(partition = consumed.partition, offset = consumed.offset, "record of a revoked partition dropped before deciding");
                     continue;
                 }
-                let started = Instant::now();
-                let outcome = engine.decide(prepared);
-                metrics.processing_seconds.observe((prepare_time + started.elapsed()).as_secs_f64());
-                account(&outcome, &metrics, &mut summary, &consumed);
-                let records = outputs(&kafka_config, &outcome, &consumed);
+                let records = decide(&mut engine, &consumed, prepared, prepare_time, &kafka_config, &metrics, &mut summary);
                 dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
             }
             message = consumer.recv(), if can_consume => {
@@ -825,7 +841,7 @@ pub async fn run_in_mode(
                 let consumed = Consumed {
                     partition: message.partition(),
                     offset: message.offset(),
-                    generation: generations.get(&message.partition()).copied().unwrap_or(0),
+                    generation: generation_of(&generations, message.partition()),
                     key: message.key().map(<[u8]>::to_vec),
                     payload: message.payload().unwrap_or_default().to_vec(),
                     timestamp_millis: message.timestamp().to_millis(),
@@ -858,14 +874,20 @@ pub async fn run_in_mode(
         if let Some(stage) = stage.as_mut() {
             // Closing its input lets the prepare thread finish what it holds and stop.
             stage.input = None;
-            while let Some((consumed, prepared, _)) = stage.output.recv().await {
+            while let Some((consumed, prepared, prepare_time)) = stage.output.recv().await {
                 in_pipeline -= 1;
-                if generations.get(&consumed.partition).copied().unwrap_or(0) != consumed.generation {
+                if generation_of(&generations, consumed.partition) != consumed.generation {
                     continue;
                 }
-                let outcome = engine.decide(prepared);
-                account(&outcome, &metrics, &mut summary, &consumed);
-                let records = outputs(&kafka_config, &outcome, &consumed);
+                let records = decide(
+                    &mut engine,
+                    &consumed,
+                    prepared,
+                    prepare_time,
+                    &kafka_config,
+                    &metrics,
+                    &mut summary,
+                );
                 dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
             }
         }
