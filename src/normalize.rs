@@ -104,7 +104,7 @@ fn paragraphs(text: &str, buf: &mut String, ranges: &mut Vec<std::ops::Range<usi
     buf.clear();
     ranges.clear();
     let mut start = 0;
-    let mut last_line_chars = 0;
+    let mut last_line = "";
     for line in text.split('\n') {
         let line = line.trim();
         if line.is_empty() {
@@ -116,8 +116,10 @@ fn paragraphs(text: &str, buf: &mut String, ranges: &mut Vec<std::ops::Range<usi
         }
         if buf.len() > start {
             let current = &buf[start..];
-            let wrapped =
-                !ends_sentence(current) && (last_line_chars >= HARD_WRAP_MIN_LINE_CHARS || starts_lowercase(line));
+            // Characters are counted only where the answer matters, and bytes bound them first.
+            let long_line =
+                || last_line.len() >= HARD_WRAP_MIN_LINE_CHARS && last_line.chars().count() >= HARD_WRAP_MIN_LINE_CHARS;
+            let wrapped = !ends_sentence(current) && (long_line() || starts_lowercase(line));
             if wrapped {
                 // A word hyphenated at the wrap ("coopera-\ntion") is one word.
                 if current.ends_with('-')
@@ -134,7 +136,7 @@ fn paragraphs(text: &str, buf: &mut String, ranges: &mut Vec<std::ops::Range<usi
             }
         }
         buf.push_str(line);
-        last_line_chars = line.chars().count();
+        last_line = line;
     }
     if buf.len() > start {
         ranges.push(start..buf.len());
@@ -215,7 +217,7 @@ fn tokenize(paragraph: &str, token: &mut Vec<u8>, out: &mut Normalized) {
             Some((lowered, len, has_digit)) => {
                 i += len;
                 short = lowered.to_le_bytes();
-                (xxh3_64(&short[..len]), has_digit, &short[..len])
+                (xxh3_short(lowered, len), has_digit, &short[..len])
             }
             None => {
                 let has_digit;
@@ -322,6 +324,39 @@ fn short_ascii_token(bytes: &[u8], at: usize) -> Option<(u64, usize, bool)> {
     // Upper-case ASCII letters have bit 5 clear; setting it lower-cases them.
     let lowered = (x | (upper >> 2)) & kept;
     Some((lowered, len, digits & kept != 0))
+}
+
+/// `xxh3_64` of the `len` (1 to 8) low bytes of `word`, computed without a branch on the
+/// length. xxh3 takes one path for 1 to 3 bytes and another for 4 to 8; short words alternate
+/// between the two at random ("of", "the", "minister"), so a branch there mispredicts often.
+/// Both paths are cheap, so both run and the length selects one. Equal to `xxh3_64` (tested).
+#[inline]
+fn xxh3_short(word: u64, len: usize) -> u64 {
+    // The first 24 bytes of xxh3's default secret, which the two short paths read.
+    const SECRET_0_4: u64 = 0x396c_feb8 ^ 0xbe4b_a423;
+    const SECRET_8_16: u64 = 0x1cad_21f7_2c81_017c ^ 0xdb97_9083_e96d_d4de;
+    let n = len as u64;
+    // 1 to 3 bytes: first, middle and last byte with the length.
+    let byte = |at: u64| (word >> (8 * at)) & 0xFF;
+    let combined = (byte(0) << 16) | (byte(n >> 1) << 24) | byte(n.saturating_sub(1)) | (n << 8);
+    let mut tiny = combined ^ SECRET_0_4;
+    tiny ^= tiny >> 33;
+    tiny = tiny.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    tiny ^= tiny >> 29;
+    tiny = tiny.wrapping_mul(0x1656_67B1_9E37_79F9);
+    tiny ^= tiny >> 32;
+    // 4 to 8 bytes: the first and the last four bytes, then xxh3's rrmxmx mix.
+    let first = word & 0xFFFF_FFFF;
+    let last = (word >> (8 * n.saturating_sub(4))) & 0xFFFF_FFFF;
+    let mut small = (last + (first << 32)) ^ SECRET_8_16;
+    small ^= small.rotate_left(49) ^ small.rotate_left(24);
+    small = small.wrapping_mul(0x9FB2_1C65_1E98_DF25);
+    small ^= (small >> 35) + n;
+    small = small.wrapping_mul(0x9FB2_1C65_1E98_DF25);
+    small ^= small >> 28;
+    // All ones when the word has at least four bytes: a select, not a jump.
+    let long = 0u64.wrapping_sub(u64::from(len >= 4));
+    (small & long) | (tiny & !long)
 }
 
 fn is_mark(c: char) -> bool {
@@ -499,6 +534,13 @@ mod tests {
                     prop_assert_eq!(has_digit, general_has_digit);
                 }
             }
+        }
+
+        #[test]
+        fn the_short_token_hash_is_xxh3(bytes in proptest::collection::vec(proptest::num::u8::ANY, 1..=8)) {
+            let mut word = [0u8; 8];
+            word[..bytes.len()].copy_from_slice(&bytes);
+            prop_assert_eq!(xxh3_short(u64::from_le_bytes(word), bytes.len()), xxh3_64(&bytes));
         }
 
         #[test]

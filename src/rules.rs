@@ -167,9 +167,15 @@ impl BoilerplateRules {
             if rule.requires.as_ref().is_some_and(|r| !r.is_match(&text)) {
                 continue;
             }
-            if rule.pattern.is_match(&text) {
+            // One search: `replace_all` borrows when nothing matched, and most rules that pass
+            // their requirement do match, so a separate `is_match` would search twice.
+            let stripped = match rule.pattern.replace_all(&text, " ") {
+                std::borrow::Cow::Borrowed(_) => None,
                 // Trimmed so that the next rule's `^` sees where the text now starts.
-                text = std::borrow::Cow::Owned(rule.pattern.replace_all(&text, " ").trim().to_string());
+                std::borrow::Cow::Owned(replaced) => Some(replaced.trim().to_string()),
+            };
+            if let Some(stripped) = stripped {
+                text = std::borrow::Cow::Owned(stripped);
             }
         }
         text
