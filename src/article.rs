@@ -71,7 +71,6 @@ pub struct Article {
     pub source: String,
     pub title: Option<String>,
     pub url: Option<String>,
-    pub body: String,
     /// Event time: `published_at` when given, else the ingest time passed to [`parse`].
     pub published_at: DateTime<Utc>,
     /// The latest instant `published_at` may stand for: the end of the month for a
@@ -222,6 +221,16 @@ pub fn parse_time_range(value: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), I
 
 /// Parses and validates one raw record. `ingest_time` stands in for a missing `published_at`.
 pub fn parse(bytes: &[u8], max_record_bytes: usize, ingest_time: DateTime<Utc>) -> Result<Article, InvalidRecord> {
+    parse_with_body(bytes, max_record_bytes, ingest_time).map(|(article, _)| article)
+}
+
+/// [`parse`], also giving the body: borrowed from `bytes` unless it had JSON escapes. The body
+/// is read once, by normalization, so the article does not keep a copy of it.
+pub fn parse_with_body(
+    bytes: &[u8],
+    max_record_bytes: usize,
+    ingest_time: DateTime<Utc>,
+) -> Result<(Article, Cow<'_, str>), InvalidRecord> {
     if bytes.len() > max_record_bytes {
         return Err(InvalidRecord::Oversize {
             size: bytes.len(),
@@ -232,14 +241,14 @@ pub fn parse(bytes: &[u8], max_record_bytes: usize, ingest_time: DateTime<Utc>) 
         offset: e.valid_up_to(),
     })?;
     // The first pass checks the record is one JSON value and keeps it as received; the second
-    // reads only the known fields, mostly as borrowed slices of the first.
+    // reads only the known fields, mostly as borrowed slices of the record.
     let raw: Box<RawValue> =
         serde_json::from_str(text).map_err(|e| InvalidRecord::InvalidJson { message: e.to_string() })?;
     if let Some(found) = non_object_type(raw.get()) {
         return Err(InvalidRecord::NotAnObject { found });
     }
     let fields: Fields =
-        serde_json::from_str(raw.get()).map_err(|e| InvalidRecord::InvalidJson { message: e.to_string() })?;
+        serde_json::from_str(text).map_err(|e| InvalidRecord::InvalidJson { message: e.to_string() })?;
     let id = required_string(fields.id, "id")?;
     if id.trim().is_empty() {
         return Err(InvalidRecord::MissingField { field: "id" });
@@ -261,19 +270,20 @@ pub fn parse(bytes: &[u8], max_record_bytes: usize, ingest_time: DateTime<Utc>) 
         None => (ingest_time, ingest_time, false),
     };
     let owned = |s: Option<Cow<str>>| s.map(Cow::into_owned);
-    Ok(Article {
+    let article = Article {
         id: id.into_owned(),
         source: source.into_owned(),
         title: owned(title),
         url: owned(url),
-        body: body.into_owned(),
         published_at,
         published_until,
         has_published_at,
         lang: owned(lang),
         raw: Arc::from(raw),
-    })
+    };
+    Ok((article, body))
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

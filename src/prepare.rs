@@ -68,9 +68,9 @@ impl Preparer {
 
     /// Parses, validates, normalizes and fingerprints one raw record received at `ingest_time`.
     pub fn prepare(&mut self, record: &[u8], ingest_time: DateTime<Utc>) -> Prepared {
-        match article::parse(record, self.max_record_bytes, ingest_time) {
-            Ok(article) => {
-                let fingerprint = self.fingerprint_body(&article.body);
+        match article::parse_with_body(record, self.max_record_bytes, ingest_time) {
+            Ok((article, body)) => {
+                let fingerprint = self.fingerprint_body(&body);
                 Prepared::Article { article, fingerprint }
             }
             Err(invalid) => Prepared::Invalid {
