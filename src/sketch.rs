@@ -27,11 +27,15 @@ pub(crate) fn bottom_k(values: &mut Vec<u32>, k: usize) -> bool {
     // Selecting before sorting makes this linear for long texts. Repeated values are rare (a
     // repeated three-word phrase), so the `k + 1` smallest are tried first; when repeats leave
     // fewer than `k + 1` distinct among them, a wider cut follows, then a full sort.
+    let below = values_below_expected_cut(values, k);
     for cut in [k + 1, 2 * k + 1] {
         if k == 0 || values.len() <= cut {
             break;
         }
-        values.select_nth_unstable(cut - 1);
+        // The `cut` smallest are all among the `below` first values when there are enough of
+        // them: everything after is larger.
+        let pool = if below >= cut { below } else { values.len() };
+        values[..pool].select_nth_unstable(cut - 1);
         let prefix = &mut values[..cut];
         prefix.sort_unstable();
         let distinct = 1 + prefix.windows(2).filter(|w| w[0] != w[1]).count();
@@ -48,6 +52,28 @@ pub(crate) fn bottom_k(values: &mut Vec<u32>, k: usize) -> bool {
     let complete = values.len() <= k;
     values.truncate(k);
     complete
+}
+
+/// Moves the values under a cut expected to keep a little more than `k + 1` of them to the
+/// front and returns how many there are. Hash values are uniform, so a long text's bottom-k
+/// then selects among a few hundred values instead of all of them; when too few fall under
+/// the cut, [`bottom_k`] uses all the values.
+fn values_below_expected_cut(values: &mut [u32], k: usize) -> usize {
+    let n = values.len() as u64;
+    let keep = (k as u64 + 1) * 5 / 4 + 16;
+    if n <= 2 * keep {
+        return values.len();
+    }
+    let cut = ((keep << 32) / n).min(u64::from(u32::MAX)) as u32;
+    // A branch-free partition: whether a random hash is under the cut is a coin toss, which
+    // a branch would mispredict half of the time. `values[..front]` stays under the cut.
+    let mut front = 0;
+    for j in 0..values.len() {
+        let under = values[j] < cut;
+        values.swap(j, front);
+        front += usize::from(under);
+    }
+    front
 }
 
 /// Number of values two sorted sets share: one branch-free merge.
@@ -168,6 +194,26 @@ mod tests {
             let under = |s: &[u32]| s.iter().filter(|&&v| v <= limit).count();
             let common = a.iter().filter(|&&v| v <= limit && b.binary_search(&v).is_ok()).count();
             proptest::prop_assert_eq!(overlap(&a, &b, limit), (common, under(&a), under(&b)));
+        }
+
+        // Long inputs over the whole range take the pre-cut; skewed ones (many repeats, or all
+        // values high) test its fallback.
+        #[test]
+        fn bottom_k_keeps_the_k_smallest_distinct_values_of_long_inputs(
+            mut values in proptest::collection::vec(
+                proptest::prop_oneof![proptest::prelude::any::<u32>(), 0u32..40, (u32::MAX - 5000)..=u32::MAX],
+                0..3000,
+            ),
+            k in 1usize..200,
+        ) {
+            let mut expected = values.clone();
+            expected.sort_unstable();
+            expected.dedup();
+            let all = expected.len() <= k;
+            expected.truncate(k);
+            let complete = bottom_k(&mut values, k);
+            proptest::prop_assert_eq!(values, expected);
+            proptest::prop_assert_eq!(complete, all);
         }
 
         #[test]
