@@ -43,52 +43,56 @@ pub struct Fingerprint {
     pub tokens: u32,
 }
 
-/// `SPREAD[x]` has bit `j` of `x` in the lowest bit of its byte `j`: adding it to a `u64`
-/// counts eight bit positions at once, one per byte.
-const SPREAD: [u64; 256] = {
-    let mut table = [0u64; 256];
-    let mut x = 0;
-    while x < 256 {
-        let mut j = 0;
-        while j < 8 {
-            table[x] |= (((x >> j) & 1) as u64) << (8 * j);
-            j += 1;
-        }
-        x += 1;
-    }
-    table
-};
-
 /// 64-bit SimHash of feature hashes, each weighing one: bit i is set when more than half of the
 /// features have bit i set.
 ///
-/// Counting is SWAR: eight byte-wide counters per `u64`, eight `u64`s for the 64 positions,
-/// flushed to wide counters before a byte can overflow. That is 8 table adds per feature
-/// instead of 64 compare-and-adds, several times faster than the plain loop kept in the tests.
+/// Counting is SWAR in two levels. Four `u64`s hold 4-bit counters, sixteen per word: word `b`
+/// counts bits `b`, `b + 4`, `b + 8`, ... of each feature with one shift, mask and add, so a
+/// feature costs 12 simple operations instead of 64 compare-and-adds. Every 15 features (the
+/// most a nibble holds) the nibbles are spread into byte counters, and those into wide counters
+/// before a byte can overflow. The plain loop in the tests is the reference.
 pub fn simhash(features: impl IntoIterator<Item = u64>) -> u64 {
-    fn flush(packed: &mut [u64; 8], counts: &mut [u32; 64]) {
-        for (b, lane) in packed.iter_mut().enumerate() {
-            for j in 0..8 {
-                counts[8 * b + j] += ((*lane >> (8 * j)) & 0xFF) as u32;
+    const NIBBLE_ONES: u64 = 0x1111_1111_1111_1111;
+    const LOW_NIBBLES: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    // `bytes[2 * b]` byte `m` counts bit `8m + b`; `bytes[2 * b + 1]` byte `m`, bit `8m + 4 + b`.
+    fn spread(nibbles: &mut [u64; 4], bytes: &mut [u64; 8]) {
+        for (b, nibble) in nibbles.iter_mut().enumerate() {
+            bytes[2 * b] += *nibble & LOW_NIBBLES;
+            bytes[2 * b + 1] += (*nibble >> 4) & LOW_NIBBLES;
+            *nibble = 0;
+        }
+    }
+    fn widen(bytes: &mut [u64; 8], counts: &mut [u32; 64]) {
+        for (lane, word) in bytes.iter_mut().enumerate() {
+            let bit = lane / 2 + 4 * (lane % 2);
+            for m in 0..8 {
+                counts[8 * m + bit] += ((*word >> (8 * m)) & 0xFF) as u32;
             }
-            *lane = 0;
+            *word = 0;
         }
     }
     let mut counts = [0u32; 64];
-    let mut packed = [0u64; 8];
-    let (mut pending, mut total) = (0u32, 0u32);
+    let mut bytes = [0u64; 8];
+    let mut nibbles = [0u64; 4];
+    let (mut in_nibbles, mut in_bytes, mut total) = (0u32, 0u32, 0u32);
     for hash in features {
-        for (b, lane) in packed.iter_mut().enumerate() {
-            *lane += SPREAD[((hash >> (8 * b)) & 0xFF) as usize];
+        for (b, nibble) in nibbles.iter_mut().enumerate() {
+            *nibble += (hash >> b) & NIBBLE_ONES;
         }
-        pending += 1;
+        in_nibbles += 1;
         total += 1;
-        if pending == 255 {
-            flush(&mut packed, &mut counts);
-            pending = 0;
+        if in_nibbles == 15 {
+            spread(&mut nibbles, &mut bytes);
+            in_nibbles = 0;
+            in_bytes += 15;
+            if in_bytes + 15 > 255 {
+                widen(&mut bytes, &mut counts);
+                in_bytes = 0;
+            }
         }
     }
-    flush(&mut packed, &mut counts);
+    spread(&mut nibbles, &mut bytes);
+    widen(&mut bytes, &mut counts);
     counts
         .iter()
         .enumerate()
