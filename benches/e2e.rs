@@ -192,6 +192,8 @@ async fn main() {
         let t = Instant::now();
         produce(&brokers, &c.kafka.input_topic, n, 0).await;
         let produce_secs = t.elapsed().as_secs_f64();
+        // A mark for profilers (`perf record -a` from here on sees the throughput phase only).
+        println!("{name:<12} input produced; draining it");
         let (_trigger, shutdown) = syndic::shutdown::channel();
         let summary = worker::run_in_mode(c.clone(), shutdown, mode, telemetry())
             .await

@@ -136,6 +136,25 @@ pub fn is_copy(similarity: &Similarity, verify: &VerifyConfig) -> bool {
         && similarity.names.is_none_or(|n| n >= verify.min_name_overlap)
 }
 
+/// Reads one value per cache line of every candidate's sketch before any is compared.
+///
+/// Candidates' sketches are cold: each comparison would otherwise wait on its misses one
+/// after another (the binary searches in the comparison depend on each load). Loads issued
+/// together here are independent, so the memory system serves them in parallel.
+fn touch_sketches(slots: &[Option<SlotInfo>], candidates: &[Slot]) {
+    const PER_LINE: usize = 64 / std::mem::size_of::<u32>();
+    let mut sum = 0u32;
+    for &slot in candidates {
+        if let Some(Some(info)) = slots.get(slot as usize) {
+            let sketch = &info.sketch;
+            for part in [&sketch.shingles, &sketch.numbers, &sketch.names] {
+                sum = part.iter().step_by(PER_LINE).fold(sum, |acc, &v| acc.wrapping_add(v));
+            }
+        }
+    }
+    std::hint::black_box(sum);
+}
+
 /// See the module documentation.
 #[derive(Debug)]
 pub struct Engine {
@@ -376,6 +395,7 @@ impl Engine {
         self.index
             .candidates(fp.simhash, &fp.sketch.shingles, &mut self.candidates);
         self.counters.candidates_checked += self.candidates.len() as u64;
+        touch_sketches(&self.slots, &self.candidates);
         let mut best: Option<(Slot, &SlotInfo, f64)> = None;
         for &slot in &self.candidates {
             let Some(info) = self.slot(slot).filter(|i| i.tokens >= self.config.verify.min_tokens) else {
