@@ -157,6 +157,20 @@ async fn topics_for(config: &CoreConfig) {
     .await;
 }
 
+/// Deletes the topics of a finished phase: each run writes gigabytes to new topics, and a few
+/// runs without this fill the disk under the broker.
+async fn delete_topics_of(config: &CoreConfig) {
+    let k = &config.kafka;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &k.brokers)
+        .create()
+        .expect("admin client");
+    let topics = [&*k.input_topic, &*k.decisions_topic, &*k.stories_topic, &*k.dlq_topic];
+    if let Err(e) = admin.delete_topics(&topics, &AdminOptions::new()).await {
+        eprintln!("could not delete the benchmark's topics {topics:?}: {e}; `scripts/kafka reset` frees the space");
+    }
+}
+
 fn telemetry() -> syndic::http::Telemetry {
     syndic::http::Telemetry::new().expect("metrics register")
 }
@@ -209,6 +223,7 @@ async fn main() {
             n as f64 / produce_secs,
             summary.consumed
         );
+        delete_topics_of(&c).await;
 
         let mut c = config(&brokers, &format!("{name}-lat-{run_id}"));
         // Idle time counts from joining the group, which comes before the first record here.
@@ -224,6 +239,7 @@ async fn main() {
             .into_iter()
             .filter_map(|(key, ts)| inputs.get(&key).map(|t0| ts - t0))
             .collect();
+        delete_topics_of(&c).await;
         latencies.sort_unstable();
         println!(
             "{name:<12} latency at {rate}/s: p50 {} ms  p99 {} ms  max {} ms  ({} records)",

@@ -49,6 +49,13 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    pub const ALL: [Verdict; 4] = [
+        Verdict::NewStory,
+        Verdict::Duplicate,
+        Verdict::ExactDuplicate,
+        Verdict::Invalid,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Verdict::NewStory => "new_story",

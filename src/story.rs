@@ -89,6 +89,12 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 3] = [
+        EventKind::StoryCreated,
+        EventKind::StoryUpdated,
+        EventKind::CanonicalChanged,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             EventKind::StoryCreated => "story_created",

@@ -374,6 +374,47 @@ fn generation_of(generations: &HashMap<i32, u64>, partition: i32) -> u64 {
     generations.get(&partition).copied().unwrap_or(0)
 }
 
+/// The series counted for every record, resolved once at start: `with_label_values` hashes
+/// its labels and takes a lock on each call, which is several calls per record otherwise.
+/// Resolving them also exports every label value at 0, so dashboards and alerts see the series
+/// before the first event.
+struct RecordSeries {
+    metrics: std::sync::Arc<Metrics>,
+    consumed: prometheus::IntCounter,
+    decisions: Vec<(&'static str, prometheus::IntCounter)>,
+    dead_lettered: Vec<(&'static str, prometheus::IntCounter)>,
+    story_events: Vec<(&'static str, prometheus::IntCounter)>,
+}
+
+impl RecordSeries {
+    fn new(metrics: &Metrics, kafka: &KafkaConfig) -> Self {
+        let resolve = |family: &prometheus::IntCounterVec, labels: &[&'static str]| {
+            labels
+                .iter()
+                .map(|&label| (label, family.with_label_values(&[label])))
+                .collect::<Vec<_>>()
+        };
+        for topic in [&kafka.stories_topic, &kafka.decisions_topic, &kafka.dlq_topic] {
+            metrics.produce_errors.with_label_values(&[topic]);
+        }
+        Self {
+            consumed: metrics.records_consumed.with_label_values(&[&kafka.input_topic]),
+            decisions: resolve(&metrics.decisions, &Verdict::ALL.map(|v| v.as_str())),
+            dead_lettered: resolve(&metrics.dead_lettered, &crate::article::InvalidRecord::CODES),
+            story_events: resolve(&metrics.story_events, &crate::story::EventKind::ALL.map(|k| k.as_str())),
+            metrics: std::sync::Arc::new(metrics.clone()),
+        }
+    }
+}
+
+/// Adds one to the series with `label` in `resolved`, or in `family` for a label not resolved.
+fn count(resolved: &[(&'static str, prometheus::IntCounter)], family: &prometheus::IntCounterVec, label: &str) {
+    match resolved.iter().find(|(l, _)| *l == label) {
+        Some((_, counter)) => counter.inc(),
+        None => family.with_label_values(&[label]).inc(),
+    }
+}
+
 /// Runs the engine's stateful part on a prepared record, counts the decision in the metrics
 /// and the summary, logs it, and returns the records to produce.
 fn decide(
@@ -382,24 +423,22 @@ fn decide(
     prepared: Prepared,
     prepare_time: Duration,
     kafka: &KafkaConfig,
-    metrics: &Metrics,
+    series: &RecordSeries,
     summary: &mut WorkerSummary,
 ) -> Vec<OutRecord> {
     let started = Instant::now();
     let outcome = engine.decide(prepared);
+    let metrics = &series.metrics;
     metrics
         .processing_seconds
         .observe((prepare_time + started.elapsed()).as_secs_f64());
     let (partition, offset) = (consumed.partition, consumed.offset);
-    metrics
-        .decisions
-        .with_label_values(&[outcome.decision.verdict.as_str()])
-        .inc();
+    count(&series.decisions, &metrics.decisions, outcome.decision.verdict.as_str());
     if let Some(invalid) = &outcome.invalid {
-        metrics.dead_lettered.with_label_values(&[invalid.code()]).inc();
+        count(&series.dead_lettered, &metrics.dead_lettered, invalid.code());
     }
     if let Some(event) = &outcome.event {
-        metrics.story_events.with_label_values(&[event.kind.as_str()]).inc();
+        count(&series.story_events, &metrics.story_events, event.kind.as_str());
     }
     match outcome.decision.verdict {
         Verdict::NewStory => summary.new_story += 1,
@@ -433,7 +472,7 @@ type InFlight = FuturesUnordered<Pin<Box<dyn Future<Output = (i32, i64, u64)> + 
 /// confirms them to `in_flight`.
 async fn dispatch(
     producer: &FutureProducer,
-    metrics: &Metrics,
+    metrics: &std::sync::Arc<Metrics>,
     tracker: &mut OffsetTracker,
     in_flight: &mut InFlight,
     consumed: &Consumed,
@@ -449,7 +488,7 @@ async fn dispatch(
     let metrics = metrics.clone();
     let input_millis = consumed.timestamp_millis;
     in_flight.push(Box::pin(async move {
-        confirm(producer, records, deliveries, metrics.clone()).await;
+        confirm(producer, records, deliveries, &metrics).await;
         if let Some(millis) = input_millis {
             let lag_ms = (Utc::now().timestamp_millis() - millis).max(0);
             metrics.end_to_end_seconds.observe(lag_ms as f64 / 1000.0);
@@ -491,7 +530,12 @@ async fn enqueue(producer: &FutureProducer, record: &OutRecord) -> DeliveryFutur
 }
 
 /// Waits until every output of one record is acknowledged, sending failed ones again.
-async fn confirm(producer: FutureProducer, records: Vec<OutRecord>, deliveries: Vec<DeliveryFuture>, metrics: Metrics) {
+async fn confirm(
+    producer: FutureProducer,
+    records: Vec<OutRecord>,
+    deliveries: Vec<DeliveryFuture>,
+    metrics: &Metrics,
+) {
     for (record, delivery) in records.iter().zip(deliveries) {
         let mut delivery = delivery;
         let mut backoff = Duration::from_millis(100);
@@ -639,25 +683,8 @@ pub async fn run_in_mode(
     mode: Mode,
     telemetry: Telemetry,
 ) -> Result<WorkerSummary, WorkerError> {
-    let metrics = telemetry.metrics.clone();
-    // Every label value starts at 0, so dashboards and alerts see series before the first event.
-    for verdict in ["new_story", "duplicate", "exact_duplicate", "invalid"] {
-        metrics.decisions.with_label_values(&[verdict]);
-    }
-    for reason in crate::article::InvalidRecord::CODES {
-        metrics.dead_lettered.with_label_values(&[reason]);
-    }
-    for kind in ["story_created", "story_updated", "canonical_changed"] {
-        metrics.story_events.with_label_values(&[kind]);
-    }
-    for topic in [
-        &config.kafka.stories_topic,
-        &config.kafka.decisions_topic,
-        &config.kafka.dlq_topic,
-    ] {
-        metrics.produce_errors.with_label_values(&[topic]);
-    }
-    metrics.records_consumed.with_label_values(&[&config.kafka.input_topic]);
+    let series = RecordSeries::new(&telemetry.metrics, &config.kafka);
+    let metrics = series.metrics.clone();
     let kafka_config = config.kafka.clone();
     if kafka_config.create_topics {
         create_topics(&kafka_config).await?;
@@ -683,7 +710,7 @@ pub async fn run_in_mode(
     let consumer: StreamConsumer<WorkerContext> = consumer_config(&kafka_config)
         .create_with_context(WorkerContext {
             events: group_tx,
-            metrics: metrics.clone(),
+            metrics: telemetry.metrics.clone(),
             input_topic: kafka_config.input_topic.clone(),
         })
         .map_err(kafka("creating the consumer"))?;
@@ -813,7 +840,7 @@ pub async fn run_in_mode(
                     debug!(partition = consumed.partition, offset = consumed.offset, "record of a revoked partition dropped before deciding");
                     continue;
                 }
-                let records = decide(&mut engine, &consumed, prepared, prepare_time, &kafka_config, &metrics, &mut summary);
+                let records = decide(&mut engine, &consumed, prepared, prepare_time, &kafka_config, &series, &mut summary);
                 dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
             }
             message = consumer.recv(), if can_consume => {
@@ -837,7 +864,7 @@ pub async fn run_in_mode(
                 }
                 last_record = Instant::now();
                 summary.consumed += 1;
-                metrics.records_consumed.with_label_values(&[&kafka_config.input_topic]).inc();
+                series.consumed.inc();
                 let consumed = Consumed {
                     partition: message.partition(),
                     offset: message.offset(),
@@ -885,7 +912,7 @@ pub async fn run_in_mode(
                     prepared,
                     prepare_time,
                     &kafka_config,
-                    &metrics,
+                    &series,
                     &mut summary,
                 );
                 dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
