@@ -27,7 +27,18 @@ pub(crate) fn bottom_k(values: &mut Vec<u32>, k: usize) -> bool {
     // Selecting before sorting makes this linear for long texts. Repeated values are rare (a
     // repeated three-word phrase), so the `k + 1` smallest are tried first; when repeats leave
     // fewer than `k + 1` distinct among them, a wider cut follows, then a full sort.
-    let below = values_below_expected_cut(values, k);
+    let (below, expected_cut) = values_below_expected_cut(values, k);
+    if let Some(expected_cut) = expected_cut {
+        if below > k && sort_spread_below(&mut values[..below], expected_cut) {
+            let distinct = 1 + values[..below].windows(2).filter(|w| w[0] != w[1]).count();
+            if distinct > k {
+                values.truncate(below);
+                values.dedup();
+                values.truncate(k);
+                return false;
+            }
+        }
+    }
     for cut in [k + 1, 2 * k + 1] {
         if k == 0 || values.len() <= cut {
             break;
@@ -57,12 +68,12 @@ pub(crate) fn bottom_k(values: &mut Vec<u32>, k: usize) -> bool {
 /// Moves the values under a cut expected to keep a little more than `k + 1` of them to the
 /// front and returns how many there are. Hash values are uniform, so a long text's bottom-k
 /// then selects among a few hundred values instead of all of them; when too few fall under
-/// the cut, [`bottom_k`] uses all the values.
-fn values_below_expected_cut(values: &mut [u32], k: usize) -> usize {
+/// the cut, [`bottom_k`] uses all the values. Also returns the cut, when one was made.
+fn values_below_expected_cut(values: &mut [u32], k: usize) -> (usize, Option<u32>) {
     let n = values.len() as u64;
     let keep = (k as u64 + 1) * 5 / 4 + 16;
     if n <= 2 * keep {
-        return values.len();
+        return (values.len(), None);
     }
     let cut = ((keep << 32) / n).min(u64::from(u32::MAX)) as u32;
     // A branch-free partition: whether a random hash is under the cut is a coin toss, which
@@ -73,7 +84,47 @@ fn values_below_expected_cut(values: &mut [u32], k: usize) -> usize {
         values.swap(j, front);
         front += usize::from(under);
     }
-    front
+    (front, Some(cut))
+}
+
+/// Sorts values that are all under `cut` and spread about evenly below it (hash values), in
+/// linear time: a counting sort on buckets of the range leaves them nearly in order, and an
+/// insertion sort finishes with a few moves. Returns false, leaving `values` as they were,
+/// when there are more than it sorts on the stack.
+fn sort_spread_below(values: &mut [u32], cut: u32) -> bool {
+    const MAX: usize = 512;
+    const BUCKETS: usize = 256;
+    if values.len() > MAX {
+        return false;
+    }
+    // `v * scale >> 32` is the bucket of `v`, below BUCKETS for every `v < cut`.
+    let scale = ((BUCKETS as u64) << 32) / (u64::from(cut) + 1);
+    let bucket = |v: u32| ((u64::from(v) * scale) >> 32) as usize;
+    let mut starts = [0u16; BUCKETS + 1];
+    for &v in values.iter() {
+        starts[bucket(v).min(BUCKETS - 1) + 1] += 1;
+    }
+    for b in 0..BUCKETS {
+        starts[b + 1] += starts[b];
+    }
+    let mut spread = [0u32; MAX];
+    for &v in values.iter() {
+        let slot = &mut starts[bucket(v).min(BUCKETS - 1)];
+        spread[usize::from(*slot)] = v;
+        *slot += 1;
+    }
+    let spread = &mut spread[..values.len()];
+    for i in 1..spread.len() {
+        let v = spread[i];
+        let mut j = i;
+        while j > 0 && spread[j - 1] > v {
+            spread[j] = spread[j - 1];
+            j -= 1;
+        }
+        spread[j] = v;
+    }
+    values.copy_from_slice(spread);
+    true
 }
 
 /// Number of values two sorted sets share: one branch-free merge.
