@@ -74,6 +74,13 @@ impl MultiMap {
         }
     }
 
+    /// Reads the cell where `key`'s postings start, to bring it into cache ahead of
+    /// [`MultiMap::for_each`]; the value itself means nothing.
+    #[inline]
+    pub fn touch(&self, key: u32) -> u64 {
+        self.table[self.home(key)]
+    }
+
     /// Number of values under `key`.
     pub fn count(&self, key: u32) -> usize {
         self.for_each(key, |_| {})
