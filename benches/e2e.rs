@@ -145,6 +145,7 @@ fn config(brokers: &str, tag: &str) -> CoreConfig {
     config.kafka.stories_topic = format!("bench-stories-{tag}");
     config.kafka.dlq_topic = format!("bench-dlq-{tag}");
     config.kafka.stop_after_idle_secs = 5;
+    config.kafka.prepare_threads = arg("--prepare-threads", 0) as usize;
     config
 }
 

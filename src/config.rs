@@ -107,6 +107,11 @@ pub struct KafkaConfig {
     pub topic_replication: i32,
     /// Records consumed but not yet acknowledged end to end; consumption pauses at this bound.
     pub max_in_flight: usize,
+    /// Threads for the stateless stages (parse, normalize, fingerprint), ahead of the one
+    /// that decides and produces. 0 = one per two cores, at least 1 and at most 8: the
+    /// deciding thread, librdkafka's threads and (on a shared machine) the broker need the
+    /// rest.
+    pub prepare_threads: usize,
     /// On SIGTERM/SIGINT, how long to finish in-flight records before giving up on them
     /// (their offsets are then not stored, so they are consumed again after a restart).
     pub shutdown_timeout_secs: u64,
@@ -134,11 +139,25 @@ impl Default for KafkaConfig {
             topic_partitions: 3,
             topic_replication: 1,
             max_in_flight: 20_000,
+            prepare_threads: 0,
             shutdown_timeout_secs: 30,
             stop_after_idle_secs: 0,
             warm_up: true,
             consumer: Default::default(),
             producer: Default::default(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// `prepare_threads` with 0 resolved for this machine.
+    pub fn prepare_thread_count(&self) -> usize {
+        match self.prepare_threads {
+            0 => {
+                let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+                (cores / 2).clamp(1, 8)
+            }
+            n => n,
         }
     }
 }
@@ -325,6 +344,13 @@ impl CoreConfig {
         }
         if self.kafka.max_in_flight == 0 {
             return range("kafka.max_in_flight", "0".into(), "at least 1");
+        }
+        if self.kafka.prepare_threads > 64 {
+            return range(
+                "kafka.prepare_threads",
+                self.kafka.prepare_threads.to_string(),
+                "0 (one per two cores) to 64",
+            );
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return range("log.format", self.log.format.clone(), "\"text\" or \"json\"");

@@ -303,7 +303,9 @@ fn end_to_end_the_topics_hold_what_the_core_engine_decides() {
     let setup = Setup::new("e2e", 1);
     let records = generated(3000, 31);
     setup.produce(&records);
-    let mut worker = setup.spawn_worker("a", 4, &[]);
+    // Three prepare threads: the comparison below, record by record in partition order, fails
+    // if the stage hands records back out of consumption order.
+    let mut worker = setup.spawn_worker("a", 4, &[("SYNDIC_KAFKA_PREPARE_THREADS", "3")]);
     wait_success(&mut worker, Duration::from_secs(180), "worker");
 
     let ids: HashSet<String> = records.iter().filter_map(|(k, _)| k.clone()).collect();

@@ -321,42 +321,80 @@ struct Consumed {
 /// busy while the main task produces; small enough that a shutdown drains it at once.
 const PIPELINE_DEPTH: usize = 256;
 
-/// The stateless stages (parse, normalize, fingerprint) on a thread of their own, so that the
-/// main task decides and produces one record while the next ones are prepared. Records go in
-/// and come out in the same order, so decisions keep consumption order.
+/// The stateless stages (parse, normalize, fingerprint) on threads of their own, so that the
+/// main task decides and produces one record while the next ones are prepared. Records are
+/// dealt to the threads in turn and taken back in the same turn; each thread keeps its own
+/// order, so records come out in the order they went in and decisions keep consumption order.
 struct PrepareStage {
+    lanes: Vec<PrepareLane>,
+    /// The lane the next record goes to, and the one the next prepared record comes from.
+    next_in: usize,
+    next_out: usize,
+}
+
+/// One prepare thread's way in and out.
+struct PrepareLane {
     /// `None` once closed: the thread then finishes what it holds and stops.
     input: Option<tokio::sync::mpsc::Sender<Consumed>>,
     output: tokio::sync::mpsc::Receiver<(Consumed, Prepared, Duration)>,
 }
 
 impl PrepareStage {
-    fn start(mut preparer: Preparer) -> Result<Self, WorkerError> {
-        let (input, mut to_prepare) = tokio::sync::mpsc::channel::<Consumed>(PIPELINE_DEPTH);
-        let (prepared, output) = tokio::sync::mpsc::channel(PIPELINE_DEPTH);
-        std::thread::Builder::new()
-            .name("syndic-prepare".to_string())
-            .spawn(move || {
-                while let Some(consumed) = to_prepare.blocking_recv() {
-                    let started = Instant::now();
-                    let result = preparer.prepare(&consumed.payload, ingest_time(consumed.timestamp_millis));
-                    if prepared.blocking_send((consumed, result, started.elapsed())).is_err() {
-                        break;
-                    }
-                }
+    fn start(preparer: Preparer, threads: usize) -> Result<Self, WorkerError> {
+        let lanes = (0..threads.max(1))
+            .map(|n| {
+                // Each channel holds the whole pipeline, so handing a record in never waits.
+                let (input, mut to_prepare) = tokio::sync::mpsc::channel::<Consumed>(PIPELINE_DEPTH);
+                let (prepared, output) = tokio::sync::mpsc::channel(PIPELINE_DEPTH);
+                let mut preparer = preparer.clone();
+                std::thread::Builder::new()
+                    .name(format!("syndic-prepare-{n}"))
+                    .spawn(move || {
+                        while let Some(consumed) = to_prepare.blocking_recv() {
+                            let started = Instant::now();
+                            let result = preparer.prepare(&consumed.payload, ingest_time(consumed.timestamp_millis));
+                            if prepared.blocking_send((consumed, result, started.elapsed())).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                    .map_err(WorkerError::PrepareThread)?;
+                Ok(PrepareLane {
+                    input: Some(input),
+                    output,
+                })
             })
-            .map_err(WorkerError::PrepareThread)?;
+            .collect::<Result<Vec<_>, WorkerError>>()?;
         Ok(Self {
-            input: Some(input),
-            output,
+            lanes,
+            next_in: 0,
+            next_out: 0,
         })
     }
 
-    /// Hands a record to the thread. The caller keeps fewer than [`PIPELINE_DEPTH`] records
-    /// in the stage, so this never waits.
-    fn send(&self, consumed: Consumed) -> Result<(), WorkerError> {
-        let input = self.input.as_ref().ok_or(WorkerError::PrepareStopped)?;
-        input.try_send(consumed).map_err(|_| WorkerError::PrepareStopped)
+    /// Hands a record to the next thread. The caller keeps fewer than [`PIPELINE_DEPTH`]
+    /// records in the stage, so this never waits.
+    fn send(&mut self, consumed: Consumed) -> Result<(), WorkerError> {
+        let lane = &self.lanes[self.next_in];
+        let input = lane.input.as_ref().ok_or(WorkerError::PrepareStopped)?;
+        input.try_send(consumed).map_err(|_| WorkerError::PrepareStopped)?;
+        self.next_in = (self.next_in + 1) % self.lanes.len();
+        Ok(())
+    }
+
+    /// The next prepared record, in the order records were sent; `None` once the stage is
+    /// closed and empty. Cancel-safe: the turn moves on only when a record came out.
+    async fn recv(&mut self) -> Option<(Consumed, Prepared, Duration)> {
+        let prepared = self.lanes[self.next_out].output.recv().await?;
+        self.next_out = (self.next_out + 1) % self.lanes.len();
+        Some(prepared)
+    }
+
+    /// Lets the threads finish what they hold and stop; [`PrepareStage::recv`] drains them.
+    fn close(&mut self) {
+        for lane in &mut self.lanes {
+            lane.input = None;
+        }
     }
 }
 
@@ -364,7 +402,7 @@ impl PrepareStage {
 /// `select!` branch on it stays quiet.
 async fn recv_prepared(stage: &mut Option<PrepareStage>) -> Option<(Consumed, Prepared, Duration)> {
     match stage {
-        Some(stage) => stage.output.recv().await,
+        Some(stage) => stage.recv().await,
         None => std::future::pending().await,
     }
 }
@@ -735,7 +773,10 @@ pub async fn run_in_mode(
     // reassignment, consumes them from the last commit).
     let mut generations: HashMap<i32, u64> = HashMap::new();
     let mut stage = match mode {
-        Mode::Dedup => Some(PrepareStage::start(engine.preparer())?),
+        Mode::Dedup => Some(PrepareStage::start(
+            engine.preparer(),
+            kafka_config.prepare_thread_count(),
+        )?),
         Mode::Passthrough => None,
     };
     let mut in_pipeline = 0usize;
@@ -874,7 +915,7 @@ pub async fn run_in_mode(
                     timestamp_millis: message.timestamp().to_millis(),
                 };
                 drop(message);
-                match &stage {
+                match &mut stage {
                     Some(stage) => {
                         stage.send(consumed)?;
                         in_pipeline += 1;
@@ -899,9 +940,8 @@ pub async fn run_in_mode(
     let bound = Duration::from_secs(kafka_config.shutdown_timeout_secs);
     let drained = tokio::time::timeout(bound, async {
         if let Some(stage) = stage.as_mut() {
-            // Closing its input lets the prepare thread finish what it holds and stop.
-            stage.input = None;
-            while let Some((consumed, prepared, prepare_time)) = stage.output.recv().await {
+            stage.close();
+            while let Some((consumed, prepared, prepare_time)) = stage.recv().await {
                 in_pipeline -= 1;
                 if generation_of(&generations, consumed.partition) != consumed.generation {
                     continue;
