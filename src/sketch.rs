@@ -24,9 +24,12 @@ pub const MAX_NUMBERS: usize = 24;
 
 /// Keeps the `k` smallest distinct values seen, sorted; returns whether that is all of them.
 pub(crate) fn bottom_k(values: &mut Vec<u32>, k: usize) -> bool {
-    // Selecting before sorting makes this linear for long texts. Repeated values are rare (a
-    // repeated three-word phrase), so the `k + 1` smallest are tried first; when repeats leave
-    // fewer than `k + 1` distinct among them, a wider cut follows, then a full sort.
+    // The usual case, a long text: the values under a cut expected to keep a few more than k
+    // are sorted in linear time, and they hold more than k distinct ones. Otherwise (short
+    // texts, many repeats) selecting before sorting still avoids sorting everything: repeated
+    // values are rare (a repeated three-word phrase), so the `k + 1` smallest are tried first;
+    // when repeats leave fewer than `k + 1` distinct among them, a wider cut follows, then a
+    // full sort.
     let (below, expected_cut) = values_below_expected_cut(values, k);
     if let Some(expected_cut) = expected_cut {
         if below > k && sort_spread_below(&mut values[..below], expected_cut) {
