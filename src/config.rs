@@ -326,11 +326,15 @@ impl CoreConfig {
                 "1 to 8 words",
             );
         }
-        if self.fingerprint.sketch_size < 8 || self.fingerprint.sketch_size < self.index.anchors {
+        // The upper bound keeps sketches (4 bytes per value, per indexed article) sane.
+        if self.fingerprint.sketch_size < 8
+            || self.fingerprint.sketch_size < self.index.anchors
+            || self.fingerprint.sketch_size > 4096
+        {
             return range(
                 "fingerprint.sketch_size",
                 self.fingerprint.sketch_size.to_string(),
-                "at least 8 and at least index.anchors",
+                "8 to 4096, and at least index.anchors",
             );
         }
         for (key, value) in [

@@ -153,10 +153,12 @@ fn touch_sketches(slots: &[Option<SlotInfo>], candidates: &[Slot]) {
     let mut sum = 0u32;
     for &slot in candidates {
         if let Some(Some(info)) = slots.get(slot as usize) {
-            let sketch = &info.sketch;
-            for part in [&sketch.shingles, &sketch.numbers, &sketch.names] {
-                sum = part.iter().step_by(PER_LINE).fold(sum, |acc, &v| acc.wrapping_add(v));
-            }
+            sum = info
+                .sketch
+                .values()
+                .iter()
+                .step_by(PER_LINE)
+                .fold(sum, |acc, &v| acc.wrapping_add(v));
         }
     }
     std::hint::black_box(sum);
@@ -302,7 +304,7 @@ impl Engine {
         // Kept until the window has passed the latest time its date may stand for.
         let slot = self
             .index
-            .insert(fp.simhash, &fp.sketch.shingles, article.published_until.timestamp());
+            .insert(fp.simhash, fp.sketch.shingles(), article.published_until.timestamp());
         let Some((story, matched, m)) = best else {
             return self.found_story(article, slot, fp);
         };
@@ -400,7 +402,7 @@ impl Engine {
     fn best_candidate(&mut self, fp: &Fingerprint) -> Option<(StoryKey, String, Match)> {
         self.candidates.clear();
         self.index
-            .candidates(fp.simhash, &fp.sketch.shingles, &mut self.candidates);
+            .candidates(fp.simhash, fp.sketch.shingles(), &mut self.candidates);
         self.counters.candidates_checked += self.candidates.len() as u64;
         touch_sketches(&self.slots, &self.candidates);
         let mut best: Option<(Slot, &SlotInfo, f64)> = None;

@@ -196,12 +196,7 @@ impl Fingerprinter {
         Fingerprint {
             exact,
             simhash,
-            sketch: Sketch {
-                shingles: scratch.shingles.clone(),
-                complete,
-                numbers: scratch.numbers.clone(),
-                names: scratch.names.clone(),
-            },
+            sketch: Sketch::new(&scratch.shingles, complete, &scratch.numbers, &scratch.names),
             tokens: hashes.len() as u32,
         }
     }
@@ -277,7 +272,7 @@ mod tests {
     #[test]
     fn numbers_are_collected_for_verification() {
         let fp = Fingerprinter::default().fingerprint("turnover 4.1 billion in 2023 up 12 percent");
-        assert_eq!(fp.sketch.numbers.len(), 3);
+        assert_eq!(fp.sketch.numbers().len(), 3);
         assert_eq!(fp.tokens, 8);
     }
 }

@@ -6,17 +6,17 @@
 //! with other facts does not. Numbers are kept apart because they are where template copies
 //! differ ("31 killed" vs "31 wounded" aside, "Jan-Sep turnover $1.2 bn" vs "Jan-Oct $1.4 bn").
 
-/// Sketch of one article. `shingles` and `numbers` are sorted ascending.
+/// Sketch of one article: shingle, number and name hashes, each part sorted ascending.
+///
+/// The three parts share one allocation, shingles first: verification reads a candidate's
+/// whole sketch from one run of memory, and an article costs one allocation, not three.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sketch {
-    /// The `k` smallest distinct shingle hashes (all of them when the text has fewer).
-    pub shingles: Vec<u32>,
-    /// True when `shingles` holds every shingle of the text (it had at most `k`).
+    values: Box<[u32]>,
+    shingles_len: u32,
+    numbers_len: u32,
+    /// True when the shingles are every shingle of the text (it had at most `k`).
     pub complete: bool,
-    /// Up to `MAX_NUMBERS` smallest distinct hashes of number tokens.
-    pub numbers: Vec<u32>,
-    /// Up to `MAX_NUMBERS` smallest distinct hashes of names (capitalized inside a sentence).
-    pub names: Vec<u32>,
 }
 
 /// Numbers kept per article; more than this says little more about identity.
@@ -180,6 +180,43 @@ pub struct Similarity {
 }
 
 impl Sketch {
+    /// A sketch of `shingles` (the `k` smallest distinct shingle hashes, or all of them when
+    /// `complete`), `numbers` and `names` (up to [`MAX_NUMBERS`] smallest distinct hashes of
+    /// number tokens and of names), each sorted ascending.
+    pub fn new(shingles: &[u32], complete: bool, numbers: &[u32], names: &[u32]) -> Self {
+        let mut values = Vec::with_capacity(shingles.len() + numbers.len() + names.len());
+        values.extend_from_slice(shingles);
+        values.extend_from_slice(numbers);
+        values.extend_from_slice(names);
+        Self {
+            values: values.into_boxed_slice(),
+            shingles_len: shingles.len() as u32,
+            numbers_len: numbers.len() as u32,
+            complete,
+        }
+    }
+
+    /// The shingle hashes, sorted.
+    pub fn shingles(&self) -> &[u32] {
+        &self.values[..self.shingles_len as usize]
+    }
+
+    /// The hashes of number tokens, sorted.
+    pub fn numbers(&self) -> &[u32] {
+        let start = self.shingles_len as usize;
+        &self.values[start..start + self.numbers_len as usize]
+    }
+
+    /// The hashes of names, sorted.
+    pub fn names(&self) -> &[u32] {
+        &self.values[(self.shingles_len + self.numbers_len) as usize..]
+    }
+
+    /// All the values, for reading them into cache ahead of a comparison.
+    pub(crate) fn values(&self) -> &[u32] {
+        &self.values
+    }
+
     /// Compares two sketches. Both samples are cut at the same hash threshold, which makes them
     /// uniform samples of the same hash range, so their overlap estimates the true overlap.
     pub fn similarity(&self, other: &Sketch) -> Similarity {
@@ -187,11 +224,11 @@ impl Sketch {
             if s.complete {
                 u32::MAX
             } else {
-                s.shingles.last().copied().unwrap_or(u32::MAX)
+                s.shingles().last().copied().unwrap_or(u32::MAX)
             }
         };
         let limit = threshold(self).min(threshold(other));
-        let (both, a, b) = overlap(&self.shingles, &other.shingles, limit);
+        let (both, a, b) = overlap(self.shingles(), other.shingles(), limit);
         let smaller = a.min(b);
         let union = a + b - both;
         let containment = if smaller == 0 {
@@ -206,8 +243,8 @@ impl Sketch {
                 both as f64 / a.min(b) as f64
             })
         };
-        let numbers = set_overlap(&self.numbers, &other.numbers, 2);
-        let names = set_overlap(&self.names, &other.names, 3);
+        let numbers = set_overlap(self.numbers(), other.numbers(), 2);
+        let names = set_overlap(self.names(), other.names(), 3);
         Similarity {
             containment,
             jaccard,
@@ -218,7 +255,7 @@ impl Sketch {
 
     /// Heap bytes held by this sketch.
     pub fn heap_bytes(&self) -> usize {
-        (self.shingles.capacity() + self.numbers.capacity() + self.names.capacity()) * std::mem::size_of::<u32>()
+        std::mem::size_of_val(&*self.values)
     }
 }
 
@@ -229,12 +266,7 @@ mod tests {
     fn sketch(values: impl IntoIterator<Item = u32>, k: usize) -> Sketch {
         let mut shingles: Vec<u32> = values.into_iter().map(|v| v.wrapping_mul(2_654_435_761)).collect();
         let complete = bottom_k(&mut shingles, k);
-        Sketch {
-            shingles,
-            complete,
-            numbers: vec![],
-            names: vec![],
-        }
+        Sketch::new(&shingles, complete, &[], &[])
     }
 
     proptest::proptest! {
