@@ -205,7 +205,10 @@ impl Fingerprinter {
 /// xxh3 of a token sequence given as token hashes: the exact-copy key. `buf` is scratch.
 pub fn exact_hash(token_hashes: &[u64], buf: &mut Vec<u8>) -> u64 {
     buf.clear();
-    buf.extend(token_hashes.iter().flat_map(|h| h.to_le_bytes()));
+    buf.resize(token_hashes.len() * 8, 0);
+    for (bytes, hash) in buf.chunks_exact_mut(8).zip(token_hashes) {
+        bytes.copy_from_slice(&hash.to_le_bytes());
+    }
     xxh3_64(buf)
 }
 
