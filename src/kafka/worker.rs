@@ -454,16 +454,25 @@ fn count(resolved: &[(&'static str, prometheus::IntCounter)], family: &prometheu
 }
 
 /// Runs the engine's stateful part on a prepared record, counts the decision in the metrics
-/// and the summary, logs it, and returns the records to produce.
+/// and the summary, logs it, and returns the record with the records to produce. `None` for a
+/// record of a partition revoked while it was being prepared: its next owner consumes it from
+/// the last commit, so deciding it here would decide it twice.
 fn decide(
     engine: &mut Engine,
-    consumed: &Consumed,
-    prepared: Prepared,
-    prepare_time: Duration,
+    generations: &HashMap<i32, u64>,
+    (consumed, prepared, prepare_time): (Consumed, Prepared, Duration),
     kafka: &KafkaConfig,
     series: &RecordSeries,
     summary: &mut WorkerSummary,
-) -> Vec<OutRecord> {
+) -> Option<(Consumed, Vec<OutRecord>)> {
+    if generation_of(generations, consumed.partition) != consumed.generation {
+        debug!(
+            partition = consumed.partition,
+            offset = consumed.offset,
+            "record of a revoked partition dropped before deciding"
+        );
+        return None;
+    }
     let started = Instant::now();
     let outcome = engine.decide(prepared);
     let metrics = &series.metrics;
@@ -498,7 +507,8 @@ fn decide(
             "processed"
         ),
     }
-    outputs(kafka, &outcome, consumed)
+    let records = outputs(kafka, &outcome, &consumed);
+    Some((consumed, records))
 }
 
 /// Records whose outputs are enqueued, each waiting for its acknowledgements; yields the
@@ -874,15 +884,11 @@ pub async fn run_in_mode(
             Some((partition, offset, generation)) = in_flight.next(), if !in_flight.is_empty() => {
                 complete(&mut tracker, &mut summary, &generations, partition, offset, generation);
             }
-            Some((consumed, prepared, prepare_time)) = recv_prepared(&mut stage), if in_pipeline > 0 => {
+            Some(prepared) = recv_prepared(&mut stage), if in_pipeline > 0 => {
                 in_pipeline -= 1;
-                if generation_of(&generations, consumed.partition) != consumed.generation {
-                    // Revoked while being prepared: its next owner consumes it from the commit.
-                    debug!(partition = consumed.partition, offset = consumed.offset, "record of a revoked partition dropped before deciding");
-                    continue;
+                if let Some((consumed, records)) = decide(&mut engine, &generations, prepared, &kafka_config, &series, &mut summary) {
+                    dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
                 }
-                let records = decide(&mut engine, &consumed, prepared, prepare_time, &kafka_config, &series, &mut summary);
-                dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
             }
             message = consumer.recv(), if can_consume => {
                 let message = match message {
@@ -906,7 +912,7 @@ pub async fn run_in_mode(
                 last_record = Instant::now();
                 summary.consumed += 1;
                 series.consumed.inc();
-                let consumed = Consumed {
+                let mut consumed = Consumed {
                     partition: message.partition(),
                     offset: message.offset(),
                     generation: generation_of(&generations, message.partition()),
@@ -921,10 +927,11 @@ pub async fn run_in_mode(
                         in_pipeline += 1;
                     }
                     None => {
+                        // The copy takes the record's bytes: only its position is needed after.
                         let records = vec![OutRecord {
                             topic: kafka_config.decisions_topic.clone(),
-                            key: consumed.key.clone(),
-                            payload: consumed.payload.clone(),
+                            key: consumed.key.take(),
+                            payload: std::mem::take(&mut consumed.payload),
                             headers: Vec::new(),
                         }];
                         dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
@@ -941,21 +948,18 @@ pub async fn run_in_mode(
     let drained = tokio::time::timeout(bound, async {
         if let Some(stage) = stage.as_mut() {
             stage.close();
-            while let Some((consumed, prepared, prepare_time)) = stage.recv().await {
+            while let Some(prepared) = stage.recv().await {
                 in_pipeline -= 1;
-                if generation_of(&generations, consumed.partition) != consumed.generation {
-                    continue;
-                }
-                let records = decide(
+                if let Some((consumed, records)) = decide(
                     &mut engine,
-                    &consumed,
+                    &generations,
                     prepared,
-                    prepare_time,
                     &kafka_config,
                     &series,
                     &mut summary,
-                );
-                dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
+                ) {
+                    dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
+                }
             }
         }
         while let Some((partition, offset, generation)) = in_flight.next().await {
