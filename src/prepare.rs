@@ -41,14 +41,7 @@ pub struct Preparer {
 
 impl Clone for Preparer {
     fn clone(&self) -> Self {
-        Self {
-            max_record_bytes: self.max_record_bytes,
-            normalizer: self.normalizer.clone(),
-            fingerprinter: self.fingerprinter,
-            normalized: normalize::Normalized::default(),
-            normalize_scratch: normalize::Scratch::default(),
-            fingerprint_scratch: fingerprint::Scratch::default(),
-        }
+        Self::with(self.max_record_bytes, self.normalizer.clone(), self.fingerprinter)
     }
 }
 
@@ -56,14 +49,23 @@ impl Preparer {
     /// A preparer for `config`, which is validated first.
     pub fn new(config: &CoreConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self {
-            max_record_bytes: config.input.max_record_bytes,
-            normalizer: Normalizer::new(config.rules()?),
-            fingerprinter: Fingerprinter::new(config.fingerprint),
+        Ok(Self::with(
+            config.input.max_record_bytes,
+            Normalizer::new(config.rules()?),
+            Fingerprinter::new(config.fingerprint),
+        ))
+    }
+
+    /// A preparer of these stages, with fresh scratch buffers.
+    fn with(max_record_bytes: usize, normalizer: Normalizer, fingerprinter: Fingerprinter) -> Self {
+        Self {
+            max_record_bytes,
+            normalizer,
+            fingerprinter,
             normalized: normalize::Normalized::default(),
             normalize_scratch: normalize::Scratch::default(),
             fingerprint_scratch: fingerprint::Scratch::default(),
-        })
+        }
     }
 
     /// Parses, validates, normalizes and fingerprints one raw record received at `ingest_time`.

@@ -32,14 +32,9 @@ pub(crate) fn bottom_k(values: &mut Vec<u32>, k: usize) -> bool {
     // full sort.
     let (below, expected_cut) = values_below_expected_cut(values, k);
     if let Some(expected_cut) = expected_cut {
-        if below > k && sort_spread_below(&mut values[..below], expected_cut) {
-            let distinct = 1 + values[..below].windows(2).filter(|w| w[0] != w[1]).count();
-            if distinct > k {
-                values.truncate(below);
-                values.dedup();
-                values.truncate(k);
-                return false;
-            }
+        if below > k && sort_spread_below(&mut values[..below], expected_cut) && more_than_k_distinct(values, below, k)
+        {
+            return false;
         }
     }
     for cut in [k + 1, 2 * k + 1] {
@@ -50,14 +45,8 @@ pub(crate) fn bottom_k(values: &mut Vec<u32>, k: usize) -> bool {
         // them: everything after is larger.
         let pool = if below >= cut { below } else { values.len() };
         values[..pool].select_nth_unstable(cut - 1);
-        let prefix = &mut values[..cut];
-        prefix.sort_unstable();
-        let distinct = 1 + prefix.windows(2).filter(|w| w[0] != w[1]).count();
-        if distinct > k {
-            // More than `k` distinct values exist, so the sample is not complete.
-            values.truncate(cut);
-            values.dedup();
-            values.truncate(k);
+        values[..cut].sort_unstable();
+        if more_than_k_distinct(values, cut, k) {
             return false;
         }
     }
@@ -66,6 +55,18 @@ pub(crate) fn bottom_k(values: &mut Vec<u32>, k: usize) -> bool {
     let complete = values.len() <= k;
     values.truncate(k);
     complete
+}
+
+/// Whether the sorted `values[..sorted]` hold more than `k` distinct values; if so, keeps the
+/// first `k` of them in `values` (the sample is then not complete).
+fn more_than_k_distinct(values: &mut Vec<u32>, sorted: usize, k: usize) -> bool {
+    let distinct = 1 + values[..sorted].windows(2).filter(|w| w[0] != w[1]).count();
+    if distinct > k {
+        values.truncate(sorted);
+        values.dedup();
+        values.truncate(k);
+    }
+    distinct > k
 }
 
 /// Moves the values under a cut expected to keep a little more than `k + 1` of them to the
@@ -100,19 +101,20 @@ fn sort_spread_below(values: &mut [u32], cut: u32) -> bool {
     if values.len() > MAX {
         return false;
     }
-    // `v * scale >> 32` is the bucket of `v`, below BUCKETS for every `v < cut`.
+    // `v * scale >> 32` is the bucket of `v`, below BUCKETS for every `v < cut`; the `min` is
+    // a guard on the index that never binds for such values.
     let scale = ((BUCKETS as u64) << 32) / (u64::from(cut) + 1);
-    let bucket = |v: u32| ((u64::from(v) * scale) >> 32) as usize;
+    let bucket = |v: u32| (((u64::from(v) * scale) >> 32) as usize).min(BUCKETS - 1);
     let mut starts = [0u16; BUCKETS + 1];
     for &v in values.iter() {
-        starts[bucket(v).min(BUCKETS - 1) + 1] += 1;
+        starts[bucket(v) + 1] += 1;
     }
     for b in 0..BUCKETS {
         starts[b + 1] += starts[b];
     }
     let mut spread = [0u32; MAX];
     for &v in values.iter() {
-        let slot = &mut starts[bucket(v).min(BUCKETS - 1)];
+        let slot = &mut starts[bucket(v)];
         spread[usize::from(*slot)] = v;
         *slot += 1;
     }
