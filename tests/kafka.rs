@@ -4,7 +4,7 @@
 //! Tests run one at a time (the outage test stops the broker), each on topics and a consumer
 //! group of its own, and drive the `syndic run` binary as an operator would.
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -94,11 +94,33 @@ impl Setup {
 
     /// Starts `syndic run`; its log goes to a file named after the test, shown on failure.
     fn spawn_worker(&self, label: &str, idle_secs: u64, extra_env: &[(&str, &str)]) -> Child {
+        self.spawn_worker_with_config(label, idle_secs, extra_env, None)
+    }
+
+    /// [`Setup::spawn_worker`] with a config file holding `config_toml`, for settings that have
+    /// no environment override (the librdkafka passthrough tables).
+    fn spawn_worker_with_config(
+        &self,
+        label: &str,
+        idle_secs: u64,
+        extra_env: &[(&str, &str)],
+        config_toml: Option<&str>,
+    ) -> Child {
         let log = std::env::temp_dir().join(format!("syndic-{}-{label}.log", self.name));
         let file = std::fs::File::create(&log).expect("log file");
         eprintln!("worker {label} logs to {}", log.display());
+        let mut args = vec![
+            "run".to_string(),
+            "--stop-after-idle-secs".to_string(),
+            idle_secs.to_string(),
+        ];
+        if let Some(text) = config_toml {
+            let path = std::env::temp_dir().join(format!("syndic-{}-{label}.toml", self.name));
+            std::fs::write(&path, text).expect("config file written");
+            args.extend(["--config".to_string(), path.display().to_string()]);
+        }
         Command::new(env!("CARGO_BIN_EXE_syndic"))
-            .args(["run", "--stop-after-idle-secs", &idle_secs.to_string()])
+            .args(&args)
             .envs(self.env())
             .envs(extra_env.iter().copied())
             .stdout(Stdio::null())
@@ -439,6 +461,107 @@ fn bad_records_go_to_the_dead_letter_topic_with_their_reason_and_offsets_pass_th
         setup.committed(),
         vec![cases.len() as i64],
         "the committed offset passes all of them"
+    );
+}
+
+/// Sets a topic's `max.message.bytes`: a story event larger than it is refused by the broker
+/// with a permanent error, which is how the next test makes one output fail on demand.
+fn set_max_message_bytes(topic: &str, bytes: usize) {
+    runtime().block_on(async {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .create()
+            .expect("admin client");
+        let value = bytes.to_string();
+        let config = AlterConfig::new(ResourceSpecifier::Topic(topic)).set("max.message.bytes", &value);
+        let results = admin
+            .alter_configs([&config], &AdminOptions::new())
+            .await
+            .expect("alter configs");
+        for result in results {
+            result.expect("topic config altered");
+        }
+    });
+}
+
+#[test]
+fn an_output_the_broker_refuses_is_sent_again_and_holds_back_its_offset() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("refused", 1);
+    set_max_message_bytes(&setup.stories, 64 * 1024);
+    let article = |id: &str, body: &str| {
+        (
+            Some(id.to_string()),
+            serde_json::json!({"id": id, "source": "trend.az", "published_at": "2024-05-01", "body": body})
+                .to_string()
+                .into_bytes(),
+        )
+    };
+    let mut rng = syndic::corpus::Rng::new(11);
+    let mut records: Vec<(Option<String>, Vec<u8>)> = (0..20)
+        .map(|i| {
+            let body = format!(
+                "Report {i}: the ministry of region {i} published figures {} and {} on Monday.",
+                rng.next_u64(),
+                rng.next_u64()
+            );
+            article(&format!("small-{i}"), &body)
+        })
+        .collect();
+    // Hex words barely compress: this article's story event stays far over 64 KB on the wire.
+    let big_body: Vec<String> = (0..20_000).map(|_| format!("{:x}", rng.next_u64())).collect();
+    let big_offset = 10;
+    records.insert(big_offset, article("big", &big_body.join(" ")));
+    setup.produce(&records);
+
+    // One message per produce batch: the broker refuses a whole batch, and the other records'
+    // events must not share the big one's fate for this test to show them completing.
+    let one_per_batch = "[kafka.producer]\n\"batch.num.messages\" = \"1\"\n";
+    let mut worker = setup.spawn_worker_with_config("a", 4, &[], Some(one_per_batch));
+    wait_until("every record is decided", Duration::from_secs(60), || {
+        setup.decisions_count() == records.len() as i64
+    });
+    // Several auto-commit intervals while the big story event keeps being refused.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        worker.try_wait().expect("wait").is_none(),
+        "the worker keeps sending the refused output instead of finishing"
+    );
+    let committed = setup.committed()[0];
+    assert_eq!(
+        committed, big_offset as i64,
+        "the committed offset reaches the record whose output was refused and stops there, though every later record was decided"
+    );
+    let story_of = |r: &Record| -> Option<String> {
+        serde_json::from_slice::<serde_json::Value>(&r.payload).ok()?["canonical_article_id"]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert!(
+        !setup
+            .read_all(&setup.stories)
+            .iter()
+            .any(|r| story_of(r).as_deref() == Some("big")),
+        "the broker refused the big story event so far"
+    );
+
+    set_max_message_bytes(&setup.stories, 4 * 1024 * 1024);
+    wait_success(
+        &mut worker,
+        Duration::from_secs(60),
+        "worker once the broker accepts the output",
+    );
+    assert_eq!(
+        setup.committed(),
+        vec![records.len() as i64],
+        "the offset passes it once it is delivered"
+    );
+    assert!(
+        setup
+            .read_all(&setup.stories)
+            .iter()
+            .any(|r| story_of(r).as_deref() == Some("big")),
+        "the refused story event was sent again and delivered"
     );
 }
 

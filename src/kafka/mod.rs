@@ -6,4 +6,5 @@
 //! are stored, how shutdown flows) is written up in `docs/worker.md`.
 
 pub mod demo;
+pub mod publish;
 pub mod worker;

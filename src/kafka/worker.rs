@@ -14,25 +14,23 @@
 use crate::config::{ConfigError, CoreConfig, KafkaConfig};
 use crate::engine::{Engine, Outcome, Verdict};
 use crate::http::Telemetry;
+use crate::kafka::publish::{InFlightRecord, Output, Publisher};
 use crate::metrics::Metrics;
 use crate::offsets::OffsetTracker;
 use crate::prepare::{Prepared, Preparer};
 use crate::shutdown::Shutdown;
 use chrono::{DateTime, Utc};
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::statistics::Statistics;
 use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
@@ -159,34 +157,6 @@ impl ConsumerContext for WorkerContext {
     }
 }
 
-/// One output record, owned so that it can be sent again.
-#[derive(Debug, Clone)]
-struct OutRecord {
-    topic: String,
-    key: Option<Vec<u8>>,
-    payload: Vec<u8>,
-    headers: Vec<(&'static str, Vec<u8>)>,
-}
-
-impl OutRecord {
-    fn to_future_record(&self) -> FutureRecord<'_, [u8], [u8]> {
-        let mut headers = OwnedHeaders::new_with_capacity(self.headers.len());
-        for (key, value) in &self.headers {
-            headers = headers.insert(Header {
-                key,
-                value: Some(value),
-            });
-        }
-        let record = FutureRecord::to(&self.topic)
-            .payload(&self.payload[..])
-            .headers(headers);
-        match &self.key {
-            Some(key) => record.key(&key[..]),
-            None => record,
-        }
-    }
-}
-
 /// A client configuration: `bootstrap.servers`, syndic's settings, then the operator's
 /// passthrough properties, which win.
 fn client_config(
@@ -205,8 +175,17 @@ fn client_config(
     config
 }
 
+/// librdkafka stops fetching a partition for `fetch.queue.backoff.ms` (1 s by default) whenever
+/// its prefetch queue is full. A worker behind its input (a backfill, a replay, a restart
+/// after an outage) fills that queue at once, empties it in well under a second, and then
+/// waits for the rest of the second with nothing to do: on the end-to-end benchmark the
+/// default held syndic to 22,000 records/s and the passthrough baseline to 45,000/s. At
+/// 100 ms the queue (64 MB by default) is refilled long before it runs dry.
+const FETCH_QUEUE_BACKOFF: (&str, &str) = ("fetch.queue.backoff.ms", "100");
+
 fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
     let settings = [
+        FETCH_QUEUE_BACKOFF,
         ("group.id", kafka.group_id.as_str()),
         ("enable.auto.commit", "true"),
         ("auto.commit.interval.ms", "1000"),
@@ -261,49 +240,74 @@ pub async fn create_topics(kafka: &KafkaConfig) -> Result<(), WorkerError> {
     Ok(())
 }
 
-fn outputs(kafka: &KafkaConfig, outcome: &Outcome, consumed: &Consumed) -> Vec<OutRecord> {
-    let (payload, key, partition, offset) = (
-        &consumed.payload[..],
-        consumed.key.as_deref(),
-        consumed.partition,
-        consumed.offset,
-    );
-    let source = [
-        ("syndic.source.topic", kafka.input_topic.as_bytes().to_vec()),
-        ("syndic.source.partition", partition.to_string().into_bytes()),
-        ("syndic.source.offset", offset.to_string().into_bytes()),
-    ];
-    let mut out = Vec::with_capacity(3);
+/// The source headers every decision and dead letter carries.
+fn source_headers(kafka: &KafkaConfig, consumed: &Consumed, capacity: usize) -> OwnedHeaders {
+    OwnedHeaders::new_with_capacity(capacity)
+        .insert(Header {
+            key: "syndic.source.topic",
+            value: Some(kafka.input_topic.as_bytes()),
+        })
+        .insert(Header {
+            key: "syndic.source.partition",
+            value: Some(consumed.partition.to_string().as_bytes()),
+        })
+        .insert(Header {
+            key: "syndic.source.offset",
+            value: Some(consumed.offset.to_string().as_bytes()),
+        })
+}
+
+/// Sends a decided record's outputs, in order: the dead letter (if invalid), the decision, the
+/// story event (if any). `scratch` is reused for serializing, so a record allocates no buffer
+/// of its own: librdkafka copies each payload when it is enqueued.
+async fn publish(
+    publisher: &mut Publisher,
+    kafka: &KafkaConfig,
+    consumed: &Consumed,
+    outcome: &Outcome,
+    scratch: &mut Vec<u8>,
+) {
+    let seq = publisher.begin(consumed.in_flight());
     if let Some(invalid) = &outcome.invalid {
-        let mut headers = vec![
-            ("syndic.reason", invalid.code().as_bytes().to_vec()),
-            ("syndic.error", invalid.to_string().into_bytes()),
-        ];
-        headers.extend(source.iter().cloned());
-        out.push(OutRecord {
-            topic: kafka.dlq_topic.clone(),
-            key: key.map(<[u8]>::to_vec),
-            payload: payload.to_vec(),
-            headers,
-        });
+        let headers = source_headers(kafka, consumed, 5)
+            .insert(Header {
+                key: "syndic.reason",
+                value: Some(invalid.code()),
+            })
+            .insert(Header {
+                key: "syndic.error",
+                value: Some(&invalid.to_string()),
+            });
+        let output = Output {
+            topic: &kafka.dlq_topic,
+            key: consumed.key.as_deref(),
+            payload: &consumed.payload,
+            headers: Some(headers),
+        };
+        publisher.send(seq, output).await;
     }
-    // Serializing our own plain structs cannot fail; an empty object would still be delivered.
-    let decision = serde_json::to_vec(&outcome.decision).unwrap_or_else(|_| b"{}".to_vec());
-    out.push(OutRecord {
-        topic: kafka.decisions_topic.clone(),
-        key: outcome.decision.article_id.as_ref().map(|id| id.as_bytes().to_vec()),
-        payload: decision,
-        headers: source.to_vec(),
-    });
+    scratch.clear();
+    // Serializing our own plain structs into a Vec cannot fail; an empty payload would still
+    // be delivered and counted.
+    let _ = serde_json::to_writer(&mut *scratch, &outcome.decision);
+    let output = Output {
+        topic: &kafka.decisions_topic,
+        key: outcome.decision.article_id.as_deref().map(str::as_bytes),
+        payload: scratch,
+        headers: Some(source_headers(kafka, consumed, 3)),
+    };
+    publisher.send(seq, output).await;
     if let Some(event) = &outcome.event {
-        out.push(OutRecord {
-            topic: kafka.stories_topic.clone(),
-            key: Some(event.story_id.as_bytes().to_vec()),
-            payload: serialize_event(event),
-            headers: Vec::new(),
-        });
+        scratch.clear();
+        let _ = serde_json::to_writer(&mut *scratch, event);
+        let output = Output {
+            topic: &kafka.stories_topic,
+            key: Some(event.story_id.as_bytes()),
+            payload: scratch,
+            headers: None,
+        };
+        publisher.send(seq, output).await;
     }
-    out
 }
 
 /// A consumed record, owned so that it can wait in the pipeline and cross to the prepare thread.
@@ -315,6 +319,17 @@ struct Consumed {
     key: Option<Vec<u8>>,
     payload: Vec<u8>,
     timestamp_millis: Option<i64>,
+}
+
+impl Consumed {
+    fn in_flight(&self) -> InFlightRecord {
+        InFlightRecord {
+            partition: self.partition,
+            offset: self.offset,
+            generation: self.generation,
+            input_millis: self.timestamp_millis,
+        }
+    }
 }
 
 /// Records between the main task and the prepare thread, at most. Enough to keep the thread
@@ -461,10 +476,9 @@ fn decide(
     engine: &mut Engine,
     generations: &HashMap<i32, u64>,
     (consumed, prepared, prepare_time): (Consumed, Prepared, Duration),
-    kafka: &KafkaConfig,
     series: &RecordSeries,
     summary: &mut WorkerSummary,
-) -> Option<(Consumed, Vec<OutRecord>)> {
+) -> Option<(Consumed, Outcome)> {
     if generation_of(generations, consumed.partition) != consumed.generation {
         debug!(
             partition = consumed.partition,
@@ -507,100 +521,7 @@ fn decide(
             "processed"
         ),
     }
-    let records = outputs(kafka, &outcome, &consumed);
-    Some((consumed, records))
-}
-
-/// Records whose outputs are enqueued, each waiting for its acknowledgements; yields the
-/// record's partition, offset and generation when all are in. Polled by the main task itself:
-/// a task spawned per record would cost a cross-thread wake-up each.
-type InFlight = FuturesUnordered<Pin<Box<dyn Future<Output = (i32, i64, u64)> + Send>>>;
-
-/// Enqueues a record's outputs in order, starts tracking it, and adds the future that
-/// confirms them to `in_flight`.
-async fn dispatch(
-    producer: &FutureProducer,
-    metrics: &std::sync::Arc<Metrics>,
-    tracker: &mut OffsetTracker,
-    in_flight: &mut InFlight,
-    consumed: &Consumed,
-    records: Vec<OutRecord>,
-) {
-    let mut deliveries = Vec::with_capacity(records.len());
-    for record in &records {
-        deliveries.push(enqueue(producer, record).await);
-    }
-    let (partition, offset, generation) = (consumed.partition, consumed.offset, consumed.generation);
-    tracker.begin(partition, offset);
-    let producer = producer.clone();
-    let metrics = metrics.clone();
-    let input_millis = consumed.timestamp_millis;
-    in_flight.push(Box::pin(async move {
-        confirm(producer, records, deliveries, &metrics).await;
-        if let Some(millis) = input_millis {
-            let lag_ms = (Utc::now().timestamp_millis() - millis).max(0);
-            metrics.end_to_end_seconds.observe(lag_ms as f64 / 1000.0);
-        }
-        (partition, offset, generation)
-    }));
-}
-
-/// A story event as JSON, written into a buffer sized for it up front: growing one from empty
-/// (the canonical article alone is kilobytes) reallocates several times per event.
-fn serialize_event(event: &crate::story::StoryEvent) -> Vec<u8> {
-    const PER_MEMBER: usize = 160;
-    let mut buf = Vec::with_capacity(256 + event.canonical.get().len() + PER_MEMBER * event.members.len());
-    // Serializing our own plain structs cannot fail; an empty object would still be delivered.
-    match serde_json::to_writer(&mut buf, event) {
-        Ok(()) => buf,
-        Err(_) => b"{}".to_vec(),
-    }
-}
-
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-
-/// Hands a record to the producer, waiting while its queue is full and backing off on errors.
-async fn enqueue(producer: &FutureProducer, record: &OutRecord) -> DeliveryFuture {
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match producer.send_result(record.to_future_record()) {
-            Ok(delivery) => return delivery,
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err((error, _)) => {
-                warn!(topic = record.topic, %error, backoff_ms = backoff.as_millis() as u64, "cannot enqueue output; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        }
-    }
-}
-
-/// Waits until every output of one record is acknowledged, sending failed ones again.
-async fn confirm(
-    producer: FutureProducer,
-    records: Vec<OutRecord>,
-    deliveries: Vec<DeliveryFuture>,
-    metrics: &Metrics,
-) {
-    for (record, delivery) in records.iter().zip(deliveries) {
-        let mut delivery = delivery;
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let error = match delivery.await {
-                Ok(Ok(_)) => break,
-                Ok(Err((error, _))) => error,
-                Err(_) => KafkaError::Canceled,
-            };
-            warn!(topic = record.topic, %error, backoff_ms = backoff.as_millis() as u64, "output not acknowledged; sending it again");
-            metrics.produce_errors.with_label_values(&[&record.topic]).inc();
-            metrics.produce_retries.inc();
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            delivery = enqueue(&producer, record).await;
-        }
-    }
+    Some((consumed, outcome))
 }
 
 fn ingest_time(message_millis: Option<i64>) -> DateTime<Utc> {
@@ -619,6 +540,7 @@ async fn warm_up(engine: &mut Engine, kafka_config: &KafkaConfig, window_secs: i
         ("group.id", kafka_config.group_id.as_str()),
         ("enable.auto.commit", "false"),
         ("enable.partition.eof", "false"),
+        FETCH_QUEUE_BACKOFF,
     ];
     let config = client_config(&kafka_config.brokers, &settings, &kafka_config.consumer);
     let consumer: BaseConsumer = config.create().map_err(kafka("creating the warm-up consumer"))?;
@@ -749,9 +671,8 @@ pub async fn run_in_mode(
             "state rebuilt from the input log"
         );
     }
-    let producer: FutureProducer = producer_config(&kafka_config)
-        .create()
-        .map_err(kafka("creating the producer"))?;
+    let mut publisher =
+        Publisher::new(&producer_config(&kafka_config), metrics.clone()).map_err(kafka("creating the producer"))?;
     // Readiness needs a producer that reaches the broker; checked when the group assigns us.
     let mut producer_reaches_broker = false;
     let (group_tx, group_rx) = mpsc::channel();
@@ -777,7 +698,8 @@ pub async fn run_in_mode(
 
     let mut summary = WorkerSummary::default();
     let mut tracker = OffsetTracker::new();
-    let mut in_flight = InFlight::new();
+    let mut completed: Vec<InFlightRecord> = Vec::new();
+    let mut scratch: Vec<u8> = Vec::new();
     // Bumped when a partition is revoked: records and completions of an earlier assignment
     // must not touch the offsets of a later one (the new owner, or this worker again after a
     // reassignment, consumes them from the last commit).
@@ -806,10 +728,18 @@ pub async fn run_in_mode(
     let complete = |tracker: &mut OffsetTracker,
                     summary: &mut WorkerSummary,
                     generations: &HashMap<i32, u64>,
-                    partition: i32,
-                    offset: i64,
-                    generation: u64| {
+                    record: InFlightRecord| {
         summary.completed += 1;
+        if let Some(millis) = record.input_millis {
+            let lag_ms = (Utc::now().timestamp_millis() - millis).max(0);
+            metrics.end_to_end_seconds.observe(lag_ms as f64 / 1000.0);
+        }
+        let InFlightRecord {
+            partition,
+            offset,
+            generation,
+            ..
+        } = record;
         if generation_of(generations, partition) != generation {
             return;
         }
@@ -841,7 +771,7 @@ pub async fn run_in_mode(
                     assigned = true;
                     last_record = Instant::now();
                     if !producer_reaches_broker {
-                        let client = producer.client();
+                        let client = publisher.producer().client();
                         producer_reaches_broker = client.fetch_metadata(None, Duration::from_secs(5)).is_ok();
                     }
                     telemetry.health.set_ready(producer_reaches_broker);
@@ -849,7 +779,7 @@ pub async fn run_in_mode(
             }
         }
         let pipeline_full = stage.as_ref().is_some_and(|_| in_pipeline >= PIPELINE_DEPTH);
-        let can_consume = in_flight.len() + in_pipeline < kafka_config.max_in_flight && !pipeline_full;
+        let can_consume = publisher.in_flight() + in_pipeline < kafka_config.max_in_flight && !pipeline_full;
         tokio::select! {
             biased;
             _ = shutdown.requested() => break,
@@ -876,18 +806,21 @@ pub async fn run_in_mode(
                     );
                     last_progress = Instant::now();
                 }
-                if !idle_limit.is_zero() && in_flight.is_empty() && in_pipeline == 0 && assigned && last_record.elapsed() >= idle_limit {
+                if !idle_limit.is_zero() && publisher.in_flight() == 0 && in_pipeline == 0 && assigned && last_record.elapsed() >= idle_limit {
                     info!(idle_secs = idle_limit.as_secs(), "input idle; stopping");
                     break;
                 }
             }
-            Some((partition, offset, generation)) = in_flight.next(), if !in_flight.is_empty() => {
-                complete(&mut tracker, &mut summary, &generations, partition, offset, generation);
+            _ = publisher.completions(&mut completed), if publisher.in_flight() > 0 => {
+                for record in completed.drain(..) {
+                    complete(&mut tracker, &mut summary, &generations, record);
+                }
             }
             Some(prepared) = recv_prepared(&mut stage), if in_pipeline > 0 => {
                 in_pipeline -= 1;
-                if let Some((consumed, records)) = decide(&mut engine, &generations, prepared, &kafka_config, &series, &mut summary) {
-                    dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
+                if let Some((consumed, outcome)) = decide(&mut engine, &generations, prepared, &series, &mut summary) {
+                    tracker.begin(consumed.partition, consumed.offset);
+                    publish(&mut publisher, &kafka_config, &consumed, &outcome, &mut scratch).await;
                 }
             }
             message = consumer.recv(), if can_consume => {
@@ -912,7 +845,7 @@ pub async fn run_in_mode(
                 last_record = Instant::now();
                 summary.consumed += 1;
                 series.consumed.inc();
-                let mut consumed = Consumed {
+                let consumed = Consumed {
                     partition: message.partition(),
                     offset: message.offset(),
                     generation: generation_of(&generations, message.partition()),
@@ -927,14 +860,15 @@ pub async fn run_in_mode(
                         in_pipeline += 1;
                     }
                     None => {
-                        // The copy takes the record's bytes: only its position is needed after.
-                        let records = vec![OutRecord {
-                            topic: kafka_config.decisions_topic.clone(),
-                            key: consumed.key.take(),
-                            payload: std::mem::take(&mut consumed.payload),
-                            headers: Vec::new(),
-                        }];
-                        dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
+                        tracker.begin(consumed.partition, consumed.offset);
+                        let seq = publisher.begin(consumed.in_flight());
+                        let copy = Output {
+                            topic: &kafka_config.decisions_topic,
+                            key: consumed.key.as_deref(),
+                            payload: &consumed.payload,
+                            headers: None,
+                        };
+                        publisher.send(seq, copy).await;
                     }
                 }
             }
@@ -950,32 +884,28 @@ pub async fn run_in_mode(
             stage.close();
             while let Some(prepared) = stage.recv().await {
                 in_pipeline -= 1;
-                if let Some((consumed, records)) = decide(
-                    &mut engine,
-                    &generations,
-                    prepared,
-                    &kafka_config,
-                    &series,
-                    &mut summary,
-                ) {
-                    dispatch(&producer, &metrics, &mut tracker, &mut in_flight, &consumed, records).await;
+                if let Some((consumed, outcome)) = decide(&mut engine, &generations, prepared, &series, &mut summary) {
+                    tracker.begin(consumed.partition, consumed.offset);
+                    publish(&mut publisher, &kafka_config, &consumed, &outcome, &mut scratch).await;
                 }
             }
         }
-        while let Some((partition, offset, generation)) = in_flight.next().await {
-            complete(&mut tracker, &mut summary, &generations, partition, offset, generation);
+        while publisher.in_flight() > 0 {
+            publisher.completions(&mut completed).await;
+            for record in completed.drain(..) {
+                complete(&mut tracker, &mut summary, &generations, record);
+            }
         }
     })
     .await;
     if drained.is_err() {
-        summary.abandoned = (tracker.in_flight() + in_pipeline) as u64;
+        summary.abandoned = (publisher.abandon() + in_pipeline) as u64;
         warn!(
             abandoned = summary.abandoned,
             "shutdown bound reached; unconfirmed records will be consumed again after restart"
         );
-        in_flight.clear();
     }
-    if let Err(error) = producer.flush(Timeout::After(Duration::from_secs(5))) {
+    if let Err(error) = publisher.producer().flush(Timeout::After(Duration::from_secs(5))) {
         warn!(%error, "producer flush incomplete");
     }
     match consumer.commit_consumer_state(CommitMode::Sync) {

@@ -1,0 +1,386 @@
+//! Publishing each consumed record's outputs, and learning when the broker has them all.
+//!
+//! A record gets a sequence number when its outputs are sent; each of them carries that number
+//! as librdkafka's delivery opaque, a plain integer. Nothing is kept per message: no future,
+//! no box, no copy (librdkafka copies the payload once, when it is enqueued). The producer's
+//! own polling thread reports deliveries through one channel, which the worker loop drains in
+//! batches. A failed output comes back with its bytes and is sent again after a backoff while
+//! its record stays incomplete, so the record's offset cannot be stored past it.
+//!
+//! The worker decides *which* outputs a record has (`worker.rs`); this module owns sending
+//! them and counting their acknowledgements.
+
+use crate::metrics::Metrics;
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tracing::warn;
+
+/// One output of a record, borrowed: librdkafka copies it when it is enqueued.
+pub struct Output<'a> {
+    pub topic: &'a str,
+    pub key: Option<&'a [u8]>,
+    pub payload: &'a [u8],
+    pub headers: Option<OwnedHeaders>,
+}
+
+/// An output that failed, with its bytes, to be sent again.
+struct Returned {
+    topic: String,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    headers: Option<OwnedHeaders>,
+}
+
+impl Returned {
+    fn as_output(&self) -> Output<'_> {
+        Output {
+            topic: &self.topic,
+            key: self.key.as_deref(),
+            payload: &self.payload,
+            headers: self.headers.clone(),
+        }
+    }
+}
+
+/// What the producer's polling thread reports about one output.
+enum Report {
+    Acked(u64),
+    Failed {
+        record: u64,
+        error: KafkaError,
+        output: Returned,
+    },
+}
+
+/// The producer's context: turns librdkafka's delivery callbacks into [`Report`]s.
+pub struct DeliveryReports {
+    reports: UnboundedSender<Report>,
+}
+
+impl ClientContext for DeliveryReports {}
+
+impl ProducerContext for DeliveryReports {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, record: usize) {
+        let record = record as u64;
+        let report = match result {
+            Ok(_) => Report::Acked(record),
+            Err((error, message)) => Report::Failed {
+                record,
+                error: error.clone(),
+                output: Returned {
+                    topic: message.topic().to_string(),
+                    key: message.key().map(<[u8]>::to_vec),
+                    payload: message.payload().unwrap_or_default().to_vec(),
+                    headers: message.headers().map(|h| h.detach()),
+                },
+            },
+        };
+        // The receiver lives as long as the publisher that owns this producer.
+        let _ = self.reports.send(report);
+    }
+}
+
+pub type OutputProducer = ThreadedProducer<DeliveryReports>;
+
+/// A consumed record whose outputs are on their way.
+#[derive(Debug, Clone, Copy)]
+pub struct InFlightRecord {
+    pub partition: i32,
+    pub offset: i64,
+    /// The partition's assignment generation when the record was consumed.
+    pub generation: u64,
+    /// The input record's Kafka timestamp, for the end-to-end latency.
+    pub input_millis: Option<i64>,
+}
+
+#[derive(Debug)]
+struct Waiting {
+    record: InFlightRecord,
+    /// Outputs sent and not yet acknowledged.
+    unacknowledged: u32,
+    /// Failed deliveries so far, for the backoff.
+    failures: u32,
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Delivery reports taken from the channel per turn of the loop.
+const REPORT_BATCH: usize = 1024;
+
+/// Which records still wait for acknowledgements, by sequence number: the accounting behind
+/// [`Publisher`], apart from Kafka so that it is tested alone.
+#[derive(Debug, Default)]
+pub struct Awaiting {
+    /// Records from `first_seq` on; `None` once complete. Records complete roughly in order,
+    /// so the front is trimmed as they do and the queue stays about as long as what is in
+    /// flight.
+    records: VecDeque<Option<Waiting>>,
+    first_seq: u64,
+    in_flight: usize,
+}
+
+impl Awaiting {
+    /// Starts a record; returns its number.
+    pub fn begin(&mut self, record: InFlightRecord) -> u64 {
+        let seq = self.first_seq + self.records.len() as u64;
+        self.records.push_back(Some(Waiting {
+            record,
+            unacknowledged: 0,
+            failures: 0,
+        }));
+        self.in_flight += 1;
+        seq
+    }
+
+    /// Record `seq` has one more output on its way.
+    pub fn expect(&mut self, seq: u64) {
+        if let Some(waiting) = self.get_mut(seq) {
+            waiting.unacknowledged += 1;
+        }
+    }
+
+    /// One output of record `seq` is acknowledged; returns the record once all of its are.
+    /// Unknown numbers (an abandoned record's late report) change nothing.
+    pub fn acknowledge(&mut self, seq: u64) -> Option<InFlightRecord> {
+        let waiting = self.get_mut(seq)?;
+        waiting.unacknowledged = waiting.unacknowledged.saturating_sub(1);
+        if waiting.unacknowledged > 0 {
+            return None;
+        }
+        let record = waiting.record;
+        // `get_mut` found it, so the index is in range.
+        if let Some(slot) = self.records.get_mut((seq - self.first_seq) as usize) {
+            *slot = None;
+        }
+        self.in_flight -= 1;
+        while let Some(None) = self.records.front() {
+            self.records.pop_front();
+            self.first_seq += 1;
+        }
+        Some(record)
+    }
+
+    /// An output of record `seq` failed and will be sent again; returns the record's failures
+    /// so far, for the backoff.
+    pub fn failed(&mut self, seq: u64) -> u32 {
+        match self.get_mut(seq) {
+            Some(waiting) => {
+                waiting.failures += 1;
+                waiting.failures
+            }
+            None => 1,
+        }
+    }
+
+    /// Records with outputs not yet all acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Forgets every record (the shutdown bound ran out); returns how many there were.
+    pub fn abandon(&mut self) -> usize {
+        let abandoned = self.in_flight;
+        // Numbers are not reused: a late report of an abandoned record must match nothing.
+        self.first_seq += self.records.len() as u64;
+        self.records.clear();
+        self.in_flight = 0;
+        abandoned
+    }
+
+    fn get_mut(&mut self, seq: u64) -> Option<&mut Waiting> {
+        let index = usize::try_from(seq.checked_sub(self.first_seq)?).ok()?;
+        self.records.get_mut(index)?.as_mut()
+    }
+
+    #[cfg(test)]
+    fn queue_len(&self) -> usize {
+        self.records.len()
+    }
+}
+
+/// Sends outputs and tells which records have all of theirs acknowledged.
+pub struct Publisher {
+    producer: OutputProducer,
+    reports: UnboundedReceiver<Report>,
+    awaiting: Awaiting,
+    received: Vec<Report>,
+    metrics: Arc<Metrics>,
+}
+
+impl Publisher {
+    pub fn new(config: &ClientConfig, metrics: Arc<Metrics>) -> KafkaResult<Self> {
+        let (sender, reports) = tokio::sync::mpsc::unbounded_channel();
+        let producer = config.create_with_context(DeliveryReports { reports: sender })?;
+        Ok(Self {
+            producer,
+            reports,
+            awaiting: Awaiting::default(),
+            received: Vec::with_capacity(REPORT_BATCH),
+            metrics,
+        })
+    }
+
+    pub fn producer(&self) -> &OutputProducer {
+        &self.producer
+    }
+
+    /// Records with outputs not yet all acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.awaiting.in_flight()
+    }
+
+    /// Starts a record; its outputs follow with [`Publisher::send`]. Returns its number.
+    pub fn begin(&mut self, record: InFlightRecord) -> u64 {
+        self.awaiting.begin(record)
+    }
+
+    /// Enqueues one output of record `seq`, waiting while librdkafka's queue is full.
+    pub async fn send(&mut self, seq: u64, output: Output<'_>) {
+        self.awaiting.expect(seq);
+        enqueue(&self.producer, seq, output).await;
+    }
+
+    /// Waits for delivery reports and appends the records they complete to `done` (possibly
+    /// none: a report may be one of several outputs, or a failure). Cancel-safe.
+    pub async fn completions(&mut self, done: &mut Vec<InFlightRecord>) {
+        if self.reports.recv_many(&mut self.received, REPORT_BATCH).await == 0 {
+            // Cannot happen while the producer (which holds the sender) lives; never spin.
+            return std::future::pending().await;
+        }
+        let mut received = std::mem::take(&mut self.received);
+        for report in received.drain(..) {
+            match report {
+                Report::Acked(seq) => done.extend(self.awaiting.acknowledge(seq)),
+                Report::Failed { record, error, output } => self.send_again(record, error, output),
+            }
+        }
+        self.received = received;
+    }
+
+    /// Sends a failed output again after a backoff that doubles with the record's failures,
+    /// on a task of its own so that the loop goes on meanwhile.
+    fn send_again(&mut self, seq: u64, error: KafkaError, output: Returned) {
+        let failures = self.awaiting.failed(seq);
+        let backoff = (Duration::from_millis(100) * 2u32.saturating_pow(failures.min(16) - 1)).min(MAX_BACKOFF);
+        warn!(topic = output.topic, %error, backoff_ms = backoff.as_millis() as u64, "output not acknowledged; sending it again");
+        self.metrics.produce_errors.with_label_values(&[&output.topic]).inc();
+        self.metrics.produce_retries.inc();
+        let producer = self.producer.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(backoff).await;
+            enqueue(&producer, seq, output.as_output()).await;
+        });
+    }
+
+    /// Forgets records still unacknowledged (the shutdown bound ran out); returns how many.
+    pub fn abandon(&mut self) -> usize {
+        self.awaiting.abandon()
+    }
+}
+
+/// Hands an output to librdkafka, waiting while its queue is full and backing off on errors.
+async fn enqueue(producer: &OutputProducer, seq: u64, output: Output<'_>) {
+    let mut backoff = Duration::from_millis(50);
+    let mut headers = output.headers;
+    loop {
+        let mut record = BaseRecord::with_opaque_to(output.topic, seq as usize).payload(output.payload);
+        if let Some(key) = output.key {
+            record = record.key(key);
+        }
+        // Kept for another attempt: librdkafka takes the headers only when the send succeeds.
+        if let Some(h) = headers.take() {
+            record = record.headers(h);
+        }
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((error, record)) => {
+                headers = record.headers;
+                match error {
+                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    error => {
+                        warn!(topic = output.topic, %error, backoff_ms = backoff.as_millis() as u64, "cannot enqueue output; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(offset: i64) -> InFlightRecord {
+        InFlightRecord {
+            partition: 0,
+            offset,
+            generation: 0,
+            input_millis: None,
+        }
+    }
+
+    /// Starts a record with `outputs` outputs sent.
+    fn start(awaiting: &mut Awaiting, offset: i64, outputs: u32) -> u64 {
+        let seq = awaiting.begin(record(offset));
+        for _ in 0..outputs {
+            awaiting.expect(seq);
+        }
+        seq
+    }
+
+    #[test]
+    fn a_record_completes_only_when_every_output_is_acknowledged() {
+        let mut awaiting = Awaiting::default();
+        let seq = start(&mut awaiting, 7, 3);
+        assert!(awaiting.acknowledge(seq).is_none());
+        assert_eq!(awaiting.failed(seq), 1, "a failure is counted and the record waits on");
+        assert!(awaiting.acknowledge(seq).is_none());
+        assert_eq!(awaiting.in_flight(), 1);
+        assert_eq!(awaiting.acknowledge(seq).map(|r| r.offset), Some(7));
+        assert_eq!(awaiting.in_flight(), 0);
+        assert!(awaiting.acknowledge(seq).is_none(), "a completed record completes once");
+    }
+
+    #[test]
+    fn records_complete_in_any_order_and_the_queue_shrinks_behind_them() {
+        let mut awaiting = Awaiting::default();
+        let seqs: Vec<u64> = (0..100).map(|o| start(&mut awaiting, o, 2)).collect();
+        // Acknowledge the back half first, then the front half, each output separately.
+        let order: Vec<u64> = seqs[50..].iter().chain(&seqs[..50]).copied().collect();
+        let mut done = Vec::new();
+        for &seq in order.iter().chain(&order) {
+            done.extend(awaiting.acknowledge(seq).map(|r| r.offset));
+        }
+        let expected: Vec<i64> = (50..100).chain(0..50).collect();
+        assert_eq!(done, expected);
+        assert_eq!(awaiting.in_flight(), 0);
+        assert_eq!(awaiting.queue_len(), 0, "completed records are not kept");
+        // Numbering goes on after the trimmed ones.
+        assert_eq!(start(&mut awaiting, 100, 1), 100);
+    }
+
+    #[test]
+    fn a_late_report_of_an_abandoned_record_matches_nothing() {
+        let mut awaiting = Awaiting::default();
+        let old = start(&mut awaiting, 1, 1);
+        assert_eq!(awaiting.abandon(), 1);
+        let new = start(&mut awaiting, 2, 1);
+        assert_ne!(old, new);
+        assert!(awaiting.acknowledge(old).is_none());
+        assert_eq!(awaiting.in_flight(), 1);
+        assert_eq!(awaiting.acknowledge(new).map(|r| r.offset), Some(2));
+    }
+}
