@@ -146,6 +146,22 @@ fn config(brokers: &str, tag: &str) -> CoreConfig {
     config.kafka.dlq_topic = format!("bench-dlq-{tag}");
     config.kafka.stop_after_idle_secs = 5;
     config.kafka.prepare_threads = arg("--prepare-threads", 0) as usize;
+    // `--consumer KEY=VALUE` and `--producer KEY=VALUE` (repeatable) pass librdkafka properties
+    // to both sides, e.g. `--consumer fetch.queue.backoff.ms=1000` to see librdkafka's default.
+    let args: Vec<String> = std::env::args().collect();
+    for pair in args.windows(2) {
+        let table = match pair[0].as_str() {
+            "--consumer" => &mut config.kafka.consumer,
+            "--producer" => &mut config.kafka.producer,
+            _ => continue,
+        };
+        match pair[1].split_once('=') {
+            Some((key, value)) => {
+                table.insert(key.to_string(), value.to_string());
+            }
+            None => panic!("{} takes KEY=VALUE, got {:?}", pair[0], pair[1]),
+        }
+    }
     config
 }
 
