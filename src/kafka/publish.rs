@@ -15,12 +15,30 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tracing::warn;
+
+/// Why publishing cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// librdkafka raised a fatal error (for the idempotent producer: it can no longer
+    /// guarantee order and no duplicates, e.g. after the broker lost acknowledged data). Every
+    /// later send fails, so retrying would spin forever.
+    #[error("the producer hit a fatal error ({code:?}): {reason}; the worker stops so that it can be restarted, and records not committed are consumed again")]
+    Fatal { code: RDKafkaErrorCode, reason: String },
+}
+
+/// The producer's fatal error, once it has one.
+fn fatal_error(producer: &OutputProducer) -> Option<PublishError> {
+    producer
+        .client()
+        .fatal_error()
+        .map(|(code, reason)| PublishError::Fatal { code, reason })
+}
 
 /// One output of a record, borrowed: librdkafka copies it when it is enqueued.
 pub struct Output<'a> {
@@ -244,26 +262,32 @@ impl Publisher {
     }
 
     /// Enqueues one output of record `seq`, waiting while librdkafka's queue is full.
-    pub async fn send(&mut self, seq: u64, output: Output<'_>) {
+    pub async fn send(&mut self, seq: u64, output: Output<'_>) -> Result<(), PublishError> {
         self.awaiting.expect(seq);
-        enqueue(&self.producer, seq, output).await;
+        enqueue(&self.producer, seq, output).await
     }
 
     /// Waits for delivery reports and appends the records they complete to `done` (possibly
-    /// none: a report may be one of several outputs, or a failure). Cancel-safe.
-    pub async fn completions(&mut self, done: &mut Vec<InFlightRecord>) {
+    /// none: a report may be one of several outputs, or a failure). Cancel-safe. Fails once
+    /// the producer has a fatal error: its outputs can no longer be delivered.
+    pub async fn completions(&mut self, done: &mut Vec<InFlightRecord>) -> Result<(), PublishError> {
         if self.reports.recv_many(&mut self.received, REPORT_BATCH).await == 0 {
             // Cannot happen while the producer (which holds the sender) lives; never spin.
             return std::future::pending().await;
         }
         let mut received = std::mem::take(&mut self.received);
+        let mut result = Ok(());
         for report in received.drain(..) {
             match report {
                 Report::Acked(seq) => done.extend(self.awaiting.acknowledge(seq)),
-                Report::Failed { record, error, output } => self.send_again(record, error, output),
+                Report::Failed { record, error, output } => match fatal_error(&self.producer) {
+                    Some(fatal) => result = Err(fatal),
+                    None => self.send_again(record, error, output),
+                },
             }
         }
         self.received = received;
+        result
     }
 
     /// Sends a failed output again after a backoff that doubles with the record's failures,
@@ -277,7 +301,8 @@ impl Publisher {
         let producer = self.producer.clone();
         tokio::spawn(async move {
             tokio::time::sleep(backoff).await;
-            enqueue(&producer, seq, output.as_output()).await;
+            // A fatal error fails this output again, and its report stops the worker loop.
+            let _ = enqueue(&producer, seq, output.as_output()).await;
         });
     }
 
@@ -287,8 +312,9 @@ impl Publisher {
     }
 }
 
-/// Hands an output to librdkafka, waiting while its queue is full and backing off on errors.
-async fn enqueue(producer: &OutputProducer, seq: u64, output: Output<'_>) {
+/// Hands an output to librdkafka, waiting while its queue is full and backing off on errors
+/// until the producer has a fatal one.
+async fn enqueue(producer: &OutputProducer, seq: u64, output: Output<'_>) -> Result<(), PublishError> {
     let mut backoff = Duration::from_millis(50);
     let mut headers = output.headers;
     loop {
@@ -301,9 +327,12 @@ async fn enqueue(producer: &OutputProducer, seq: u64, output: Output<'_>) {
             record = record.headers(h);
         }
         match producer.send(record) {
-            Ok(()) => return,
+            Ok(()) => return Ok(()),
             Err((error, record)) => {
                 headers = record.headers;
+                if let Some(fatal) = fatal_error(producer) {
+                    return Err(fatal);
+                }
                 match error {
                     KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
                         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -370,6 +399,61 @@ mod tests {
         assert_eq!(awaiting.queue_len(), 0, "completed records are not kept");
         // Numbering goes on after the trimmed ones.
         assert_eq!(start(&mut awaiting, 100, 1), 100);
+    }
+
+    /// A publisher on rdkafka's in-process mock cluster: this test is about how syndic reacts
+    /// to librdkafka's fatal state, which librdkafka's own test hook raises on demand.
+    #[tokio::test]
+    async fn a_fatal_producer_error_stops_publishing_instead_of_retrying_forever() {
+        use rdkafka::mocking::MockCluster;
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        cluster.create_topic("out", 1, 1).expect("topic");
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .set("enable.idempotence", "true")
+            .set("message.timeout.ms", "0")
+            .set("linger.ms", "0");
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let mut publisher = Publisher::new(&config, metrics).expect("producer");
+        let output = || Output {
+            topic: "out",
+            key: None,
+            payload: b"decision",
+            headers: None,
+        };
+
+        let seq = start(&mut publisher.awaiting, 0, 0);
+        publisher.send(seq, output()).await.expect("sent");
+        let mut done = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while done.is_empty() {
+                publisher.completions(&mut done).await.expect("no fatal error yet");
+            }
+        })
+        .await
+        .expect("delivered by the mock cluster");
+        assert_eq!(done.len(), 1);
+
+        let reason = c"raised by the test";
+        // SAFETY: a live producer handle and a NUL-terminated reason, as librdkafka's testing
+        // API requires; it only marks the handle as failed.
+        unsafe {
+            rdkafka::bindings::rd_kafka_test_fatal_error(
+                publisher.producer().client().native_ptr(),
+                rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                reason.as_ptr(),
+            );
+        }
+        let seq = start(&mut publisher.awaiting, 1, 0);
+        let error = tokio::time::timeout(Duration::from_secs(20), publisher.send(seq, output()))
+            .await
+            .expect("send returns instead of retrying forever")
+            .expect_err("a fatal producer cannot send");
+        assert!(
+            matches!(error, PublishError::Fatal { .. }) && error.to_string().contains("raised by the test"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@
 use crate::config::{ConfigError, CoreConfig, KafkaConfig};
 use crate::engine::{Engine, Outcome, Verdict};
 use crate::http::Telemetry;
-use crate::kafka::publish::{InFlightRecord, Output, Publisher};
+use crate::kafka::publish::{InFlightRecord, Output, PublishError, Publisher};
 use crate::metrics::Metrics;
 use crate::offsets::OffsetTracker;
 use crate::prepare::{Prepared, Preparer};
@@ -51,6 +51,8 @@ pub enum WorkerError {
     PrepareThread(#[source] std::io::Error),
     #[error("the prepare thread stopped unexpectedly; restart the worker (uncommitted records are consumed again)")]
     PrepareStopped,
+    #[error(transparent)]
+    Publish(#[from] PublishError),
 }
 
 fn kafka(context: &'static str) -> impl FnOnce(KafkaError) -> WorkerError {
@@ -266,7 +268,7 @@ async fn publish(
     consumed: &Consumed,
     outcome: &Outcome,
     scratch: &mut Vec<u8>,
-) {
+) -> Result<(), PublishError> {
     let seq = publisher.begin(consumed.in_flight());
     if let Some(invalid) = &outcome.invalid {
         let headers = source_headers(kafka, consumed, 5)
@@ -284,7 +286,7 @@ async fn publish(
             payload: &consumed.payload,
             headers: Some(headers),
         };
-        publisher.send(seq, output).await;
+        publisher.send(seq, output).await?;
     }
     scratch.clear();
     // Serializing our own plain structs into a Vec cannot fail; an empty payload would still
@@ -296,7 +298,7 @@ async fn publish(
         payload: scratch,
         headers: Some(source_headers(kafka, consumed, 3)),
     };
-    publisher.send(seq, output).await;
+    publisher.send(seq, output).await?;
     if let Some(event) = &outcome.event {
         scratch.clear();
         let _ = serde_json::to_writer(&mut *scratch, event);
@@ -306,8 +308,9 @@ async fn publish(
             payload: scratch,
             headers: None,
         };
-        publisher.send(seq, output).await;
+        publisher.send(seq, output).await?;
     }
+    Ok(())
 }
 
 /// A consumed record, owned so that it can wait in the pipeline and cross to the prepare thread.
@@ -721,6 +724,9 @@ pub async fn run_in_mode(
     let mut consume_errors = 0u32;
     let mut last_progress = Instant::now();
     let mut last_gauges = Instant::now();
+    // Set when publishing cannot go on (a fatal producer error): the loop stops and the worker
+    // returns it after committing what is complete.
+    let mut failure: Option<PublishError> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
@@ -811,16 +817,23 @@ pub async fn run_in_mode(
                     break;
                 }
             }
-            _ = publisher.completions(&mut completed), if publisher.in_flight() > 0 => {
+            result = publisher.completions(&mut completed), if publisher.in_flight() > 0 => {
                 for record in completed.drain(..) {
                     complete(&mut tracker, &mut summary, &generations, record);
+                }
+                if let Err(error) = result {
+                    failure = Some(error);
+                    break;
                 }
             }
             Some(prepared) = recv_prepared(&mut stage), if in_pipeline > 0 => {
                 in_pipeline -= 1;
                 if let Some((consumed, outcome)) = decide(&mut engine, &generations, prepared, &series, &mut summary) {
                     tracker.begin(consumed.partition, consumed.offset);
-                    publish(&mut publisher, &kafka_config, &consumed, &outcome, &mut scratch).await;
+                    if let Err(error) = publish(&mut publisher, &kafka_config, &consumed, &outcome, &mut scratch).await {
+                        failure = Some(error);
+                        break;
+                    }
                 }
             }
             message = consumer.recv(), if can_consume => {
@@ -868,7 +881,10 @@ pub async fn run_in_mode(
                             payload: &consumed.payload,
                             headers: None,
                         };
-                        publisher.send(seq, copy).await;
+                        if let Err(error) = publisher.send(seq, copy).await {
+                            failure = Some(error);
+                            break;
+                        }
                     }
                 }
             }
@@ -876,38 +892,52 @@ pub async fn run_in_mode(
     }
 
     // Shutdown: no more fetching; finish what is in the pipeline and in flight within the
-    // bound, then commit.
+    // bound, then commit. After a fatal producer error there is nothing to finish: no output
+    // can be delivered any more.
     telemetry.health.set_ready(false);
-    let bound = Duration::from_secs(kafka_config.shutdown_timeout_secs);
-    let drained = tokio::time::timeout(bound, async {
-        if let Some(stage) = stage.as_mut() {
-            stage.close();
-            while let Some(prepared) = stage.recv().await {
-                in_pipeline -= 1;
-                if let Some((consumed, outcome)) = decide(&mut engine, &generations, prepared, &series, &mut summary) {
-                    tracker.begin(consumed.partition, consumed.offset);
-                    publish(&mut publisher, &kafka_config, &consumed, &outcome, &mut scratch).await;
+    if failure.is_none() {
+        let bound = Duration::from_secs(kafka_config.shutdown_timeout_secs);
+        let drained = tokio::time::timeout(bound, async {
+            if let Some(stage) = stage.as_mut() {
+                stage.close();
+                while let Some(prepared) = stage.recv().await {
+                    in_pipeline -= 1;
+                    if let Some((consumed, outcome)) =
+                        decide(&mut engine, &generations, prepared, &series, &mut summary)
+                    {
+                        tracker.begin(consumed.partition, consumed.offset);
+                        publish(&mut publisher, &kafka_config, &consumed, &outcome, &mut scratch).await?;
+                    }
                 }
             }
-        }
-        while publisher.in_flight() > 0 {
-            publisher.completions(&mut completed).await;
-            for record in completed.drain(..) {
-                complete(&mut tracker, &mut summary, &generations, record);
+            while publisher.in_flight() > 0 {
+                let result = publisher.completions(&mut completed).await;
+                for record in completed.drain(..) {
+                    complete(&mut tracker, &mut summary, &generations, record);
+                }
+                result?;
+            }
+            Ok::<(), PublishError>(())
+        })
+        .await;
+        match drained {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => failure = Some(error),
+            Err(_) => {
+                summary.abandoned = (publisher.abandon() + in_pipeline) as u64;
+                warn!(
+                    abandoned = summary.abandoned,
+                    "shutdown bound reached; unconfirmed records will be consumed again after restart"
+                );
             }
         }
-    })
-    .await;
-    if drained.is_err() {
-        summary.abandoned = (publisher.abandon() + in_pipeline) as u64;
-        warn!(
-            abandoned = summary.abandoned,
-            "shutdown bound reached; unconfirmed records will be consumed again after restart"
-        );
     }
-    if let Err(error) = publisher.producer().flush(Timeout::After(Duration::from_secs(5))) {
+    if failure.is_some() {
+        summary.abandoned = (publisher.abandon() + in_pipeline) as u64;
+    } else if let Err(error) = publisher.producer().flush(Timeout::After(Duration::from_secs(5))) {
         warn!(%error, "producer flush incomplete");
     }
+    // Only complete records' offsets were stored, so this commit is right after a failure too.
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
         Err(error) => warn!(%error, "final commit failed; the last records will be consumed again"),
@@ -915,11 +945,15 @@ pub async fn run_in_mode(
     info!(
         consumed = summary.consumed,
         completed = summary.completed,
+        abandoned = summary.abandoned,
         new_story = summary.new_story,
         duplicate = summary.duplicate,
         exact_duplicate = summary.exact_duplicate,
         dead_lettered = summary.dead_lettered,
         "worker stopped"
     );
+    if let Some(error) = failure {
+        return Err(error.into());
+    }
     Ok(summary)
 }
