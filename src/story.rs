@@ -134,8 +134,12 @@ struct Story {
 /// All open stories.
 #[derive(Debug)]
 pub struct Stories {
-    /// `StoryConfig::source_priority`, lower-cased once here rather than per article.
-    priority: Vec<String>,
+    /// `StoryConfig::source_priority`, lower-cased: entry -> its position (the first one when
+    /// listed twice). A map, so that ranking a source costs a lookup per label, not a pass
+    /// over the list per article.
+    priority: HashMap<String, usize>,
+    /// The rank of a source matching no entry: the list's length.
+    unranked: usize,
     stories: HashMap<StoryKey, Story>,
     next_key: StoryKey,
     seen: u64,
@@ -162,20 +166,37 @@ fn member_of(article: &Article, matched: Option<Match>) -> Member {
 impl Stories {
     pub fn new(config: StoryConfig) -> Self {
         Self {
-            priority: config.source_priority.iter().map(|s| s.to_lowercase()).collect(),
+            priority: config
+                .source_priority
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(position, entry)| (entry.to_lowercase(), position))
+                .collect(),
+            unranked: config.source_priority.len(),
             stories: HashMap::new(),
             next_key: 0,
             seen: 0,
         }
     }
 
-    /// Rank of a source: its position in the priority list, or the list's length when absent.
+    /// Rank of a source: the position of the first priority entry equal to it or to one of
+    /// its dot-separated labels, or the list's length when none is.
     fn rank(&self, source: &str) -> usize {
-        let source = source.trim().to_lowercase();
-        self.priority
-            .iter()
-            .position(|entry| source == *entry || source.split('.').any(|label| label == entry))
-            .unwrap_or(self.priority.len())
+        let source = source.trim();
+        // Sources are usually lower case already; only others pay for a lower-cased copy.
+        let lowered;
+        let source = if source.bytes().any(|b| b.is_ascii_uppercase()) || !source.is_ascii() {
+            lowered = source.to_lowercase();
+            lowered.as_str()
+        } else {
+            source
+        };
+        std::iter::once(source)
+            .chain(source.split('.'))
+            .filter_map(|candidate| self.priority.get(candidate).copied())
+            .min()
+            .unwrap_or(self.unranked)
     }
 
     pub fn len(&self) -> usize {
@@ -264,6 +285,20 @@ mod tests {
     fn article(id: &str, source: &str, date: &str) -> Article {
         let rec = format!(r#"{{"id":"{id}","source":"{source}","body":"text","published_at":"{date}"}}"#);
         parse(rec.as_bytes(), 1 << 20, Utc::now()).unwrap()
+    }
+
+    #[test]
+    fn a_source_ranks_by_the_first_entry_matching_it_or_one_of_its_labels() {
+        let config = StoryConfig {
+            source_priority: ["AZERTAG", "trend", "report", "trend"].map(String::from).to_vec(),
+        };
+        let stories = Stories::new(config);
+        assert_eq!(stories.rank("azertag"), 0, "entries are compared lower-cased");
+        assert_eq!(stories.rank(" Trend.AZ "), 1, "a label matches, whatever its case");
+        assert_eq!(stories.rank("report.trend.az"), 1, "the best matching entry wins");
+        assert_eq!(stories.rank("report.az"), 2);
+        assert_eq!(stories.rank("trendy.az"), 4, "labels match whole, not as prefixes");
+        assert_eq!(stories.rank("news.az"), 4);
     }
 
     #[test]
