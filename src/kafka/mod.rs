@@ -3,7 +3,8 @@
 //! derived from a record is acknowledged by the broker.
 //!
 //! [`worker`] is the consume-process-produce loop; its design (tasks, ordering, where offsets
-//! are stored, how shutdown flows) is written up in `docs/worker.md`.
+//! are stored, how shutdown flows) is written up in `docs/worker.md`. [`publish`] sends each
+//! record's outputs and tells when the broker has acknowledged all of them.
 
 pub mod demo;
 pub mod publish;

@@ -4,12 +4,12 @@
 //! parse, normalize, fingerprint), takes the prepared records back in the same order and runs
 //! the engine's stateful part on them (single-threaded by design), so records are decided in
 //! consumption order and their outputs are *enqueued* to the producer in that order: a story's
-//! events reach the stories topic in version order. Each record's acknowledgements are then
-//! awaited in an in-flight set the main task polls; when they are all in (acks=all, idempotent
-//! producer) the record is complete, and [`OffsetTracker`] turns completions into the highest
-//! offset that passes no unfinished record, which is stored for the next commit. An output
-//! that fails is sent again with backoff until it is acknowledged; later records may finish
-//! meanwhile, but the stored offset waits for it. See `docs/worker.md`.
+//! events reach the stories topic in version order. The [`Publisher`] counts each record's
+//! acknowledgements; when they are all in (acks=all, idempotent producer) the record is
+//! complete, and [`OffsetTracker`] turns completions into the highest offset that passes no
+//! unfinished record, which is stored for the next commit. An output that fails is sent again
+//! with backoff until it is acknowledged; later records may finish meanwhile, but the stored
+//! offset waits for it. See `docs/worker.md`.
 
 use crate::config::{ConfigError, CoreConfig, KafkaConfig};
 use crate::engine::{Engine, Outcome, Verdict};
