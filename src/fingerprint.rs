@@ -109,7 +109,7 @@ fn shingle_hash(tokens: &[u64]) -> u64 {
     acc ^ (acc >> 29)
 }
 
-/// Reusable buffers for [`Fingerprinter::fingerprint_into`].
+/// Reusable buffers for [`Fingerprinter::fingerprint_normalized`].
 #[derive(Debug, Default)]
 pub struct Scratch {
     token_hashes: Vec<u64>,

@@ -77,7 +77,7 @@ enum Report {
     },
 }
 
-/// The producer's context: turns librdkafka's delivery callbacks into [`Report`]s.
+/// The producer's context: turns librdkafka's delivery callbacks into reports on a channel.
 pub struct DeliveryReports {
     reports: UnboundedSender<Report>,
 }
