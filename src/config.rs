@@ -20,7 +20,7 @@ pub enum ConfigError {
     },
     #[error("config file {path} is invalid: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("config value {key} = {value} is out of range: {expected}")]
+    #[error("config value {key} = {value} is not accepted; expected {expected}")]
     Range {
         key: &'static str,
         value: String,
@@ -362,9 +362,44 @@ impl CoreConfig {
         if self.input.max_record_bytes == 0 {
             return range("input.max_record_bytes", "0".into(), "a positive number of bytes");
         }
+        let kafka = &self.kafka;
+        let topics = [
+            ("kafka.input_topic", &kafka.input_topic),
+            ("kafka.stories_topic", &kafka.stories_topic),
+            ("kafka.decisions_topic", &kafka.decisions_topic),
+            ("kafka.dlq_topic", &kafka.dlq_topic),
+        ];
+        for (key, topic) in topics {
+            if !is_topic_name(topic) {
+                return range(
+                    key,
+                    format!("{topic:?}"),
+                    "a Kafka topic name: 1 to 249 letters, digits, '.', '_' or '-', and not \".\" or \"..\"",
+                );
+            }
+        }
+        // Writing an output to the input topic would feed the worker its own output.
+        for (key, topic) in &topics[1..] {
+            if *topic == &kafka.input_topic {
+                return range(key, format!("{topic:?}"), "a topic other than kafka.input_topic");
+            }
+        }
         Ok(())
     }
+}
 
+/// Whether Kafka accepts `name` as a topic name (its `Topic.validate`): checked at start so that
+/// a typo fails with the key that holds it, not as produce errors retried forever.
+fn is_topic_name(name: &str) -> bool {
+    (1..=249).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+impl CoreConfig {
     /// The boilerplate rules this configuration names.
     pub fn rules(&self) -> Result<BoilerplateRules, ConfigError> {
         match &self.normalize.rules_file {
@@ -425,6 +460,23 @@ mod tests {
             err.to_string().contains("broker") && err.to_string().contains("SYNDIC_KAFKA_BROKER"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn topic_names_kafka_would_refuse_or_a_loop_back_to_the_input_are_rejected() {
+        let check = |toml: &str| CoreConfig::from_toml(toml, Path::new("x.toml")).map(|_| ());
+        let err = check("[kafka]\nstories_topic = \"my stories\"\n").unwrap_err();
+        assert!(err.to_string().contains("kafka.stories_topic"), "{err}");
+        let err = check("[kafka]\ninput_topic = \"\"\n").unwrap_err();
+        assert!(err.to_string().contains("kafka.input_topic"), "{err}");
+        assert!(check(&format!("[kafka]\ndlq_topic = \"{}\"\n", "d".repeat(250))).is_err());
+        let err = check("[kafka]\ninput_topic = \"articles\"\ndecisions_topic = \"articles\"\n").unwrap_err();
+        assert!(
+            err.to_string().contains("kafka.decisions_topic")
+                && err.to_string().contains("other than kafka.input_topic"),
+            "{err}"
+        );
+        check("[kafka]\ninput_topic = \"raw.articles_v2-eu\"\n").expect("a valid name");
     }
 
     #[test]
