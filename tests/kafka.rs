@@ -21,6 +21,9 @@ use syndic::engine::Engine;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// An input record: its key and payload.
+type InputRecord = (Option<String>, Vec<u8>);
+
 fn brokers() -> String {
     std::env::var("SYNDIC_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_string())
 }
@@ -484,11 +487,9 @@ fn set_max_message_bytes(topic: &str, bytes: usize) {
     });
 }
 
-#[test]
-fn an_output_the_broker_refuses_is_sent_again_and_holds_back_its_offset() {
-    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let setup = Setup::new("refused", 1);
-    set_max_message_bytes(&setup.stories, 64 * 1024);
+/// Twenty small articles with, at the returned offset, one of about 300 KB whose story event
+/// no 64 KB limit admits: hex words barely compress.
+fn twenty_small_and_one_big() -> (Vec<InputRecord>, usize) {
     let article = |id: &str, body: &str| {
         (
             Some(id.to_string()),
@@ -498,7 +499,7 @@ fn an_output_the_broker_refuses_is_sent_again_and_holds_back_its_offset() {
         )
     };
     let mut rng = syndic::corpus::Rng::new(11);
-    let mut records: Vec<(Option<String>, Vec<u8>)> = (0..20)
+    let mut records: Vec<InputRecord> = (0..20)
         .map(|i| {
             let body = format!(
                 "Report {i}: the ministry of region {i} published figures {} and {} on Monday.",
@@ -508,10 +509,26 @@ fn an_output_the_broker_refuses_is_sent_again_and_holds_back_its_offset() {
             article(&format!("small-{i}"), &body)
         })
         .collect();
-    // Hex words barely compress: this article's story event stays far over 64 KB on the wire.
     let big_body: Vec<String> = (0..20_000).map(|_| format!("{:x}", rng.next_u64())).collect();
     let big_offset = 10;
     records.insert(big_offset, article("big", &big_body.join(" ")));
+    (records, big_offset)
+}
+
+/// Whether the stories topic holds an event whose canonical article is `id`.
+fn has_story_event_of(setup: &Setup, id: &str) -> bool {
+    setup.read_all(&setup.stories).iter().any(|r| {
+        serde_json::from_slice::<serde_json::Value>(&r.payload)
+            .is_ok_and(|event| event["canonical_article_id"].as_str() == Some(id))
+    })
+}
+
+#[test]
+fn an_output_the_broker_refuses_is_sent_again_and_holds_back_its_offset() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("refused", 1);
+    set_max_message_bytes(&setup.stories, 64 * 1024);
+    let (records, big_offset) = twenty_small_and_one_big();
     setup.produce(&records);
 
     // One message per produce batch: the broker refuses a whole batch, and the other records'
@@ -532,16 +549,8 @@ fn an_output_the_broker_refuses_is_sent_again_and_holds_back_its_offset() {
         committed, big_offset as i64,
         "the committed offset reaches the record whose output was refused and stops there, though every later record was decided"
     );
-    let story_of = |r: &Record| -> Option<String> {
-        serde_json::from_slice::<serde_json::Value>(&r.payload).ok()?["canonical_article_id"]
-            .as_str()
-            .map(str::to_string)
-    };
     assert!(
-        !setup
-            .read_all(&setup.stories)
-            .iter()
-            .any(|r| story_of(r).as_deref() == Some("big")),
+        !has_story_event_of(&setup, "big"),
         "the broker refused the big story event so far"
     );
 
@@ -557,12 +566,54 @@ fn an_output_the_broker_refuses_is_sent_again_and_holds_back_its_offset() {
         "the offset passes it once it is delivered"
     );
     assert!(
-        setup
-            .read_all(&setup.stories)
-            .iter()
-            .any(|r| story_of(r).as_deref() == Some("big")),
+        has_story_event_of(&setup, "big"),
         "the refused story event was sent again and delivered"
     );
+}
+
+#[test]
+fn an_output_the_producer_refuses_stalls_neither_the_worker_nor_its_shutdown() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("too-big", 1);
+    let (records, big_offset) = twenty_small_and_one_big();
+    setup.produce(&records);
+
+    // librdkafka itself refuses a message over the producer's message.max.bytes, before any
+    // broker sees it. Such an output used to be retried inside the loop, which then stopped
+    // consuming and ignored SIGTERM.
+    let small_limit = "[kafka.producer]\n\"message.max.bytes\" = \"65536\"\n\"batch.size\" = \"65536\"\n";
+    let mut worker = setup.spawn_worker_with_config(
+        "a",
+        60,
+        &[("SYNDIC_KAFKA_SHUTDOWN_TIMEOUT_SECS", "5")],
+        Some(small_limit),
+    );
+    wait_until("every record is decided", Duration::from_secs(60), || {
+        setup.decisions_count() == records.len() as i64
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        setup.committed()[0],
+        big_offset as i64,
+        "the refused record holds its offset"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    wait_success(&mut worker, Duration::from_secs(30), "worker after SIGTERM");
+    assert_eq!(
+        setup.committed()[0],
+        big_offset as i64,
+        "nothing past the refused record is committed"
+    );
+
+    // With the producer's default limit a restarted worker consumes it again and delivers it.
+    let mut worker = setup.spawn_worker("b", 4, &[]);
+    wait_success(&mut worker, Duration::from_secs(60), "restarted worker");
+    assert_eq!(setup.committed(), vec![records.len() as i64]);
+    assert!(has_story_event_of(&setup, "big"));
 }
 
 #[test]

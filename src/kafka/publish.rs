@@ -261,10 +261,29 @@ impl Publisher {
         self.awaiting.begin(record)
     }
 
-    /// Enqueues one output of record `seq`, waiting while librdkafka's queue is full.
+    /// Enqueues one output of record `seq`, waiting only while librdkafka's queue is full. An
+    /// output librdkafka refuses (larger than the producer's `message.max.bytes`, say) is sent
+    /// again from a task of its own, like one the broker refused: the record stays incomplete
+    /// and the loop goes on, so one such output cannot stall the worker or its shutdown.
     pub async fn send(&mut self, seq: u64, output: Output<'_>) -> Result<(), PublishError> {
         self.awaiting.expect(seq);
-        enqueue(&self.producer, seq, output).await
+        let (topic, key, payload) = (output.topic, output.key, output.payload);
+        match enqueue(&self.producer, seq, output).await {
+            Ok(()) => Ok(()),
+            Err((error, headers)) => {
+                if let Some(fatal) = fatal_error(&self.producer) {
+                    return Err(fatal);
+                }
+                let returned = Returned {
+                    topic: topic.to_string(),
+                    key: key.map(<[u8]>::to_vec),
+                    payload: payload.to_vec(),
+                    headers,
+                };
+                self.send_again(seq, error, returned);
+                Ok(())
+            }
+        }
     }
 
     /// Waits for delivery reports and appends the records they complete to `done` (possibly
@@ -291,18 +310,31 @@ impl Publisher {
     }
 
     /// Sends a failed output again after a backoff that doubles with the record's failures,
-    /// on a task of its own so that the loop goes on meanwhile.
+    /// on a task of its own so that the loop goes on meanwhile. The task keeps trying while
+    /// librdkafka refuses the output, until the producer has a fatal error (which the loop
+    /// learns from its own sends and delivery reports, and stops on).
     fn send_again(&mut self, seq: u64, error: KafkaError, output: Returned) {
         let failures = self.awaiting.failed(seq);
-        let backoff = (Duration::from_millis(100) * 2u32.saturating_pow(failures.min(16) - 1)).min(MAX_BACKOFF);
+        let mut backoff = (Duration::from_millis(100) * 2u32.saturating_pow(failures.min(16) - 1)).min(MAX_BACKOFF);
         warn!(topic = output.topic, %error, backoff_ms = backoff.as_millis() as u64, "output not acknowledged; sending it again");
         self.metrics.produce_errors.with_label_values(&[&output.topic]).inc();
         self.metrics.produce_retries.inc();
         let producer = self.producer.clone();
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(backoff).await;
-            // A fatal error fails this output again, and its report stops the worker loop.
-            let _ = enqueue(&producer, seq, output.as_output()).await;
+            loop {
+                tokio::time::sleep(backoff).await;
+                let Err((error, _)) = enqueue(&producer, seq, output.as_output()).await else {
+                    return;
+                };
+                if fatal_error(&producer).is_some() {
+                    return;
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                warn!(topic = output.topic, %error, backoff_ms = backoff.as_millis() as u64, "output refused by the producer; sending it again");
+                metrics.produce_errors.with_label_values(&[&output.topic]).inc();
+                metrics.produce_retries.inc();
+            }
         });
     }
 
@@ -312,38 +344,29 @@ impl Publisher {
     }
 }
 
-/// Hands an output to librdkafka, waiting while its queue is full and backing off on errors
-/// until the producer has a fatal one.
-async fn enqueue(producer: &OutputProducer, seq: u64, output: Output<'_>) -> Result<(), PublishError> {
-    let mut backoff = Duration::from_millis(50);
+/// Hands an output to librdkafka, waiting while its queue is full. Any other refusal comes
+/// back with the error and the output's headers (librdkafka takes them only on success).
+async fn enqueue(
+    producer: &OutputProducer,
+    seq: u64,
+    output: Output<'_>,
+) -> Result<(), (KafkaError, Option<OwnedHeaders>)> {
     let mut headers = output.headers;
     loop {
         let mut record = BaseRecord::with_opaque_to(output.topic, seq as usize).payload(output.payload);
         if let Some(key) = output.key {
             record = record.key(key);
         }
-        // Kept for another attempt: librdkafka takes the headers only when the send succeeds.
         if let Some(h) = headers.take() {
             record = record.headers(h);
         }
         match producer.send(record) {
             Ok(()) => return Ok(()),
-            Err((error, record)) => {
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
                 headers = record.headers;
-                if let Some(fatal) = fatal_error(producer) {
-                    return Err(fatal);
-                }
-                match error {
-                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    error => {
-                        warn!(topic = output.topic, %error, backoff_ms = backoff.as_millis() as u64, "cannot enqueue output; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                    }
-                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            Err((error, record)) => return Err((error, record.headers)),
         }
     }
 }
