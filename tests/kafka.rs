@@ -293,6 +293,15 @@ fn wait_success(child: &mut Child, within: Duration, what: &str) {
     }
 }
 
+/// Sends SIGTERM, as an orchestrator stopping the worker would.
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -TERM {} failed", child.id());
+}
+
 fn wait_until(what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !condition() {
@@ -597,11 +606,7 @@ fn an_output_the_producer_refuses_stalls_neither_the_worker_nor_its_shutdown() {
         big_offset as i64,
         "the refused record holds its offset"
     );
-    let status = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
+    terminate(&worker);
     wait_success(&mut worker, Duration::from_secs(30), "worker after SIGTERM");
     assert_eq!(
         setup.committed()[0],
@@ -733,11 +738,7 @@ fn a_second_worker_joining_and_leaving_loses_nothing() {
     let mut second = setup.spawn_worker("second", 60, &[("SYNDIC_KAFKA_MAX_IN_FLIGHT", "500")]);
     std::thread::sleep(Duration::from_secs(8));
     // SIGTERM: the second worker finishes what it holds, commits, leaves the group, exits 0.
-    let status = Command::new("kill")
-        .args(["-TERM", &second.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
+    terminate(&second);
     wait_success(&mut second, Duration::from_secs(45), "second worker after SIGTERM");
     wait_success(&mut first, Duration::from_secs(300), "first worker");
     assert_all_accounted_for(&setup, &ids);
