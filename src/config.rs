@@ -386,20 +386,7 @@ impl CoreConfig {
         }
         Ok(())
     }
-}
 
-/// Whether Kafka accepts `name` as a topic name (its `Topic.validate`): checked at start so that
-/// a typo fails with the key that holds it, not as produce errors retried forever.
-fn is_topic_name(name: &str) -> bool {
-    (1..=249).contains(&name.len())
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-impl CoreConfig {
     /// The boilerplate rules this configuration names.
     pub fn rules(&self) -> Result<BoilerplateRules, ConfigError> {
         match &self.normalize.rules_file {
@@ -416,6 +403,17 @@ impl CoreConfig {
             }
         }
     }
+}
+
+/// Whether Kafka accepts `name` as a topic name (its `Topic.validate`): checked at start so that
+/// a typo fails with the key that holds it, not as produce errors retried forever.
+fn is_topic_name(name: &str) -> bool {
+    (1..=249).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]

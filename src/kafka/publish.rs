@@ -169,16 +169,14 @@ impl Awaiting {
     /// One output of record `seq` is acknowledged; returns the record once all of its are.
     /// Unknown numbers (an abandoned record's late report) change nothing.
     pub fn acknowledge(&mut self, seq: u64) -> Option<InFlightRecord> {
-        let waiting = self.get_mut(seq)?;
+        let slot = self.records.get_mut(self.index_of(seq)?)?;
+        let waiting = slot.as_mut()?;
         waiting.unacknowledged = waiting.unacknowledged.saturating_sub(1);
         if waiting.unacknowledged > 0 {
             return None;
         }
         let record = waiting.record;
-        // `get_mut` found it, so the index is in range.
-        if let Some(slot) = self.records.get_mut((seq - self.first_seq) as usize) {
-            *slot = None;
-        }
+        *slot = None;
         self.in_flight -= 1;
         while let Some(None) = self.records.front() {
             self.records.pop_front();
@@ -214,8 +212,13 @@ impl Awaiting {
         abandoned
     }
 
+    /// Where record `seq` sits in the queue, if it can be there at all.
+    fn index_of(&self, seq: u64) -> Option<usize> {
+        usize::try_from(seq.checked_sub(self.first_seq)?).ok()
+    }
+
     fn get_mut(&mut self, seq: u64) -> Option<&mut Waiting> {
-        let index = usize::try_from(seq.checked_sub(self.first_seq)?).ok()?;
+        let index = self.index_of(seq)?;
         self.records.get_mut(index)?.as_mut()
     }
 
@@ -316,24 +319,21 @@ impl Publisher {
     fn send_again(&mut self, seq: u64, error: KafkaError, output: Returned) {
         let failures = self.awaiting.failed(seq);
         let mut backoff = (Duration::from_millis(100) * 2u32.saturating_pow(failures.min(16) - 1)).min(MAX_BACKOFF);
-        warn!(topic = output.topic, %error, backoff_ms = backoff.as_millis() as u64, "output not acknowledged; sending it again");
-        self.metrics.produce_errors.with_label_values(&[&output.topic]).inc();
-        self.metrics.produce_retries.inc();
         let producer = self.producer.clone();
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
+            let mut error = error;
             loop {
-                tokio::time::sleep(backoff).await;
-                let Err((error, _)) = enqueue(&producer, seq, output.as_output()).await else {
-                    return;
-                };
-                if fatal_error(&producer).is_some() {
-                    return;
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                warn!(topic = output.topic, %error, backoff_ms = backoff.as_millis() as u64, "output refused by the producer; sending it again");
+                warn!(topic = output.topic, %error, backoff_ms = backoff.as_millis() as u64, "output not acknowledged; sending it again");
                 metrics.produce_errors.with_label_values(&[&output.topic]).inc();
                 metrics.produce_retries.inc();
+                tokio::time::sleep(backoff).await;
+                match enqueue(&producer, seq, output.as_output()).await {
+                    Ok(()) => return,
+                    Err(_) if fatal_error(&producer).is_some() => return,
+                    Err((refused, _)) => error = refused,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         });
     }

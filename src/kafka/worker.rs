@@ -264,12 +264,13 @@ fn source_headers(kafka: &KafkaConfig, consumed: &Consumed, capacity: usize) -> 
 /// of its own: librdkafka copies each payload when it is enqueued.
 async fn publish(
     publisher: &mut Publisher,
+    tracker: &mut OffsetTracker,
     kafka: &KafkaConfig,
     consumed: &Consumed,
     outcome: &Outcome,
     scratch: &mut Vec<u8>,
 ) -> Result<(), PublishError> {
-    let seq = publisher.begin(consumed.in_flight());
+    let seq = begin(publisher, tracker, consumed);
     if let Some(invalid) = &outcome.invalid {
         let headers = source_headers(kafka, consumed, 5)
             .insert(Header {
@@ -322,6 +323,13 @@ struct Consumed {
     key: Option<Vec<u8>>,
     payload: Vec<u8>,
     timestamp_millis: Option<i64>,
+}
+
+/// Starts a record in both ledgers: its offset waits in the tracker, and the publisher counts
+/// its acknowledgements. Returns the record's number for its outputs.
+fn begin(publisher: &mut Publisher, tracker: &mut OffsetTracker, consumed: &Consumed) -> u64 {
+    tracker.begin(consumed.partition, consumed.offset);
+    publisher.begin(consumed.in_flight())
 }
 
 impl Consumed {
@@ -829,8 +837,7 @@ pub async fn run_in_mode(
             Some(prepared) = recv_prepared(&mut stage), if in_pipeline > 0 => {
                 in_pipeline -= 1;
                 if let Some((consumed, outcome)) = decide(&mut engine, &generations, prepared, &series, &mut summary) {
-                    tracker.begin(consumed.partition, consumed.offset);
-                    if let Err(error) = publish(&mut publisher, &kafka_config, &consumed, &outcome, &mut scratch).await {
+                    if let Err(error) = publish(&mut publisher, &mut tracker, &kafka_config, &consumed, &outcome, &mut scratch).await {
                         failure = Some(error);
                         break;
                     }
@@ -873,8 +880,7 @@ pub async fn run_in_mode(
                         in_pipeline += 1;
                     }
                     None => {
-                        tracker.begin(consumed.partition, consumed.offset);
-                        let seq = publisher.begin(consumed.in_flight());
+                        let seq = begin(&mut publisher, &mut tracker, &consumed);
                         let copy = Output {
                             topic: &kafka_config.decisions_topic,
                             key: consumed.key.as_deref(),
@@ -895,6 +901,7 @@ pub async fn run_in_mode(
     // bound, then commit. After a fatal producer error there is nothing to finish: no output
     // can be delivered any more.
     telemetry.health.set_ready(false);
+    let mut bound_reached = false;
     if failure.is_none() {
         let bound = Duration::from_secs(kafka_config.shutdown_timeout_secs);
         let drained = tokio::time::timeout(bound, async {
@@ -905,8 +912,15 @@ pub async fn run_in_mode(
                     if let Some((consumed, outcome)) =
                         decide(&mut engine, &generations, prepared, &series, &mut summary)
                     {
-                        tracker.begin(consumed.partition, consumed.offset);
-                        publish(&mut publisher, &kafka_config, &consumed, &outcome, &mut scratch).await?;
+                        publish(
+                            &mut publisher,
+                            &mut tracker,
+                            &kafka_config,
+                            &consumed,
+                            &outcome,
+                            &mut scratch,
+                        )
+                        .await?;
                     }
                 }
             }
@@ -923,19 +937,22 @@ pub async fn run_in_mode(
         match drained {
             Ok(Ok(())) => {}
             Ok(Err(error)) => failure = Some(error),
-            Err(_) => {
-                summary.abandoned = (publisher.abandon() + in_pipeline) as u64;
-                warn!(
-                    abandoned = summary.abandoned,
-                    "shutdown bound reached; unconfirmed records will be consumed again after restart"
-                );
-            }
+            Err(_) => bound_reached = true,
         }
     }
-    if failure.is_some() {
+    if failure.is_some() || bound_reached {
         summary.abandoned = (publisher.abandon() + in_pipeline) as u64;
-    } else if let Err(error) = publisher.producer().flush(Timeout::After(Duration::from_secs(5))) {
-        warn!(%error, "producer flush incomplete");
+    }
+    if bound_reached {
+        warn!(
+            abandoned = summary.abandoned,
+            "shutdown bound reached; unconfirmed records will be consumed again after restart"
+        );
+    }
+    if failure.is_none() {
+        if let Err(error) = publisher.producer().flush(Timeout::After(Duration::from_secs(5))) {
+            warn!(%error, "producer flush incomplete");
+        }
     }
     // Only complete records' offsets were stored, so this commit is right after a failure too.
     match consumer.commit_consumer_state(CommitMode::Sync) {
