@@ -558,7 +558,58 @@ mod tests {
         }
     }
 
+    /// Tokenization one byte at a time through the general path only: what [`tokenize`]'s fast
+    /// paths must agree with.
+    fn reference_tokenize(paragraph: &str) -> Normalized {
+        let mut out = Normalized::default();
+        let mut token = Vec::new();
+        let bytes = paragraph.as_bytes();
+        let mut sentence_start = true;
+        let mut i = 0;
+        while i < bytes.len() {
+            let class = CLASS[bytes[i] as usize];
+            let capitalized = if class & WORD != 0 {
+                class & UPPER != 0
+            } else if class & NON_ASCII != 0 {
+                let c = paragraph[i..].chars().next().unwrap();
+                if !c.is_alphanumeric() {
+                    i += c.len_utf8();
+                    continue;
+                }
+                c.is_uppercase()
+            } else {
+                sentence_start |= class & ENDS_SENTENCE != 0;
+                i += 1;
+                continue;
+            };
+            let index = out.token_hashes.len() as u32;
+            if capitalized && !sentence_start {
+                out.names.push(index);
+            }
+            sentence_start = false;
+            let has_digit;
+            (i, has_digit) = read_token(paragraph, i, &mut token);
+            out.token_hashes.push(xxh3_64(&token));
+            if has_digit {
+                out.numbers.push(index);
+            }
+        }
+        out
+    }
+
     proptest! {
+        #[test]
+        fn tokens_names_and_numbers_match_the_byte_at_a_time_reference(
+            text in "([ -~\n\t\u{0}]|[a-zA-Z0-9]{6,18}|[.,!?:\"' ]{1,10}|[\u{e0}-\u{ff}\u{400}-\u{45f}\u{2014}\u{300}]){0,60}"
+        ) {
+            let mut out = Normalized::default();
+            tokenize(&text, &mut Vec::new(), &mut out);
+            let reference = reference_tokenize(&text);
+            prop_assert_eq!(&out.token_hashes, &reference.token_hashes);
+            prop_assert_eq!(&out.names, &reference.names);
+            prop_assert_eq!(&out.numbers, &reference.numbers);
+        }
+
         #[test]
         fn the_fast_path_cuts_tokens_like_the_general_one(text in "([ -~\\n\u{e0}-\u{ff}]|[a-zA-Z0-9]{6,18}){0,40}") {
             let mut token = Vec::new();
