@@ -600,7 +600,7 @@ mod tests {
     proptest! {
         #[test]
         fn tokens_names_and_numbers_match_the_byte_at_a_time_reference(
-            text in "([ -~\n\t\u{0}]|[a-zA-Z0-9]{6,18}|[.,!?:\"' ]{1,10}|[\u{e0}-\u{ff}\u{400}-\u{45f}\u{2014}\u{300}]){0,60}"
+            text in "([ -~\n\t\u{0}]|[a-zA-Z0-9]{6,18}|[.,!?:\"' ]{1,10}|[0-9]{1,4}[.,][0-9]{1,4}|[\u{e0}-\u{ff}\u{400}-\u{45f}\u{2014}\u{300}]){0,60}"
         ) {
             let mut out = Normalized::default();
             tokenize(&text, &mut Vec::new(), &mut out);
