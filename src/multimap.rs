@@ -162,7 +162,7 @@ impl MultiMap {
 /// either way, but with 4 KiB pages it is also a TLB miss whose page walk misses the cache too;
 /// with 2 MiB pages the walk mostly hits. Linux only; elsewhere, and when the kernel says no,
 /// the tables simply stay on small pages.
-mod huge_pages {
+pub(crate) mod huge_pages {
     /// Tables smaller than this gain nothing measurable.
     const MIN_BYTES: usize = 8 << 20;
     const HUGE_PAGE: usize = 2 << 20;
