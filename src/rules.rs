@@ -208,6 +208,35 @@ mod tests {
     }
 
     #[test]
+    fn drops_credit_lines_stamps_and_copyright_footers_in_several_languages() {
+        let rules = BoilerplateRules::builtin();
+        for furniture in [
+            "Photo: Reuters",
+            "Tags: Kazakhstan, Uzbekistan",
+            "Фото: Facebook / Қазақстан темір жолы",
+            "Читайте также: Токаев провел переговоры",
+            "Lesen Sie auch",
+            "Leia também: Cazaquistão",
+            "[ad_1]",
+            "11.05.2022 | 20:04",
+            "2024-05-11 20:04",
+            "© 2024 The Associated Press. All rights reserved.",
+            "Copyright 2023 The Associated Press. All rights reserved. This material may not be published, broadcast, rewritten or redistributed.",
+            "© 2024 Все права защищены.",
+        ] {
+            assert!(rules.drops(furniture), "{furniture:?}");
+        }
+        for text in [
+            "Photographers were kept away from the site, police said on Monday.",
+            "The copyright office said on Monday that the law, which took effect in January, had cut piracy by half across the region over the year.",
+            "On 11.05.2022 at 20:04 the first train left Nukus.",
+            "Фото сделано в понедельник в Алматы, где полиция задержала подозреваемого.",
+        ] {
+            assert!(!rules.drops(text), "{text:?}");
+        }
+    }
+
+    #[test]
     fn strips_attributions_for_any_outlet_and_agency() {
         let rules = BoilerplateRules::builtin();
         let out = rules.strip("Kazakhstan and Uzbekistan signed a protocol, Trend reports.");
