@@ -251,6 +251,16 @@ mod tests {
         assert_eq!(out.trim(), "Kazakhstan and Uzbekistan");
         let out = rules.strip("MOSCOW (AP) - The Kyrgyz Health Ministry says");
         assert_eq!(out.trim(), "The Kyrgyz Health Ministry says");
+        let out = rules.strip("Движение поездов возобновится с 1 апреля, передает Kazpravda.");
+        assert_eq!(out.trim(), "Движение поездов возобновится с 1 апреля");
+        let out = rules.strip(
+            "Поезда пойдут три раза в неделю, сообщает РИА Новости со ссылкой на пресс-службу. Билеты уже в продаже.",
+        );
+        assert_eq!(out.trim(), "Поезда пойдут три раза в неделю Билеты уже в продаже.");
+        let out = rules.strip("Капсула содержит землю с мемориала. Об этом сообщает «Петербургский дневник».");
+        assert_eq!(out.trim(), "Капсула содержит землю с мемориала.");
+        let kept = "Министерство сообщает, что движение поездов возобновится с 1 апреля.";
+        assert_eq!(rules.strip(kept), kept);
         let out = rules.strip("BISHKEK, September 16. /TASS/. The number of Kyrgyz nationals");
         assert_eq!(out.trim(), "The number of Kyrgyz nationals");
     }
