@@ -259,6 +259,13 @@ mod tests {
         assert_eq!(out.trim(), "Поезда пойдут три раза в неделю Билеты уже в продаже.");
         let out = rules.strip("Капсула содержит землю с мемориала. Об этом сообщает «Петербургский дневник».");
         assert_eq!(out.trim(), "Капсула содержит землю с мемориала.");
+        let out = rules.strip("Der Besuch fand am Montag statt, berichtet die Nachrichtenagentur dpa.");
+        assert_eq!(out.trim(), "Der Besuch fand am Montag statt");
+        let out = rules.strip("Kuolonuhreista kolme on poliiseja, kertoo STT.");
+        assert_eq!(out.trim(), "Kuolonuhreista kolme on poliiseja");
+        let out = rules.strip("Mais de 30 pessoas foram mortas neste ano. As informações são da Associated Press.");
+        assert_eq!(out.trim(), "Mais de 30 pessoas foram mortas neste ano.");
+        assert!(rules.strip("Com informações da Reuters.").trim().is_empty());
         let kept = "Министерство сообщает, что движение поездов возобновится с 1 апреля.";
         assert_eq!(rules.strip(kept), kept);
         let out = rules.strip("BISHKEK, September 16. /TASS/. The number of Kyrgyz nationals");
