@@ -266,6 +266,10 @@ mod tests {
         let out = rules.strip("Mais de 30 pessoas foram mortas neste ano. As informações são da Associated Press.");
         assert_eq!(out.trim(), "Mais de 30 pessoas foram mortas neste ano.");
         assert!(rules.strip("Com informações da Reuters.").trim().is_empty());
+        let out = rules.strip("МОСКВА, 26 декабря - Движение поездов возобновится с 1 апреля");
+        assert_eq!(out.trim(), "Движение поездов возобновится с 1 апреля");
+        let out = rules.strip("BERLIN, 26. Dezember 2023 - Der Besuch fand am Montag statt");
+        assert_eq!(out.trim(), "Der Besuch fand am Montag statt");
         let kept = "Министерство сообщает, что движение поездов возобновится с 1 апреля.";
         assert_eq!(rules.strip(kept), kept);
         let out = rules.strip("BISHKEK, September 16. /TASS/. The number of Kyrgyz nationals");
