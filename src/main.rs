@@ -108,6 +108,17 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         articles: usize,
     },
+    /// Show what normalization does to each article: which boilerplate rule dropped which
+    /// paragraph, which spans were stripped, and the tokens left to match on. For writing and
+    /// checking rules (config/boilerplate.toml) before scoring them with `eval`.
+    Explain {
+        /// Articles, one JSON object per line (`-` for stdin).
+        #[arg(long, default_value = "-")]
+        input: String,
+        /// Configuration file (TOML); its `normalize.rules_file` is the rules explained.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Validate a configuration file (with SYNDIC_* overrides) and print the effective
     /// configuration.
     CheckConfig {
@@ -230,6 +241,75 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
         engine.index().len(),
         c.candidates_checked as f64 / c.records.max(1) as f64
     );
+    Ok(())
+}
+
+/// `text` on one line, cut to `max` characters.
+fn excerpt(text: &str, max: usize) -> String {
+    let one_line = text.replace('\n', " ");
+    match one_line.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}...", &one_line[..cut]),
+        None => one_line,
+    }
+}
+
+fn explain(input: &str, config: &CoreConfig) -> Result<()> {
+    use syndic::normalize::{Normalizer, ParagraphFate};
+    let normalizer = Normalizer::new(config.rules()?);
+    let mut reader = open_input(input)?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut line = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        line.clear();
+        if reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("reading {input}"))?
+            == 0
+        {
+            break;
+        }
+        line_no += 1;
+        let record = line.trim_ascii();
+        if record.is_empty() {
+            continue;
+        }
+        let parsed = syndic::article::parse_with_body(record, config.input.max_record_bytes, chrono::Utc::now());
+        let (article, body) = match parsed {
+            Ok(parsed) => parsed,
+            Err(invalid) => {
+                writeln!(out, "line {line_no}: invalid record: {invalid}\n")?;
+                continue;
+            }
+        };
+        let (paragraphs, normalized) = normalizer.explain(&body);
+        let dropped = paragraphs
+            .iter()
+            .filter(|p| matches!(p.fate, ParagraphFate::Dropped { .. }))
+            .count();
+        writeln!(
+            out,
+            "article {} ({}), line {line_no}: {} paragraphs, {dropped} dropped, {} tokens",
+            article.id,
+            article.source,
+            paragraphs.len(),
+            normalized.tokens()
+        )?;
+        for paragraph in &paragraphs {
+            match &paragraph.fate {
+                ParagraphFate::Dropped { rule } => {
+                    writeln!(out, "  dropped  by {rule:?}: {}", excerpt(&paragraph.text, 120))?
+                }
+                ParagraphFate::Kept { removed } => {
+                    for removal in removed {
+                        writeln!(out, "  stripped by {:?}: {:?}", removal.rule, removal.text)?;
+                    }
+                }
+            }
+        }
+        writeln!(out, "  tokens: {}\n", normalized.text)?;
+    }
+    out.flush()?;
     Ok(())
 }
 
@@ -384,6 +464,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Explain { input, config } => explain(&input, &load_config(&config)?),
         Command::CheckConfig { config } => {
             let config = load_config(&config)?;
             config.rules()?;

@@ -7,7 +7,7 @@
 //! (with which tokens are numbers and names), ready for the fingerprints; the text itself, the
 //! tokens joined by single spaces, is built only on request, for people and tools.
 
-use crate::rules::BoilerplateRules;
+use crate::rules::{BoilerplateRules, Removal};
 use unicode_normalization::UnicodeNormalization;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -404,6 +404,21 @@ fn is_mark(c: char) -> bool {
     matches!(c, '\u{0300}'..='\u{036F}' | '\u{0483}'..='\u{0489}')
 }
 
+/// What normalization did with one paragraph (after folding and re-joining wrapped lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExplainedParagraph {
+    pub text: String,
+    pub fate: ParagraphFate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParagraphFate {
+    /// Dropped whole, by the named drop rule.
+    Dropped { rule: String },
+    /// Kept, without these spans (none for most paragraphs).
+    Kept { removed: Vec<Removal> },
+}
+
 /// Reusable buffers, so the hot path allocates nothing per article once warmed up.
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -443,6 +458,28 @@ impl Normalizer {
 
     /// Normalizes `body` into `out` (cleared first).
     pub fn normalize_into(&self, body: &str, scratch: &mut Scratch, out: &mut Normalized) {
+        self.normalize_noting(body, scratch, out, None);
+    }
+
+    /// Normalizes `body` keeping its text, and says what became of each paragraph: which rule
+    /// dropped it or which spans were stripped from it. For people tuning the rules.
+    pub fn explain(&self, body: &str) -> (Vec<ExplainedParagraph>, Normalized) {
+        let mut out = Normalized {
+            keep_text: true,
+            ..Normalized::default()
+        };
+        let mut explained = Vec::new();
+        self.normalize_noting(body, &mut Scratch::default(), &mut out, Some(&mut explained));
+        (explained, out)
+    }
+
+    fn normalize_noting(
+        &self,
+        body: &str,
+        scratch: &mut Scratch,
+        out: &mut Normalized,
+        mut explained: Option<&mut Vec<ExplainedParagraph>>,
+    ) {
         out.text.clear();
         out.names.clear();
         out.token_hashes.clear();
@@ -452,13 +489,30 @@ impl Normalizer {
         let count = scratch.ranges.len();
         for (i, range) in scratch.ranges.iter().enumerate() {
             let paragraph = &scratch.paragraphs[range.clone()];
+            let note = |fate| ExplainedParagraph {
+                text: paragraph.to_string(),
+                fate,
+            };
             if self.rules.drops(paragraph) {
+                if let Some(explained) = explained.as_deref_mut() {
+                    let rule = self.rules.dropped_by(paragraph).unwrap_or("a drop rule");
+                    explained.push(note(ParagraphFate::Dropped { rule: rule.to_string() }));
+                }
                 continue;
             }
-            if i < EDGE_PARAGRAPHS || i + EDGE_PARAGRAPHS >= count {
-                tokenize(&self.rules.strip(paragraph), &mut scratch.token, out);
-            } else {
-                tokenize(paragraph, &mut scratch.token, out);
+            let at_edge = i < EDGE_PARAGRAPHS || i + EDGE_PARAGRAPHS >= count;
+            match explained.as_deref_mut() {
+                None if at_edge => tokenize(&self.rules.strip(paragraph), &mut scratch.token, out),
+                None => tokenize(paragraph, &mut scratch.token, out),
+                Some(explained) => {
+                    let (text, removed) = if at_edge {
+                        self.rules.strip_explained(paragraph)
+                    } else {
+                        (std::borrow::Cow::Borrowed(paragraph), Vec::new())
+                    };
+                    tokenize(&text, &mut scratch.token, out);
+                    explained.push(note(ParagraphFate::Kept { removed }));
+                }
             }
         }
     }
@@ -539,6 +593,57 @@ mod tests {
         assert_eq!(
             norm(wire),
             "the president received the delegation the sides discussed trade"
+        );
+    }
+
+    #[test]
+    fn an_explanation_names_the_rules_and_normalizes_like_the_engine() {
+        let reprint = "+ ↺ − 16 px\n\nThe president received the delegation, News.Az reports, citing AZERTAC.\n\nThe sides discussed trade.\n\nNews.Az";
+        let normalizer = Normalizer::new(BoilerplateRules::builtin());
+        let (explained, normalized) = normalizer.explain(reprint);
+        let mut scratch = Scratch::default();
+        let mut engine_view = Normalized::default();
+        normalizer.normalize_into(reprint, &mut scratch, &mut engine_view);
+        assert_eq!(normalized.token_hashes, engine_view.token_hashes);
+        assert_eq!(normalized.text, norm(reprint));
+        let fates: Vec<&ParagraphFate> = explained.iter().map(|p| &p.fate).collect();
+        let dropped = |rule: &str| ParagraphFate::Dropped { rule: rule.to_string() };
+        assert_eq!(fates[0], &dropped("font-size widget (+ ↺ - 16 px)"));
+        let ParagraphFate::Kept { removed } = fates[1] else {
+            panic!("the attribution paragraph is kept: {fates:?}");
+        };
+        assert_eq!(removed.len(), 1);
+        assert!(removed[0].rule.starts_with("attribution:"), "{removed:?}");
+        assert_eq!(removed[0].text, ", News.Az reports, citing AZERTAC.");
+        assert_eq!(fates[2], &ParagraphFate::Kept { removed: Vec::new() });
+        assert_eq!(
+            fates[3],
+            &dropped("a paragraph that is only a site name or host (News.Az, ecoi.net)")
+        );
+    }
+
+    #[test]
+    fn the_named_drop_rule_agrees_with_the_drop_decision() {
+        let rules = BoilerplateRules::builtin();
+        let records = crate::corpus::Generator::new(3).take(300);
+        let mut checked = 0;
+        let mut dropped = 0;
+        for record in records {
+            let value: serde_json::Value = serde_json::from_slice(&record.line).unwrap();
+            let body = value["body"].as_str().unwrap_or_default();
+            for paragraph in body.split('\n').map(str::trim).filter(|p| !p.is_empty()) {
+                assert_eq!(
+                    rules.drops(paragraph),
+                    rules.dropped_by(paragraph).is_some(),
+                    "{paragraph:?}"
+                );
+                checked += 1;
+                dropped += usize::from(rules.drops(paragraph));
+            }
+        }
+        assert!(
+            checked > 1000 && dropped > 10,
+            "{checked} paragraphs, {dropped} dropped"
         );
     }
 

@@ -94,6 +94,48 @@ fn eval_scores_a_labelled_file() {
 }
 
 #[test]
+fn explain_names_the_rule_behind_every_removal_and_reports_bad_records() {
+    use std::io::Write as _;
+    let mut child = syndic()
+        .args(["explain", "--input", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = concat!(
+        r#"{"id":"a1","source":"news.az","body":"+ ↺ − 16 px\n\nThe president received the delegation, News.Az reports, citing AZERTAC.\n\nThe sides discussed trade.\n\nNews.Az"}"#,
+        "\n",
+        r#"{"id":7,"source":"s","body":"b"}"#,
+        "\n"
+    );
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("article a1 (news.az), line 1: 4 paragraphs, 2 dropped, 9 tokens"),
+        "{report}"
+    );
+    assert!(
+        report.contains(r#"dropped  by "font-size widget (+ ↺ - 16 px)": + ↺ - 16 px"#),
+        "{report}"
+    );
+    assert!(
+        report.contains(r#"stripped by "attribution: "#)
+            && report.contains(r#"": ", News.Az reports, citing AZERTAC.""#),
+        "{report}"
+    );
+    assert!(
+        report.contains("tokens: the president received the delegation the sides discussed trade"),
+        "{report}"
+    );
+    assert!(
+        report.contains("line 2: invalid record: field `id` must be a string, got a number"),
+        "{report}"
+    );
+}
+
+#[test]
 fn a_config_with_an_unknown_key_fails_with_the_key_named() {
     let path = std::env::temp_dir().join(format!("syndic-bad-{}.toml", std::process::id()));
     std::fs::write(&path, "[index]\nwindow = 5\n").unwrap();
