@@ -287,11 +287,7 @@ mod tests {
             "11.05.2022 | 20:04",
             "2024-05-11 20:04",
             "© 2024 The Associated Press. All rights reserved.",
-            "Copyright 2023 The Associated Press. All rights reserved. This material may not be published, broadcast, rewritten or redistributed.",
             "© 2024 Все права защищены.",
-            "Legal Disclaimer: MENAFN provides the information \"as is\" without warranty of any kind. We do not accept any responsibility or liability for the accuracy, content, images, videos, licenses, completeness, legality, or reliability of the information contained in this article. If you have any complaints or copyright issues related to this article, kindly contact the provider above.",
-            "The post Kazakhstan raises its base rate appeared first on Example News.",
-            "This article was originally published on The Conversation.",
         ] {
             assert!(rules.drops(furniture), "{furniture:?}");
         }
@@ -304,6 +300,18 @@ mod tests {
         ] {
             assert!(!rules.drops(text), "{text:?}");
         }
+        // Footers: stripped whole where strip rules run, at the ends of an article.
+        for footer in [
+            "Copyright 2023 The Associated Press. All rights reserved. This material may not be published, broadcast, rewritten or redistributed.",
+            "Legal Disclaimer: MENAFN provides the information \"as is\" without warranty of any kind. We do not accept any responsibility or liability for the accuracy, content, images, videos, licenses, completeness, legality, or reliability of the information contained in this article. If you have any complaints or copyright issues related to this article, kindly contact the provider above.",
+            "The post Kazakhstan raises its base rate appeared first on Example News.",
+            "This article was originally published on The Conversation.",
+            "Все права защищены. Перепечатка материалов только со ссылкой на источник.",
+        ] {
+            assert_eq!(rules.strip(footer).trim(), "", "{footer:?}");
+        }
+        let kept = "The ministry said all rights reserved under the treaty remain with the two states, which will meet again in May to settle the remaining questions of water use along the border rivers.";
+        assert_eq!(rules.strip(kept), kept);
     }
 
     #[test]
