@@ -278,6 +278,10 @@ mod tests {
         let rules = BoilerplateRules::builtin();
         for furniture in [
             "Photo: Reuters",
+            "Follow the author on Twitter: @Lyaman_Zeyn",
+            "Follow Reuters on X",
+            "Join our Telegram channel",
+            "Click here for more information on the service.",
             "Tags: Kazakhstan, Uzbekistan",
             "Фото: Facebook / Қазақстан темір жолы",
             "Читайте также: Токаев провел переговоры",
@@ -293,6 +297,7 @@ mod tests {
         }
         for text in [
             "Photographers were kept away from the site, police said on Monday.",
+            "Follow-up talks on water use are planned for May, the ministry said.",
             "The copyright office said on Monday that the law, which took effect in January, had cut piracy by half across the region over the year.",
             "On 11.05.2022 at 20:04 the first train left Nukus.",
             "Фото сделано в понедельник в Алматы, где полиция задержала подозреваемого.",
