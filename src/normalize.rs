@@ -638,41 +638,30 @@ mod tests {
         }
     }
 
-    /// Tokenization one byte at a time through the general path only: what [`tokenize`]'s fast
-    /// paths must agree with.
+    /// Tokenization a character at a time through the general path only ([`read_token`]), with
+    /// the rules as the documentation states them: what [`tokenize`]'s fast paths must agree with.
     fn reference_tokenize(paragraph: &str) -> Normalized {
         let mut out = Normalized::default();
         let mut token = Vec::new();
-        let bytes = paragraph.as_bytes();
         let mut sentence_start = true;
-        let mut i = 0;
-        while i < bytes.len() {
-            let class = CLASS[bytes[i] as usize];
-            let capitalized = if class & WORD != 0 {
-                class & UPPER != 0
-            } else if class & NON_ASCII != 0 {
-                let c = paragraph[i..].chars().next().unwrap();
-                if !c.is_alphanumeric() {
-                    i += c.len_utf8();
-                    continue;
-                }
-                c.is_uppercase()
-            } else {
-                sentence_start |= class & ENDS_SENTENCE != 0;
-                i += 1;
+        let mut chars = paragraph.char_indices().peekable();
+        while let Some(&(at, c)) = chars.peek() {
+            if !c.is_alphanumeric() {
+                sentence_start |= matches!(c, '.' | '!' | '?' | '"' | ':');
+                chars.next();
                 continue;
-            };
+            }
             let index = out.token_hashes.len() as u32;
-            if capitalized && !sentence_start {
+            if c.is_uppercase() && !sentence_start {
                 out.names.push(index);
             }
             sentence_start = false;
-            let has_digit;
-            (i, has_digit) = read_token(paragraph, i, &mut token);
+            let (end, has_digit) = read_token(paragraph, at, &mut token);
             out.token_hashes.push(xxh3_64(&token));
             if has_digit {
                 out.numbers.push(index);
             }
+            while chars.next_if(|&(i, _)| i < end).is_some() {}
         }
         out
     }
