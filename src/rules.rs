@@ -340,6 +340,9 @@ mod tests {
             ("Kuolonuhreista kolme on poliiseja, kertoo STT.", "Kuolonuhreista kolme on poliiseja"),
             ("Mais de 30 pessoas foram mortas neste ano. As informações são da Associated Press.", "Mais de 30 pessoas foram mortas neste ano."),
             ("Com informações da Reuters.", ""),
+            ("The sides signed a protocol, Report informs referring to the ministry.", "The sides signed a protocol"),
+            ("Стороны подписали протокол, передает корреспондент Kazinform.", "Стороны подписали протокол"),
+            ("Выплаты начнутся в мае, сообщает пресс-служба Министерства финансов.", "Выплаты начнутся в мае"),
             // A verb of saying inside the sentence is not an attribution.
             ("Министерство сообщает, что движение поездов возобновится с 1 апреля.", "Министерство сообщает, что движение поездов возобновится с 1 апреля."),
         ];
