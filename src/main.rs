@@ -188,15 +188,10 @@ fn open_output(path: &str) -> Result<Box<dyn Write>> {
     }
 }
 
-fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Result<()> {
-    let mut engine = Engine::new(config)?;
-    if decisions == output {
-        anyhow::bail!("--output and --decisions must differ (both are {decisions})");
-    }
+/// Calls `f` with each record of the JSONL `input` (`-` for stdin) and its line number: every
+/// line without its line end, blank lines skipped.
+fn for_each_record(input: &str, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
     let mut reader = open_input(input)?;
-    let mut events = open_output(output)?;
-    let mut decisions_out = open_output(decisions)?;
-    let started = std::time::Instant::now();
     let mut line = Vec::new();
     let mut line_no = 0u64;
     loop {
@@ -205,7 +200,7 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
             .read_until(b'\n', &mut line)
             .with_context(|| format!("reading {input}"))?;
         if n == 0 {
-            break;
+            return Ok(());
         }
         line_no += 1;
         let record = line.strip_suffix(b"\n").unwrap_or(&line);
@@ -213,6 +208,19 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
         if record.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        f(line_no, record)?;
+    }
+}
+
+fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Result<()> {
+    let mut engine = Engine::new(config)?;
+    if decisions == output {
+        anyhow::bail!("--output and --decisions must differ (both are {decisions})");
+    }
+    let mut events = open_output(output)?;
+    let mut decisions_out = open_output(decisions)?;
+    let started = std::time::Instant::now();
+    for_each_record(input, |line_no, record| {
         let outcome = engine.process(record, chrono::Utc::now());
         if let Some(reason) = &outcome.decision.reason {
             eprintln!("syndic: line {line_no}: invalid record: {reason}");
@@ -223,7 +231,8 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
             serde_json::to_writer(&mut events, event)?;
             events.write_all(b"\n")?;
         }
-    }
+        Ok(())
+    })?;
     events.flush()?;
     decisions_out.flush()?;
     let c = engine.counters();
@@ -256,30 +265,14 @@ fn excerpt(text: &str, max: usize) -> String {
 fn explain(input: &str, config: &CoreConfig) -> Result<()> {
     use syndic::normalize::{Normalizer, ParagraphFate};
     let normalizer = Normalizer::new(config.rules()?);
-    let mut reader = open_input(input)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
-    let mut line = Vec::new();
-    let mut line_no = 0u64;
-    loop {
-        line.clear();
-        if reader
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("reading {input}"))?
-            == 0
-        {
-            break;
-        }
-        line_no += 1;
-        let record = line.trim_ascii();
-        if record.is_empty() {
-            continue;
-        }
+    for_each_record(input, |line_no, record| {
         let parsed = syndic::article::parse_with_body(record, config.input.max_record_bytes, chrono::Utc::now());
         let (article, body) = match parsed {
             Ok(parsed) => parsed,
             Err(invalid) => {
                 writeln!(out, "line {line_no}: invalid record: {invalid}\n")?;
-                continue;
+                return Ok(());
             }
         };
         let (paragraphs, normalized) = normalizer.explain(&body);
@@ -308,7 +301,8 @@ fn explain(input: &str, config: &CoreConfig) -> Result<()> {
             }
         }
         writeln!(out, "  tokens: {}\n", normalized.text)?;
-    }
+        Ok(())
+    })?;
     out.flush()?;
     Ok(())
 }

@@ -206,8 +206,8 @@ impl BoilerplateRules {
     /// The name of the first drop rule (in file order) that drops the whole paragraph; `None`
     /// exactly when [`BoilerplateRules::drops`] is false.
     pub fn dropped_by(&self, paragraph: &str) -> Option<&str> {
-        // `drops` counts words as spaces plus one; so does this.
-        let words = paragraph.bytes().filter(|&b| b == b' ').count() + 1;
+        // Counted as `drops` counts them; no limit, since each rule has its own.
+        let words = words_up_to(paragraph, usize::MAX)?;
         self.drop_rules
             .iter()
             .find(|rule| words <= rule.max_words && rule.pattern.is_match(paragraph))

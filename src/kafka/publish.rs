@@ -57,6 +57,16 @@ struct Returned {
 }
 
 impl Returned {
+    /// Owned copies of an output's parts, kept to send it again.
+    fn new(topic: &str, key: Option<&[u8]>, payload: &[u8], headers: Option<OwnedHeaders>) -> Self {
+        Self {
+            topic: topic.to_string(),
+            key: key.map(<[u8]>::to_vec),
+            payload: payload.to_vec(),
+            headers,
+        }
+    }
+
     fn as_output(&self) -> Output<'_> {
         Output {
             topic: &self.topic,
@@ -94,12 +104,12 @@ impl ProducerContext for DeliveryReports {
             Err((error, message)) => Report::Failed {
                 record,
                 error: error.clone(),
-                output: Returned {
-                    topic: message.topic().to_string(),
-                    key: message.key().map(<[u8]>::to_vec),
-                    payload: message.payload().unwrap_or_default().to_vec(),
-                    headers: message.headers().map(|h| h.detach()),
-                },
+                output: Returned::new(
+                    message.topic(),
+                    message.key(),
+                    message.payload().unwrap_or_default(),
+                    message.headers().map(|h| h.detach()),
+                ),
             },
         };
         // The receiver lives as long as the publisher that owns this producer.
@@ -277,13 +287,7 @@ impl Publisher {
                 if let Some(fatal) = fatal_error(&self.producer) {
                     return Err(fatal);
                 }
-                let returned = Returned {
-                    topic: topic.to_string(),
-                    key: key.map(<[u8]>::to_vec),
-                    payload: payload.to_vec(),
-                    headers,
-                };
-                self.send_again(seq, error, returned);
+                self.send_again(seq, error, Returned::new(topic, key, payload, headers));
                 Ok(())
             }
         }
