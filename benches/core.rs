@@ -139,6 +139,36 @@ fn index(c: &mut Criterion) {
                 black_box(&candidates);
             })
         });
+        // The engine's decide loop with other work between lookups (publishing, in the Kafka
+        // worker), without and with the next article's cells requested one article ahead
+        // (`NearDupIndex::prefetch`), as the worker does when the next record is prepared.
+        for prefetch in [false, true] {
+            let name = if prefetch { ", next prefetched" } else { "" };
+            group.bench_function(
+                format!("query+insert between other work{name} at {size} entries"),
+                |b| {
+                    let (index, rng) = built.get_or_insert_with(build);
+                    let mut next = (rng.next_u64(), [0u32; 8]);
+                    b.iter(|| {
+                        let (simhash, anchors) = next;
+                        next.0 = rng.next_u64();
+                        next.1.iter_mut().for_each(|a| *a = rng.next_u64() as u32);
+                        if prefetch {
+                            index.prefetch(next.0, &next.1);
+                        }
+                        // About a microsecond of work that touches no memory.
+                        black_box((0..black_box(1500u64)).fold(1u64, |a, x| a.wrapping_mul(x | 1)));
+                        candidates.clear();
+                        evicted.clear();
+                        index.advance_to(t, &mut evicted);
+                        index.candidates(simhash, &anchors, &mut candidates);
+                        index.insert(simhash, &anchors, t);
+                        t += 1;
+                        black_box(&candidates);
+                    })
+                },
+            );
+        }
         // What the engine does per article: evict what left the window, look up, insert.
         group.bench_function(format!("query+insert at {size} entries"), |b| {
             let (index, rng) = built.get_or_insert_with(build);

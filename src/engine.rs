@@ -238,6 +238,17 @@ impl Engine {
         self.decide(prepared)
     }
 
+    /// Starts loading, without waiting, the parts of a large index that deciding `upcoming`
+    /// will read. Call it for the next record before deciding the current one: in a window of
+    /// millions of articles each lookup is a handful of cache misses, which then overlap with
+    /// the current decision instead of stalling the next (BENCHMARKS.md). Decisions never
+    /// depend on it.
+    pub fn prefetch(&self, upcoming: &Prepared) {
+        if let Prepared::Article { fingerprint, .. } = upcoming {
+            self.index.prefetch(fingerprint.simhash, fingerprint.sketch.shingles());
+        }
+    }
+
     /// The stateful part: matches a prepared record against the window, updates the stories
     /// and says what became of it. Records must be decided in the order they are to be seen.
     pub fn decide(&mut self, prepared: Prepared) -> Outcome {

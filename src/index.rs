@@ -20,7 +20,7 @@
 //! Eviction follows event time: an entry leaves once the newest event time seen is more than
 //! the window past its own, whatever order articles arrived in.
 
-use crate::multimap::{huge_pages, MultiMap};
+use crate::multimap::{huge_pages, prefetch_line, MultiMap};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -195,6 +195,45 @@ impl NearDupIndex {
             |acc, &anchor| acc ^ self.anchor_postings.touch(anchor),
         );
         std::hint::black_box(touched);
+    }
+
+    /// Starts loading, without waiting, what a later [`NearDupIndex::candidates`] and
+    /// [`NearDupIndex::insert`] for an article with `simhash` and `anchors` will read, and what
+    /// the next evictions will read. Call it for the next article while the current one is
+    /// decided: the misses of a large index then overlap with that work instead of stalling it.
+    /// A hint only: results never depend on it.
+    pub fn prefetch(&self, simhash: u64, anchors: &[u32]) {
+        self.low.prefetch(simhash as u32);
+        self.high.prefetch((simhash >> 32) as u32);
+        for &anchor in &anchors[..anchors.len().min(self.config.anchors)] {
+            self.anchor_postings.prefetch(anchor);
+        }
+        // The current article evicts the oldest entry; the next article the one after it,
+        // whose postings are found through its slot data; the one after that needs only its
+        // slot data yet, which it will have by its turn.
+        let n = self.config.anchors;
+        if let Some(&(_, slot)) = self.in_order.get(1) {
+            let i = slot as usize;
+            if let Some(&simhash) = self.simhashes.get(i) {
+                self.low.prefetch(simhash as u32);
+                self.high.prefetch((simhash >> 32) as u32);
+            }
+            for &anchor in self.anchors.get(i * n..(i + 1) * n).unwrap_or_default() {
+                if anchor != NO_ANCHOR {
+                    self.anchor_postings.prefetch(anchor);
+                }
+            }
+        }
+        if let Some(&(_, slot)) = self.in_order.get(2) {
+            let i = slot as usize;
+            if let (Some(simhash), Some(until)) = (self.simhashes.get(i), self.until.get(i)) {
+                prefetch_line(simhash);
+                prefetch_line(until);
+            }
+            if let Some(anchor) = self.anchors.get(i * n) {
+                prefetch_line(anchor);
+            }
+        }
     }
 
     /// Moves the window forward to `event_time` (never back) and evicts what falls out of it;

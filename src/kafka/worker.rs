@@ -356,6 +356,9 @@ struct PrepareStage {
     /// The lane the next record goes to, and the one the next prepared record comes from.
     next_in: usize,
     next_out: usize,
+    /// The record after the one last handed out, when it was already prepared then: the
+    /// engine starts its index lookups early ([`Engine::prefetch`]). Never waited for.
+    ahead: Option<(Consumed, Prepared, Duration)>,
 }
 
 /// One prepare thread's way in and out.
@@ -395,6 +398,7 @@ impl PrepareStage {
             lanes,
             next_in: 0,
             next_out: 0,
+            ahead: None,
         })
     }
 
@@ -411,9 +415,20 @@ impl PrepareStage {
     /// The next prepared record, in the order records were sent; `None` once the stage is
     /// closed and empty. Cancel-safe: the turn moves on only when a record came out.
     async fn recv(&mut self) -> Option<(Consumed, Prepared, Duration)> {
-        let prepared = self.lanes[self.next_out].output.recv().await?;
+        let prepared = match self.ahead.take() {
+            Some(prepared) => prepared,
+            None => self.lanes[self.next_out].output.recv().await?,
+        };
         self.next_out = (self.next_out + 1) % self.lanes.len();
+        if let Ok(next) = self.lanes[self.next_out].output.try_recv() {
+            self.ahead = Some(next);
+        }
         Some(prepared)
+    }
+
+    /// The record [`PrepareStage::recv`] returns next, if it is prepared already.
+    fn upcoming(&self) -> Option<&Prepared> {
+        self.ahead.as_ref().map(|(_, prepared, _)| prepared)
     }
 
     /// Lets the threads finish what they hold and stop; [`PrepareStage::recv`] drains them.
@@ -487,9 +502,13 @@ fn decide(
     engine: &mut Engine,
     generations: &HashMap<i32, u64>,
     (consumed, prepared, prepare_time): (Consumed, Prepared, Duration),
+    upcoming: Option<&Prepared>,
     series: &RecordSeries,
     summary: &mut WorkerSummary,
 ) -> Option<(Consumed, Outcome)> {
+    if let Some(upcoming) = upcoming {
+        engine.prefetch(upcoming);
+    }
     if generation_of(generations, consumed.partition) != consumed.generation {
         debug!(
             partition = consumed.partition,
@@ -836,7 +855,8 @@ pub async fn run_in_mode(
             }
             Some(prepared) = recv_prepared(&mut stage), if in_pipeline > 0 => {
                 in_pipeline -= 1;
-                if let Some((consumed, outcome)) = decide(&mut engine, &generations, prepared, &series, &mut summary) {
+                let upcoming = stage.as_ref().and_then(PrepareStage::upcoming);
+                if let Some((consumed, outcome)) = decide(&mut engine, &generations, prepared, upcoming, &series, &mut summary) {
                     if let Err(error) = publish(&mut publisher, &mut tracker, &kafka_config, &consumed, &outcome, &mut scratch).await {
                         failure = Some(error);
                         break;
@@ -909,8 +929,9 @@ pub async fn run_in_mode(
                 stage.close();
                 while let Some(prepared) = stage.recv().await {
                     in_pipeline -= 1;
+                    let upcoming = stage.upcoming();
                     if let Some((consumed, outcome)) =
-                        decide(&mut engine, &generations, prepared, &series, &mut summary)
+                        decide(&mut engine, &generations, prepared, upcoming, &series, &mut summary)
                     {
                         publish(
                             &mut publisher,
@@ -973,4 +994,58 @@ pub async fn run_in_mode(
         return Err(error.into());
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn article(n: i64) -> Consumed {
+        Consumed {
+            partition: (n % 3) as i32,
+            offset: n,
+            generation: 0,
+            key: None,
+            payload: format!(r#"{{"id":"a{n}","source":"s","body":"story number {n} in words"}}"#).into_bytes(),
+            timestamp_millis: None,
+        }
+    }
+
+    /// Records come out in the order they went in, across threads, and what `upcoming` shows
+    /// is what the next `recv` returns: the engine prefetches for exactly that record.
+    #[tokio::test]
+    async fn the_stage_keeps_order_and_shows_the_record_it_returns_next() {
+        let preparer = Preparer::new(&CoreConfig::default()).unwrap();
+        let mut stage = PrepareStage::start(preparer, 3).unwrap();
+        const RECORDS: i64 = 200;
+        for n in 0..RECORDS {
+            stage.send(article(n)).unwrap();
+        }
+        stage.close();
+        // Time to prepare them all, so that records are waiting ahead of each receive.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let id = |prepared: &Prepared| match prepared {
+            Prepared::Article { article, .. } => article.id.clone(),
+            Prepared::Invalid { invalid, .. } => panic!("a valid record was rejected: {invalid}"),
+        };
+        let mut shown: Option<String> = None;
+        let mut offsets = Vec::new();
+        let mut shown_count = 0;
+        while let Some((consumed, prepared, _)) = stage.recv().await {
+            if let Some(shown) = shown.take() {
+                assert_eq!(shown, id(&prepared));
+                shown_count += 1;
+            }
+            assert_eq!(id(&prepared), format!("a{}", consumed.offset));
+            offsets.push(consumed.offset);
+            shown = stage.upcoming().map(id);
+        }
+        assert_eq!(offsets, (0..RECORDS).collect::<Vec<_>>());
+        assert!(shown.is_none(), "a record was shown but never returned");
+        assert_eq!(
+            shown_count,
+            RECORDS - 1,
+            "every record after the first was waiting ahead"
+        );
+    }
 }
