@@ -223,11 +223,17 @@ impl BoilerplateRules {
         // In order: one removal can expose the next (a header hid a dateline from `^`). A
         // RegexSet prefilter was measured slower: with these Unicode classes it runs the PikeVM.
         for rule in &self.strip {
-            if rule.requires.as_ref().is_some_and(|r| !r.is_match(&text)) {
-                continue;
+            match &rule.requires {
+                Some(requires) if !requires.is_match(&text) => continue,
+                // Most rules that pass their requirement match: `replace_all` alone searches
+                // once, and borrows when nothing matched.
+                Some(_) => {}
+                // Most paragraphs match none of the others: `find` says so in half the time of
+                // a `replace_all` that finds nothing (10 against 20 ns a call, 4 paragraphs an
+                // article, a dozen rules), and the rare match is searched again below.
+                None if rule.pattern.find(&text).is_none() => continue,
+                None => {}
             }
-            // One search: `replace_all` borrows when nothing matched, and most rules that pass
-            // their requirement do match, so a separate `is_match` would search twice.
             let stripped = match rule.pattern.replace_all(&text, " ") {
                 std::borrow::Cow::Borrowed(_) => None,
                 // Trimmed so that the next rule's `^` sees where the text now starts.
@@ -297,6 +303,13 @@ mod tests {
             "Our Standards: The Thomson Reuters Trust Principles.",
             "Image source, Getty Images",
             "Image caption, Farmers drove tractors into the city centre",
+            "ANKARA",
+            "NEW DELHI",
+            "Updated: 12 Jan 2024, 10:30 AM IST",
+            "Edited By: Jane Doe",
+            "Story continues below advertisement",
+            "Listen to this article",
+            "3 min read",
         ] {
             assert!(rules.drops(furniture), "{furniture:?}");
         }
@@ -308,6 +321,7 @@ mod tests {
             "Фото сделано в понедельник в Алматы, где полиция задержала подозреваемого.",
             "The post of ambassador stayed vacant for a year, officials said.",
             "Image quality improved after the update, the company said.",
+            "Updated figures were released on Monday.",
         ] {
             assert!(!rules.drops(text), "{text:?}");
         }
@@ -324,6 +338,7 @@ mod tests {
             "(With inputs from PTI)",
             "Reporting by David Shepardson in Washington; Editing by Chris Reese",
             "Reporting by Jane Doe",
+            "Disclaimer: This content is provided by a syndication partner.",
         ] {
             assert_eq!(rules.strip(footer).trim(), "", "{footer:?}");
         }
@@ -363,6 +378,14 @@ mod tests {
             ("Com informações da Reuters.", ""),
             ("The sides signed a protocol, Report informs referring to the ministry.", "The sides signed a protocol"),
             ("Стороны подписали протокол, передает корреспондент Kazinform.", "Стороны подписали протокол"),
+            ("New Delhi, Jan 5 (PTI) The government announced a scheme.", "The government announced a scheme."),
+            ("New Delhi [India], January 5 (ANI): The government announced a scheme.", "The government announced a scheme."),
+            ("Paris (AFP) - The government announced a scheme.", "The government announced a scheme."),
+            ("BEIJING, Jan. 5 (Xinhua) -- The government announced a scheme.", "The government announced a scheme."),
+            ("The government announced a scheme, according to Xinhua.", "The government announced a scheme"),
+            ("The government announced a scheme, the official news agency WAM reported.", "The government announced a scheme"),
+            // An abbreviation in parentheses without a date or a dash after it is not a dateline.
+            ("The United Nations (UN) said on Friday it would send aid.", "The United Nations (UN) said on Friday it would send aid."),
             ("Выплаты начнутся в мае, сообщает пресс-служба Министерства финансов.", "Выплаты начнутся в мае"),
             // A verb of saying inside the sentence is not an attribution.
             ("Министерство сообщает, что движение поездов возобновится с 1 апреля.", "Министерство сообщает, что движение поездов возобновится с 1 апреля."),
