@@ -47,6 +47,9 @@ struct StripRuleSpec {
     /// A cheap pattern that must match before `pattern` runs; see config/boilerplate.toml.
     #[serde(default)]
     requires: Option<String>,
+    /// The rule runs only on paragraphs of at most this many words.
+    #[serde(default)]
+    max_words: Option<usize>,
 }
 
 /// A compiled strip rule.
@@ -55,6 +58,7 @@ struct StripRule {
     name: String,
     pattern: Regex,
     requires: Option<Regex>,
+    max_words: Option<usize>,
 }
 
 /// Compiled rules. Drop patterns are matched together in one pass (a [`RegexSet`]) because
@@ -152,6 +156,7 @@ impl BoilerplateRules {
                     name: r.name.clone(),
                     pattern: compile(&r.name, &r.pattern)?,
                     requires: r.requires.as_deref().map(|p| compile(&r.name, p)).transpose()?,
+                    max_words: r.max_words,
                 })
             })
             .collect::<Result<Vec<_>, RulesError>>()?;
@@ -223,6 +228,9 @@ impl BoilerplateRules {
         // In order: one removal can expose the next (a header hid a dateline from `^`). A
         // RegexSet prefilter was measured slower: with these Unicode classes it runs the PikeVM.
         for rule in &self.strip {
+            if rule.max_words.is_some_and(|limit| words_up_to(&text, limit).is_none()) {
+                continue;
+            }
             match &rule.requires {
                 Some(requires) if !requires.is_match(&text) => continue,
                 // Most rules that pass their requirement match: `replace_all` alone searches
@@ -322,6 +330,7 @@ mod tests {
             "The post of ambassador stayed vacant for a year, officials said.",
             "Image quality improved after the update, the company said.",
             "Updated figures were released on Monday.",
+            "The ministry declined to comment on the new visa policy.",
         ] {
             assert!(!rules.drops(text), "{text:?}");
         }
@@ -346,6 +355,7 @@ mod tests {
             "The ministry said all rights reserved under the treaty remain with the two states, which will meet again in May to settle the remaining questions of water use along the border rivers.",
             "Reporting by the New York Times found that the company had hidden its losses for years.",
             "The plan was drawn up with inputs from experts.",
+            "The ministry declined to comment on the new visa policy.",
         ] {
             assert_eq!(rules.strip(kept), kept);
         }
@@ -401,6 +411,19 @@ mod tests {
             BoilerplateRules::from_toml("[[strip]]\nname = \"x\"\npattern = 'x+'\nrequires = 'marker'\n").unwrap();
         assert_eq!(rules.strip("axxb"), "axxb");
         assert_eq!(rules.strip("axxb marker"), "a b marker");
+    }
+
+    #[test]
+    fn a_strip_rule_with_a_word_limit_skips_longer_paragraphs() {
+        let rules = BoilerplateRules::builtin();
+        let footer = "Please keep your comments respectful and relevant. You can review our Community Guidelines by clicking here";
+        assert_eq!(rules.strip(footer).trim(), "");
+        // A whole article in one paragraph that happens to hold the footer's words.
+        let article = format!(
+            "{footer}. {}",
+            "The store said it had fired the employee after the customer posted her story. ".repeat(4)
+        );
+        assert_eq!(rules.strip(&article), article);
     }
 
     #[test]
