@@ -411,6 +411,8 @@ mod tests {
             ("The government announced a scheme, according to Xinhua.", "The government announced a scheme"),
             ("The government announced a scheme, the official news agency WAM reported.", "The government announced a scheme"),
             ("U.S. officials said talks would resume.", "U.S. officials said talks would resume."),
+            ("A man walks amongst the debris in Ganja. (Ismail Coskun/IHA via AP)", "A man walks amongst the debris in Ganja."),
+            ("Farmers drive tractors into Paris. (AP Photo/Michel Euler)", "Farmers drive tractors into Paris."),
             // An abbreviation in parentheses without a date or a dash after it is not a dateline.
             ("The United Nations (UN) said on Friday it would send aid.", "The United Nations (UN) said on Friday it would send aid."),
             ("Выплаты начнутся в мае, сообщает пресс-служба Министерства финансов.", "Выплаты начнутся в мае"),
