@@ -327,6 +327,11 @@ mod tests {
             "Share on Facebook",
             "Copyright © 2024 Example Media Group",
             "COPYRIGHT 2023",
+            "Если вы заметили ошибку в тексте, выделите ее и нажмите Ctrl+Enter",
+            "Материалы по теме",
+            "Anzeige",
+            "Lire aussi : la grève continue",
+            "Publicidad",
         ] {
             assert!(rules.drops(furniture), "{furniture:?}");
         }
