@@ -332,6 +332,9 @@ mod tests {
             "Anzeige",
             "Lire aussi : la grève continue",
             "Publicidad",
+            "5 June 2022 14:43 (UTC+04:00)",
+            "May 12, 2024",
+            "Jan. 5, 2024, 10:30 AM",
         ] {
             assert!(rules.drops(furniture), "{furniture:?}");
         }
@@ -344,6 +347,7 @@ mod tests {
             "The post of ambassador stayed vacant for a year, officials said.",
             "Image quality improved after the update, the company said.",
             "Updated figures were released on Monday.",
+            "May 12, 2024 was the day the talks began.",
             "The ministry declined to comment on the new visa policy.",
             "Share prices fell 3 percent on Monday.",
             "By Monday it was over.",
@@ -416,6 +420,10 @@ mod tests {
             ("The government announced a scheme, according to Xinhua.", "The government announced a scheme"),
             ("The government announced a scheme, the official news agency WAM reported.", "The government announced a scheme"),
             ("U.S. officials said talks would resume.", "U.S. officials said talks would resume."),
+            ("МОСКВА, 5 янв - РИА Новости. Правительство объявило о программе.", "Правительство объявило о программе."),
+            ("Baku, January 5, AZERTAC. The government announced a scheme.", "The government announced a scheme."),
+            ("Правительство объявило о программе. /ИНТЕРФАКС/", "Правительство объявило о программе."),
+            ("ALMATY - Kazakh officials met on Monday.", "Kazakh officials met on Monday."),
             ("A man walks amongst the debris in Ganja. (Ismail Coskun/IHA via AP)", "A man walks amongst the debris in Ganja."),
             ("Farmers drive tractors into Paris. (AP Photo/Michel Euler)", "Farmers drive tractors into Paris."),
             // An abbreviation in parentheses without a date or a dash after it is not a dateline.
