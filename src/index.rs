@@ -204,25 +204,15 @@ impl NearDupIndex {
     /// decided: the misses of a large index then overlap with that work instead of stalling it.
     /// A hint only: results never depend on it.
     pub fn prefetch(&self, simhash: u64, anchors: &[u32]) {
-        self.low.prefetch(simhash as u32);
-        self.high.prefetch((simhash >> 32) as u32);
-        for &anchor in &anchors[..anchors.len().min(self.config.anchors)] {
-            self.anchor_postings.prefetch(anchor);
-        }
+        self.prefetch_postings(simhash, &anchors[..anchors.len().min(self.config.anchors)]);
         // The current article evicts the oldest entry; the next article the one after it,
         // whose postings are found through its slot data; the one after that needs only its
         // slot data yet, which it will have by its turn.
         let n = self.config.anchors;
         if let Some(&(_, slot)) = self.in_order.get(1) {
             let i = slot as usize;
-            if let Some(&simhash) = self.simhashes.get(i) {
-                self.low.prefetch(simhash as u32);
-                self.high.prefetch((simhash >> 32) as u32);
-            }
-            for &anchor in self.anchors.get(i * n..(i + 1) * n).unwrap_or_default() {
-                if anchor != NO_ANCHOR {
-                    self.anchor_postings.prefetch(anchor);
-                }
+            if let (Some(&simhash), Some(anchors)) = (self.simhashes.get(i), self.anchors.get(i * n..(i + 1) * n)) {
+                self.prefetch_postings(simhash, anchors);
             }
         }
         if let Some(&(_, slot)) = self.in_order.get(2) {
@@ -234,6 +224,16 @@ impl NearDupIndex {
             if let Some(anchor) = self.anchors.get(i * n) {
                 prefetch_line(anchor);
             }
+        }
+    }
+
+    /// Requests the posting lists of an entry with `simhash` and `anchors`: what a lookup, an
+    /// insert or a removal of it walks.
+    fn prefetch_postings(&self, simhash: u64, anchors: &[u32]) {
+        self.low.prefetch(simhash as u32);
+        self.high.prefetch((simhash >> 32) as u32);
+        for &anchor in anchors.iter().filter(|&&a| a != NO_ANCHOR) {
+            self.anchor_postings.prefetch(anchor);
         }
     }
 
