@@ -239,11 +239,17 @@ impl Sketch {
             both as f64 / smaller as f64
         };
         let jaccard = if union == 0 { 0.0 } else { both as f64 / union as f64 };
+        // A set that filled its sample kept only its smallest hashes, so both sets are compared
+        // below the largest value such a sample holds, as the shingles are: a value above it
+        // may well be in the full set. Without the cut, a long text's many figures look like
+        // other figures to its short excerpt.
+        let sample_limit = |s: &[u32]| match s.last() {
+            Some(&last) if s.len() >= MAX_NUMBERS => last,
+            _ => u32::MAX,
+        };
         let set_overlap = |a: &[u32], b: &[u32], min: usize| {
-            (a.len() >= min && b.len() >= min).then(|| {
-                let (both, a, b) = overlap(a, b, u32::MAX);
-                both as f64 / a.min(b) as f64
-            })
+            let (both, a, b) = overlap(a, b, sample_limit(a).min(sample_limit(b)));
+            (a >= min && b >= min).then(|| both as f64 / a.min(b) as f64)
         };
         let numbers = set_overlap(self.numbers(), other.numbers(), 2);
         let names = set_overlap(self.names(), other.names(), 3);
@@ -321,6 +327,22 @@ mod tests {
         let a = sketch(0..1000, 128);
         let s = a.similarity(&a);
         assert_eq!((s.containment, s.jaccard), (1.0, 1.0));
+    }
+
+    #[test]
+    fn an_excerpt_is_not_faulted_for_figures_a_full_sample_could_not_hold() {
+        // A long report with 60 figures keeps its 24 smallest hashes; an excerpt quotes four of
+        // its figures, three of them above the report's sample.
+        let figures: Vec<u32> = (1..=60).map(|v| v * 1000).collect();
+        let report = Sketch::new(&[1, 2, 3], false, &figures[..MAX_NUMBERS], &[]);
+        let excerpt = Sketch::new(&[1, 2, 3], true, &[5000, 30_000, 41_000, 52_000], &[]);
+        // Below the report's largest sampled hash the excerpt has one figure, too few to judge.
+        assert_eq!(excerpt.similarity(&report).numbers, None);
+        let quoted_low = Sketch::new(&[1, 2, 3], true, &[5000, 7000, 52_000], &[]);
+        assert_eq!(quoted_low.similarity(&report).numbers, Some(1.0));
+        // Other figures below the cut still count against it: a template with new numbers.
+        let other = Sketch::new(&[1, 2, 3], true, &[5500, 7500, 52_000], &[]);
+        assert_eq!(other.similarity(&report).numbers, Some(0.0));
     }
 
     #[test]
