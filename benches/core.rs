@@ -90,6 +90,9 @@ fn stages(c: &mut Criterion) {
     group.finish();
 }
 
+/// Anchor keys per article with the default configuration (7 anchors and 1 lead anchor).
+const ANCHOR_KEYS: usize = 8;
+
 /// An index filled with `size` random entries, one second apart, whose window keeps exactly
 /// `size` entries: each insert in the benchmark evicts one, so the size stays put.
 fn filled_index(size: usize, rng: &mut Rng) -> NearDupIndex {
@@ -97,9 +100,10 @@ fn filled_index(size: usize, rng: &mut Rng) -> NearDupIndex {
         window_secs: size as i64,
         ..IndexConfig::default()
     };
+    assert_eq!(config.anchor_keys(), ANCHOR_KEYS);
     let mut index = NearDupIndex::new(config);
     let mut evicted = Vec::new();
-    let mut anchors = [0u32; 8];
+    let mut anchors = [0u32; ANCHOR_KEYS];
     for t in 0..size as i64 {
         anchors.iter_mut().for_each(|a| *a = rng.next_u64() as u32);
         index.advance_to(t, &mut evicted);
@@ -133,7 +137,7 @@ fn index(c: &mut Criterion) {
         let mut t = size as i64;
         let mut candidates = Vec::new();
         let mut evicted = Vec::new();
-        let mut anchors = [0u32; 8];
+        let mut anchors = [0u32; ANCHOR_KEYS];
         let build = || {
             let mut rng = Rng::new(size as u64);
             let index = filled_index(size, &mut rng);
@@ -165,7 +169,7 @@ fn index(c: &mut Criterion) {
                 format!("query+insert between other work{name} at {size} entries"),
                 |b| {
                     let (index, rng) = built.get_or_insert_with(build);
-                    let mut next = (rng.next_u64(), [0u32; 8]);
+                    let mut next = (rng.next_u64(), [0u32; ANCHOR_KEYS]);
                     b.iter(|| {
                         let (simhash, anchors) = next;
                         next.0 = rng.next_u64();

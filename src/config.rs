@@ -326,6 +326,16 @@ impl CoreConfig {
                 "1 to 8 words",
             );
         }
+        if self.index.anchors > crate::engine::MAX_ANCHORS {
+            return range(
+                "index.anchors",
+                self.index.anchors.to_string(),
+                "0 to 32 (each is one more table probe per article)",
+            );
+        }
+        if self.index.lead_anchors > crate::fingerprint::LEAD_ANCHORS {
+            return range("index.lead_anchors", self.index.lead_anchors.to_string(), "0 to 2");
+        }
         // The upper bound keeps sketches (4 bytes per value, per indexed article) sane.
         if self.fingerprint.sketch_size < 8
             || self.fingerprint.sketch_size < self.index.anchors
@@ -481,5 +491,13 @@ mod tests {
     fn out_of_range_values_are_rejected_with_the_key() {
         let err = CoreConfig::from_toml("[verify]\nmin_containment = 1.5\n", Path::new("x.toml")).unwrap_err();
         assert!(err.to_string().contains("verify.min_containment"), "{err}");
+        for (toml, key) in [
+            ("[index]\nlead_anchors = 3\n", "index.lead_anchors"),
+            ("[index]\nanchors = 33\n", "index.anchors"),
+        ] {
+            let err = CoreConfig::from_toml(toml, Path::new("x.toml")).unwrap_err();
+            assert!(err.to_string().contains(key), "{err}");
+        }
+        CoreConfig::from_toml("[index]\nanchors = 32\nlead_anchors = 0\n", Path::new("x.toml")).expect("in range");
     }
 }

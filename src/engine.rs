@@ -7,8 +7,8 @@
 
 use crate::article::{Article, InvalidRecord};
 use crate::config::{ConfigError, CoreConfig, VerifyConfig};
-use crate::fingerprint::{hamming, Fingerprint};
-use crate::index::{NearDupIndex, Slot};
+use crate::fingerprint::{hamming, Fingerprint, LEAD_ANCHORS};
+use crate::index::{IndexConfig, NearDupIndex, Slot, NO_ANCHOR};
 use crate::prepare::{Prepared, Preparer};
 use crate::sketch::{Similarity, Sketch};
 use crate::story::{Match, Stories, StoryEvent, StoryKey};
@@ -136,6 +136,40 @@ fn founded(article: &Article, story_id: Option<String>, event: Option<StoryEvent
     }
 }
 
+/// Most anchors per article the configuration allows (checked in `config`).
+pub const MAX_ANCHORS: usize = 32;
+
+/// An article's anchor keys for the index: its `anchors` smallest shingle hashes, then its
+/// `lead_anchors` lead anchors, a lead anchor that is already among the first left out.
+struct AnchorKeys {
+    keys: [u32; MAX_ANCHORS + LEAD_ANCHORS],
+    len: usize,
+}
+
+impl AnchorKeys {
+    fn of(fp: &Fingerprint, config: &IndexConfig) -> Self {
+        let mut keys = [NO_ANCHOR; MAX_ANCHORS + LEAD_ANCHORS];
+        let smallest = fp.sketch.shingles();
+        let anchors = config.anchors.min(MAX_ANCHORS);
+        let found = smallest.len().min(anchors);
+        keys[..found].copy_from_slice(&smallest[..found]);
+        let lead = config.lead_anchors.min(LEAD_ANCHORS);
+        for (key, &anchor) in keys[anchors..anchors + lead].iter_mut().zip(&fp.lead_anchors) {
+            if !smallest[..found].contains(&anchor) {
+                *key = anchor;
+            }
+        }
+        Self {
+            keys,
+            len: anchors + lead,
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        &self.keys[..self.len]
+    }
+}
+
 /// Decides whether a verified similarity makes a copy.
 pub fn is_copy(similarity: &Similarity, verify: &VerifyConfig) -> bool {
     similarity.containment >= verify.min_containment
@@ -245,7 +279,8 @@ impl Engine {
     /// depend on it.
     pub fn prefetch(&self, upcoming: &Prepared) {
         if let Prepared::Article { fingerprint, .. } = upcoming {
-            self.index.prefetch(fingerprint.simhash, fingerprint.sketch.shingles());
+            let keys = AnchorKeys::of(fingerprint, &self.config.index);
+            self.index.prefetch(fingerprint.simhash, keys.as_slice());
         }
     }
 
@@ -307,15 +342,16 @@ impl Engine {
                 return self.joined(article, Verdict::ExactDuplicate, story, matched, m, event);
             }
         }
+        let keys = AnchorKeys::of(&fp, &self.config.index);
         let best = if fp.tokens >= self.config.verify.min_tokens {
-            self.best_candidate(&fp)
+            self.best_candidate(&fp, &keys)
         } else {
             None
         };
         // Kept until the window has passed the latest time its date may stand for.
         let slot = self
             .index
-            .insert(fp.simhash, fp.sketch.shingles(), article.published_until.timestamp());
+            .insert(fp.simhash, keys.as_slice(), article.published_until.timestamp());
         let Some((story, matched, m)) = best else {
             return self.found_story(article, slot, fp);
         };
@@ -410,10 +446,9 @@ impl Engine {
 
     /// The verified candidate with the highest containment, if any: its story, article id and
     /// how it matched.
-    fn best_candidate(&mut self, fp: &Fingerprint) -> Option<(StoryKey, String, Match)> {
+    fn best_candidate(&mut self, fp: &Fingerprint, keys: &AnchorKeys) -> Option<(StoryKey, String, Match)> {
         self.candidates.clear();
-        self.index
-            .candidates(fp.simhash, fp.sketch.shingles(), &mut self.candidates);
+        self.index.candidates(fp.simhash, keys.as_slice(), &mut self.candidates);
         self.counters.candidates_checked += self.candidates.len() as u64;
         touch_sketches(&self.slots, &self.candidates);
         let mut best: Option<(Slot, &SlotInfo, f64)> = None;

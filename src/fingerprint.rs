@@ -41,7 +41,19 @@ pub struct Fingerprint {
     pub sketch: Sketch,
     /// Tokens in the normalized text.
     pub tokens: u32,
+    /// The smallest distinct shingle hashes among the text's first [`LEAD_SHINGLES`] shingles,
+    /// ascending, padded with `u32::MAX`: lookup keys for excerpts of the lead (see
+    /// [`crate::index`]).
+    pub lead_anchors: [u32; LEAD_ANCHORS],
 }
+
+/// Lead anchors computed per article; `index.lead_anchors` uses up to this many.
+pub const LEAD_ANCHORS: usize = 2;
+
+/// Shingles of the lead that lead anchors are chosen from. An aggregator's teaser is the lead's
+/// first sentences, 25 to 60 words; the original's smallest hashes over 450 words are rarely
+/// among them, but over its first 24 shingles they are whenever the teaser has those 24.
+pub const LEAD_SHINGLES: usize = 24;
 
 /// 64-bit SimHash of feature hashes, each weighing one: bit i is set when more than half of the
 /// features have bit i set.
@@ -192,14 +204,29 @@ impl Fingerprinter {
                 .shingles
                 .extend(hashes.windows(sketch_n).map(|w| (shingle_hash(w) >> 32) as u32));
         }
+        // Before `bottom_k` sorts them, the shingles are in text order.
+        let lead_anchors = smallest_distinct(&scratch.shingles[..scratch.shingles.len().min(LEAD_SHINGLES)]);
         let complete = bottom_k(&mut scratch.shingles, self.config.sketch_size);
         Fingerprint {
             exact,
             simhash,
             sketch: Sketch::new(&scratch.shingles, complete, &scratch.numbers, &scratch.names),
             tokens: hashes.len() as u32,
+            lead_anchors,
         }
     }
+}
+
+/// The [`LEAD_ANCHORS`] smallest distinct values, ascending, padded with `u32::MAX`.
+fn smallest_distinct(values: &[u32]) -> [u32; LEAD_ANCHORS] {
+    let mut smallest = [u32::MAX; LEAD_ANCHORS];
+    for &v in values {
+        if v < smallest[LEAD_ANCHORS - 1] && !smallest.contains(&v) {
+            smallest[LEAD_ANCHORS - 1] = v;
+            smallest.sort_unstable();
+        }
+    }
+    smallest
 }
 
 /// xxh3 of a token sequence given as token hashes: the exact-copy key. `buf` is scratch.
@@ -270,6 +297,36 @@ mod tests {
         assert!(hamming(a.simhash, c.simhash) >= 16, "{}", hamming(a.simhash, c.simhash));
         assert_ne!(a.exact, b.exact);
         assert!(a.sketch.similarity(&b.sketch).containment > 0.9);
+    }
+
+    #[test]
+    fn a_teaser_of_the_lead_shares_the_lead_anchors_but_rarely_the_global_ones() {
+        let fp = Fingerprinter::default();
+        let mut shared_global = 0;
+        for seed in 0..50 {
+            let article = words(450, seed * 7_001);
+            let teaser: Vec<&str> = article.split(' ').take(30).collect();
+            let (a, t) = (fp.fingerprint(&article), fp.fingerprint(&teaser.join(" ")));
+            assert_eq!(a.lead_anchors, t.lead_anchors, "seed {seed}");
+            assert!(a.lead_anchors[0] < a.lead_anchors[1]);
+            shared_global += usize::from(
+                t.sketch.shingles()[..8]
+                    .iter()
+                    .any(|s| a.sketch.shingles()[..8].contains(s)),
+            );
+        }
+        // What the lead anchors are for: by the 8 smallest hashes alone, most teasers are lost.
+        assert!(
+            shared_global < 30,
+            "{shared_global} of 50 teasers share a global anchor"
+        );
+    }
+
+    #[test]
+    fn lead_anchors_are_distinct_and_padded() {
+        assert_eq!(smallest_distinct(&[9, 3, 3, 7]), [3, 7]);
+        assert_eq!(smallest_distinct(&[5]), [5, u32::MAX]);
+        assert_eq!(smallest_distinct(&[]), [u32::MAX; LEAD_ANCHORS]);
     }
 
     #[test]

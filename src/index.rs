@@ -13,8 +13,13 @@
 //!   around 12 to 18 bits anyway.
 //! * **Anchors**: the few smallest shingle hashes of the article (the head of its bottom-k
 //!   sketch). Two texts that share much of their wording very likely share one of them, which
-//!   is what finds rewritten leads, write-thrus and truncated teasers that SimHash puts far
+//!   is what finds rewritten leads, write-thrus and truncated copies that SimHash puts far
 //!   apart. An anchor held by too many articles (a stock phrase) stops yielding candidates.
+//! * **Lead anchors**: the smallest shingle hash of the article's first 24 shingles (up to two
+//!   of them). A teaser of 30 to 80 words shares the whole article's smallest hashes only by
+//!   luck (about four times in ten); it shares the lead's whenever it holds the lead's first
+//!   sentences. The default of 7 anchors and 1 lead anchor keeps the 8 keys per article, and so
+//!   the tables' size and load, of the 8 anchors before it, and lost no copy (BENCHMARKS.md).
 //!
 //! Candidates are only candidates: [`crate::engine`] confirms them with the sketch.
 //! Eviction follows event time: an entry leaves once the newest event time seen is more than
@@ -32,8 +37,11 @@ pub type Slot = u32;
 pub struct IndexConfig {
     /// Hamming radius for SimHash candidates (0 to 7; see the module docs for the cost).
     pub simhash_radius: u32,
-    /// Anchors indexed per article (0 disables anchor candidates).
+    /// Anchors indexed per article: its smallest shingle hashes (0 disables them; at most 32).
     pub anchors: usize,
+    /// Lead anchors indexed per article: the smallest shingle hashes of its first sentences,
+    /// which find teasers and excerpts of the lead (0 disables them; at most 2).
+    pub lead_anchors: usize,
     /// An anchor held by more than this many live articles yields no candidates.
     pub max_anchor_postings: usize,
     /// Time window in seconds of event time.
@@ -44,10 +52,18 @@ impl Default for IndexConfig {
     fn default() -> Self {
         Self {
             simhash_radius: 1,
-            anchors: 8,
+            anchors: 7,
+            lead_anchors: 1,
             max_anchor_postings: 64,
             window_secs: 7 * 24 * 3600,
         }
+    }
+}
+
+impl IndexConfig {
+    /// Anchor keys per article: [`IndexConfig::anchors`] then [`IndexConfig::lead_anchors`].
+    pub fn anchor_keys(&self) -> usize {
+        self.anchors + self.lead_anchors
     }
 }
 
@@ -60,8 +76,8 @@ const FREE: u32 = 0;
 /// kept or evicted as if it were dated at the end, which only matters for archives that old.
 const TIME_SPAN_BEFORE_FIRST: i64 = 1 << 31;
 
-/// Marks an unused anchor cell; never stored as a posting.
-const NO_ANCHOR: u32 = u32::MAX;
+/// Marks an unused anchor cell or key; never stored as a posting.
+pub const NO_ANCHOR: u32 = u32::MAX;
 
 /// See the module documentation. Entries are kept as parallel arrays indexed by slot.
 #[derive(Debug)]
@@ -71,7 +87,7 @@ pub struct NearDupIndex {
     /// Latest event time each entry stands for, stored as [`NearDupIndex::stored_time`];
     /// [`FREE`] for a free slot.
     until: Vec<u32>,
-    /// `config.anchors` cells per slot, the unused ones [`NO_ANCHOR`].
+    /// `config.anchor_keys()` cells per slot, the unused ones [`NO_ANCHOR`].
     anchors: Vec<u32>,
     free: Vec<Slot>,
     low: MultiMap,
@@ -161,7 +177,7 @@ impl NearDupIndex {
                 });
             });
         };
-        let anchors = &anchors[..anchors.len().min(self.config.anchors)];
+        let anchors = &anchors[..anchors.len().min(self.config.anchor_keys())];
         self.touch_postings(simhash, anchors);
         probe(&self.low, simhash as u32, out);
         probe(&self.high, (simhash >> 32) as u32, out);
@@ -204,11 +220,11 @@ impl NearDupIndex {
     /// decided: the misses of a large index then overlap with that work instead of stalling it.
     /// A hint only: results never depend on it.
     pub fn prefetch(&self, simhash: u64, anchors: &[u32]) {
-        self.prefetch_postings(simhash, &anchors[..anchors.len().min(self.config.anchors)]);
+        self.prefetch_postings(simhash, &anchors[..anchors.len().min(self.config.anchor_keys())]);
         // The current article evicts the oldest entry; the next article the one after it,
         // whose postings are found through its slot data; the one after that needs only its
         // slot data yet, which it will have by its turn.
-        let n = self.config.anchors;
+        let n = self.config.anchor_keys();
         if let Some(&(_, slot)) = self.in_order.get(1) {
             let i = slot as usize;
             if let (Some(&simhash), Some(anchors)) = (self.simhashes.get(i), self.anchors.get(i * n..(i + 1) * n)) {
@@ -269,7 +285,7 @@ impl NearDupIndex {
     /// Adds an article and returns its slot (possibly one freed by an earlier eviction).
     /// `until` is the latest event time the article may stand for.
     pub fn insert(&mut self, simhash: u64, anchors: &[u32], until: i64) -> Slot {
-        let n = self.config.anchors;
+        let n = self.config.anchor_keys();
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -311,7 +327,7 @@ impl NearDupIndex {
             return;
         }
         let cutoff = self.stored_time(cutoff);
-        let n = self.config.anchors;
+        let n = self.config.anchor_keys();
         loop {
             // The oldest entry of either kind.
             let queued = self.in_order.front().copied();
@@ -383,6 +399,7 @@ mod tests {
         NearDupIndex::new(IndexConfig {
             simhash_radius: radius,
             anchors: 4,
+            lead_anchors: 0,
             max_anchor_postings: 3,
             window_secs: 100,
         })

@@ -69,6 +69,69 @@ fn a_truncated_teaser_joins_its_original() {
     assert_eq!(out.decision.verdict, Verdict::Duplicate, "{:?}", out.decision);
 }
 
+/// The first `words` words of `body`, continued to the end of that sentence: an aggregator's
+/// teaser of the lead.
+fn lead_teaser(body: &str, words: usize) -> String {
+    let mut seen = 0;
+    let mut end = body.len();
+    for (at, word) in body.split_inclusive(char::is_whitespace).scan(0, |at, w| {
+        let start = *at;
+        *at += w.len();
+        Some((start, w))
+    }) {
+        seen += 1;
+        if seen >= words && word.trim_end().ends_with('.') {
+            end = at + word.trim_end().len();
+            break;
+        }
+    }
+    body[..end].to_string() + "\n\nRead more"
+}
+
+/// How many of 20 generated originals a 40-word teaser of the lead joins, in both orders.
+fn teasers_joined(config: &CoreConfig) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    let originals: Vec<(String, String)> = Generator::new(41)
+        .take(600)
+        .filter_map(|r| {
+            // The first record of a cluster is its wire original.
+            let first_of_cluster = seen.insert(r.cluster?);
+            let v: serde_json::Value = serde_json::from_slice(&r.line).ok()?;
+            let (source, body) = (v["source"].as_str()?, v["body"].as_str()?);
+            (first_of_cluster && body.len() > 2500).then(|| (source.to_string(), body.to_string()))
+        })
+        .take(20)
+        .collect();
+    assert_eq!(originals.len(), 20);
+    let mut joined = 0;
+    for (i, (source, body)) in originals.iter().enumerate() {
+        let original = record(&format!("o{i}"), source, "2024-12-26T09:00:00Z", body);
+        let teaser = record(
+            &format!("t{i}"),
+            "aggregator.example",
+            "2024-12-26T10:00:00Z",
+            &lead_teaser(body, 40),
+        );
+        for order in [[&original, &teaser], [&teaser, &original]] {
+            let mut engine = Engine::new(config.clone()).unwrap();
+            engine.process(order[0], Utc::now());
+            joined += usize::from(engine.process(order[1], Utc::now()).decision.verdict == Verdict::Duplicate);
+        }
+    }
+    joined
+}
+
+#[test]
+fn teasers_of_the_lead_join_their_original_in_either_order() {
+    assert_eq!(teasers_joined(&CoreConfig::default()), 40);
+    // What finds them: without lead anchors, a teaser shares the whole article's smallest
+    // shingle hashes only by luck.
+    let mut without = CoreConfig::default();
+    without.index.lead_anchors = 0;
+    let joined = teasers_joined(&without);
+    assert!(joined < 32, "{joined} of 40 joined without lead anchors");
+}
+
 #[test]
 fn copies_outside_the_time_window_start_a_new_story() {
     let mut engine = Engine::new(CoreConfig::default()).unwrap();
