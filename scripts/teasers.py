@@ -19,6 +19,7 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("inputs", nargs="+", help="articles as JSONL (id, source, body, ...)")
 parser.add_argument("--words", type=int, default=40, help="teaser length in words [40]")
 parser.add_argument("--teaser-first", action="store_true", help="write each teaser before its original")
+parser.add_argument("--title", action="store_true", help="start each teaser with the article's title, as many scrapers do")
 args = parser.parse_args()
 
 count = 0
@@ -41,7 +42,7 @@ for path in args.inputs:
             teaser = {
                 "id": "teaser-" + article["id"],
                 "source": "aggregator.example",
-                "body": body[:end] + "\n\nRead more",
+                "body": (article.get("title") or "" if args.title else "") + "\n\n" + body[:end] + "\n\nRead more",
                 "published_at": article.get("published_at"),
                 "cluster": article["id"],
             }

@@ -178,7 +178,7 @@ impl NearDupIndex {
             });
         };
         let anchors = &anchors[..anchors.len().min(self.config.anchor_keys())];
-        self.touch_postings(simhash, anchors);
+        self.prefetch_postings(simhash, anchors);
         probe(&self.low, simhash as u32, out);
         probe(&self.high, (simhash >> 32) as u32, out);
         for &anchor in anchors.iter().filter(|&&a| a != NO_ANCHOR) {
@@ -197,21 +197,6 @@ impl NearDupIndex {
             }
         }
         out.truncate(kept);
-    }
-
-    /// Loads the first cell of each posting list an entry with `simhash` and `anchors` has.
-    ///
-    /// At millions of entries the tables are far larger than the cache, so every probe, insert
-    /// or removal starts with a miss. Issued one pass ahead, as independent loads, those misses
-    /// overlap; found one by one inside the probes, the processor reaches only a few ahead.
-    /// At 10M entries this took lookup + insert from 2.45 to 1.30 µs (BENCHMARKS.md). The
-    /// Kafka worker goes further with [`NearDupIndex::prefetch`], one article ahead.
-    fn touch_postings(&self, simhash: u64, anchors: &[u32]) {
-        let touched = anchors.iter().fold(
-            self.low.touch(simhash as u32) ^ self.high.touch((simhash >> 32) as u32),
-            |acc, &anchor| acc ^ self.anchor_postings.touch(anchor),
-        );
-        std::hint::black_box(touched);
     }
 
     /// Starts loading, without waiting, what a later [`NearDupIndex::candidates`] and
@@ -244,7 +229,14 @@ impl NearDupIndex {
     }
 
     /// Requests the posting lists of an entry with `simhash` and `anchors`: what a lookup, an
-    /// insert or a removal of it walks.
+    /// insert or a removal of it walks, each list's first cache line and the next.
+    ///
+    /// At millions of entries the tables are far larger than the cache, so every probe, insert
+    /// or removal starts with a miss. Requested together up front, those misses overlap; found
+    /// one by one inside the probes, the processor reaches only a few ahead, and a probe run
+    /// that crosses into the next line waits for a second miss. Lookups and evictions start
+    /// with this; the Kafka worker goes further with [`NearDupIndex::prefetch`], one article
+    /// ahead (BENCHMARKS.md has the figures of each step).
     fn prefetch_postings(&self, simhash: u64, anchors: &[u32]) {
         self.low.prefetch(simhash as u32);
         self.high.prefetch((simhash >> 32) as u32);
@@ -352,7 +344,7 @@ impl NearDupIndex {
             }
             self.until[i] = FREE;
             let simhash = self.simhashes[i];
-            self.touch_postings(simhash, &self.anchors[i * n..(i + 1) * n]);
+            self.prefetch_postings(simhash, &self.anchors[i * n..(i + 1) * n]);
             self.low.remove(simhash as u32, slot);
             self.high.remove((simhash >> 32) as u32, slot);
             for k in 0..n {

@@ -74,13 +74,6 @@ impl MultiMap {
         }
     }
 
-    /// Reads the cell where `key`'s postings start, to bring it into cache ahead of
-    /// [`MultiMap::for_each`]; the value itself means nothing.
-    #[inline]
-    pub fn touch(&self, key: u32) -> u64 {
-        self.table[self.home(key)]
-    }
-
     /// Asks the processor to start loading the cell where `key`'s postings start, without
     /// waiting for it: a hint for a lookup that comes later.
     #[inline]
@@ -170,9 +163,11 @@ impl MultiMap {
 }
 
 /// Starts loading the cache line holding `value` without waiting for it. A hint only: it
-/// never faults and changes no state, so it is sound for any reference.
+/// never faults and changes no state, so it is sound for any reference. Elsewhere than on
+/// x86_64 (no stable prefetch intrinsic yet) it reads the value, an ordinary load that still
+/// overlaps with the others issued next to it.
 #[inline]
-pub(crate) fn prefetch_line<T>(value: &T) {
+pub(crate) fn prefetch_line<T: Copy>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCHT0 only moves a line into the cache; it never faults or writes, and the
     // pointer comes from a live reference anyway.
@@ -180,7 +175,7 @@ pub(crate) fn prefetch_line<T>(value: &T) {
         std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((value as *const T).cast());
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
+    std::hint::black_box(*value);
 }
 
 /// Transparent huge pages for large tables. A lookup in a table of gigabytes is a cache miss
