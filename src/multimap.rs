@@ -3,6 +3,12 @@
 //! Each posting is one `u64` in an open-addressing table with linear probing, so a posting
 //! costs 8 bytes divided by the load factor, against 40 or more for a `HashMap<u32, Vec<u32>>`.
 //! Keys are hash values already, so a multiplicative mix is enough to spread them.
+//!
+//! Entries are kept in Robin Hood order: along a probe run, in the order of their home cells.
+//! A lookup then stops at the first entry whose home comes after its key's, instead of at the
+//! first empty cell. With plain linear probing a lookup at load 0.72 read about 7 cells, often
+//! two or three cache lines, against about 2 at load 0.48; lookup time followed the load, which
+//! swings between 3/8 and 3/4 as the table doubles, more than it followed the size.
 
 const EMPTY: u64 = u64::MAX;
 const MIN_CAPACITY: usize = 1024;
@@ -60,10 +66,13 @@ impl MultiMap {
     #[inline]
     pub fn for_each(&self, key: u32, mut f: impl FnMut(u32)) -> usize {
         let mut i = self.home(key);
+        let mut distance = 0;
         let mut found = 0;
         loop {
             let packed = self.table[i];
-            if packed == EMPTY {
+            // An entry nearer its home than `key`'s entries would be has a later home, and so
+            // has everything after it.
+            if packed == EMPTY || self.distance(packed, i) < distance {
                 return found;
             }
             if key_of(packed) == key {
@@ -71,7 +80,14 @@ impl MultiMap {
                 found += 1;
             }
             i = (i + 1) & self.mask();
+            distance += 1;
         }
+    }
+
+    /// How far past its home cell the entry at cell `i` sits.
+    #[inline]
+    fn distance(&self, packed: u64, i: usize) -> usize {
+        i.wrapping_sub(self.home(key_of(packed))) & self.mask()
     }
 
     /// Asks the processor to start loading the cell where `key`'s postings start, without
@@ -100,12 +116,26 @@ impl MultiMap {
         self.len += 1;
     }
 
-    fn place(&mut self, packed: u64) {
+    /// Robin Hood insertion: an entry takes the cell of the first resident that sits nearer
+    /// its own home, and that resident moves on in its place, which keeps homes in order.
+    fn place(&mut self, mut packed: u64) {
         let mut i = self.home(key_of(packed));
-        while self.table[i] != EMPTY {
+        let mut distance = 0;
+        loop {
+            let resident = self.table[i];
+            if resident == EMPTY {
+                self.table[i] = packed;
+                return;
+            }
+            let resident_distance = self.distance(resident, i);
+            if resident_distance < distance {
+                self.table[i] = packed;
+                packed = resident;
+                distance = resident_distance;
+            }
             i = (i + 1) & self.mask();
+            distance += 1;
         }
-        self.table[i] = packed;
     }
 
     fn grow(&mut self) {
@@ -122,41 +152,32 @@ impl MultiMap {
     /// Removes one (key, value) pair if present.
     pub fn remove(&mut self, key: u32, value: u32) -> bool {
         let target = pack(key, value);
+        let mask = self.mask();
         let mut i = self.home(key);
+        let mut distance = 0;
         loop {
             let packed = self.table[i];
-            if packed == EMPTY {
+            if packed == EMPTY || self.distance(packed, i) < distance {
                 return false;
             }
             if packed == target {
                 break;
             }
-            i = (i + 1) & self.mask();
+            i = (i + 1) & mask;
+            distance += 1;
         }
-        // Backward-shift deletion: pull later members of the probe run into the hole so that
-        // lookups, which stop at the first empty cell, still find them.
-        let mask = self.mask();
-        let mut hole = i;
-        let mut j = i;
+        // Backward shift: the entries after the hole, up to the first empty cell or the first
+        // entry at its home, move back one cell; they stay in order of their homes.
         loop {
-            j = (j + 1) & mask;
-            let packed = self.table[j];
-            if packed == EMPTY {
+            let next = (i + 1) & mask;
+            let packed = self.table[next];
+            if packed == EMPTY || self.distance(packed, next) == 0 {
                 break;
             }
-            let home = self.home(key_of(packed));
-            // Move it when its home is not within (hole, j] on the ring.
-            let between = if hole <= j {
-                hole < home && home <= j
-            } else {
-                hole < home || home <= j
-            };
-            if !between {
-                self.table[hole] = packed;
-                hole = j;
-            }
+            self.table[i] = packed;
+            i = next;
         }
-        self.table[hole] = EMPTY;
+        self.table[i] = EMPTY;
         self.len -= 1;
         true
     }
@@ -224,10 +245,15 @@ mod tests {
         /// Behaves like a map of multisets under any mix of inserts and removals, including
         /// heavy collisions (few distinct keys) and growth.
         #[test]
-        fn matches_a_reference_multimap(ops in proptest::collection::vec((any::<bool>(), 0u32..40, 0u32..3000), 0..3000)) {
+        fn matches_a_reference_multimap(
+            ops in proptest::collection::vec((any::<bool>(), 0u32..40, 0u32..3000), 0..3000),
+            spread in proptest::sample::select(vec![1u32, 7919, 104_729_017]),
+        ) {
             let mut map = MultiMap::default();
             let mut reference: HashMap<u32, Vec<u32>> = HashMap::new();
             for (insert, key, value) in ops {
+                // Few distinct keys collide on purpose; spread ones fill the table more evenly.
+                let key = key.wrapping_mul(spread);
                 if insert {
                     map.insert(key, value);
                     reference.entry(key).or_default().push(value);
