@@ -206,17 +206,23 @@ impl NearDupIndex {
     /// A hint only: results never depend on it.
     pub fn prefetch(&self, simhash: u64, anchors: &[u32]) {
         self.prefetch_postings(simhash, &anchors[..anchors.len().min(self.config.anchor_keys())]);
-        // The current article evicts the oldest entry; the next article the one after it,
-        // whose postings are found through its slot data; the one after that needs only its
-        // slot data yet, which it will have by its turn.
+        // The current article evicts the oldest entry; the next article the one after it.
+        self.prefetch_evictions(1);
+    }
+
+    /// Requests what evictions will read, for the entry `ahead` places from the front of the
+    /// eviction queue: its postings, found through its slot data; and for the entry after
+    /// it, only its slot data yet, which it will have by its turn. In a steady stream each
+    /// article evicts about one entry, so this is the next article's eviction.
+    fn prefetch_evictions(&self, ahead: usize) {
         let n = self.config.anchor_keys();
-        if let Some(&(_, slot)) = self.in_order.get(1) {
+        if let Some(&(_, slot)) = self.in_order.get(ahead) {
             let i = slot as usize;
             if let (Some(&simhash), Some(anchors)) = (self.simhashes.get(i), self.anchors.get(i * n..(i + 1) * n)) {
                 self.prefetch_postings(simhash, anchors);
             }
         }
-        if let Some(&(_, slot)) = self.in_order.get(2) {
+        if let Some(&(_, slot)) = self.in_order.get(ahead + 1) {
             let i = slot as usize;
             if let (Some(simhash), Some(until)) = (self.simhashes.get(i), self.until.get(i)) {
                 prefetch_line(simhash);
@@ -358,6 +364,9 @@ impl NearDupIndex {
             self.evicted_total += 1;
             evicted.push(slot);
         }
+        // The next call evicts the entry now at the front: its misses start here, and overlap
+        // with the lookup and insert that come between.
+        self.prefetch_evictions(0);
     }
 
     /// Heap bytes of the SimHash part: hashes, times, the two block tables and the time heap.
