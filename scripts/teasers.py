@@ -39,10 +39,11 @@ for path in args.inputs:
                     break
             original = {k: article[k] for k in ("id", "source", "body", "title", "url", "published_at") if k in article}
             original["cluster"] = article["id"]
+            title = (article.get("title") or "") + "\n\n" if args.title else ""
             teaser = {
                 "id": "teaser-" + article["id"],
                 "source": "aggregator.example",
-                "body": (article.get("title") or "" if args.title else "") + "\n\n" + body[:end] + "\n\nRead more",
+                "body": title + body[:end] + "\n\nRead more",
                 "published_at": article.get("published_at"),
                 "cluster": article["id"],
             }

@@ -326,7 +326,7 @@ impl CoreConfig {
                 "1 to 8 words",
             );
         }
-        if self.index.anchors > crate::engine::MAX_ANCHORS {
+        if self.index.anchors > crate::index::MAX_ANCHORS {
             return range(
                 "index.anchors",
                 self.index.anchors.to_string(),

@@ -8,7 +8,7 @@
 use crate::article::{Article, InvalidRecord};
 use crate::config::{ConfigError, CoreConfig, VerifyConfig};
 use crate::fingerprint::{hamming, Fingerprint, LEAD_ANCHORS};
-use crate::index::{IndexConfig, NearDupIndex, Slot, NO_ANCHOR};
+use crate::index::{IndexConfig, NearDupIndex, Slot, MAX_ANCHORS, NO_ANCHOR};
 use crate::prepare::{Prepared, Preparer};
 use crate::sketch::{Similarity, Sketch};
 use crate::story::{Match, Stories, StoryEvent, StoryKey};
@@ -135,9 +135,6 @@ fn founded(article: &Article, story_id: Option<String>, event: Option<StoryEvent
         invalid: None,
     }
 }
-
-/// Most anchors per article the configuration allows (checked in `config`).
-pub const MAX_ANCHORS: usize = 32;
 
 /// An article's anchor keys for the index: its `anchors` smallest shingle hashes, then its
 /// `lead_anchors` lead anchors, a lead anchor that is already among the first left out.

@@ -60,6 +60,10 @@ impl Default for IndexConfig {
     }
 }
 
+/// Most anchors per article the configuration allows (checked in `config`): each is one more
+/// table probe per lookup.
+pub const MAX_ANCHORS: usize = 32;
+
 impl IndexConfig {
     /// Anchor keys per article: [`IndexConfig::anchors`] then [`IndexConfig::lead_anchors`].
     pub fn anchor_keys(&self) -> usize {

@@ -72,19 +72,14 @@ fn a_truncated_teaser_joins_its_original() {
 /// The first `words` words of `body`, continued to the end of that sentence: an aggregator's
 /// teaser of the lead.
 fn lead_teaser(body: &str, words: usize) -> String {
-    let mut seen = 0;
-    let mut end = body.len();
-    for (at, word) in body.split_inclusive(char::is_whitespace).scan(0, |at, w| {
-        let start = *at;
-        *at += w.len();
-        Some((start, w))
-    }) {
-        seen += 1;
-        if seen >= words && word.trim_end().ends_with('.') {
-            end = at + word.trim_end().len();
-            break;
-        }
-    }
+    // Where the sentence-ending word ends, as an offset into `body` (its line breaks are kept).
+    let end = body
+        .split_whitespace()
+        .enumerate()
+        .find(|&(i, word)| i + 1 >= words && word.ends_with('.'))
+        .map_or(body.len(), |(_, word)| {
+            word.as_ptr() as usize - body.as_ptr() as usize + word.len()
+        });
     body[..end].to_string() + "\n\nRead more"
 }
 
