@@ -28,6 +28,12 @@ fn fold_char(c: char) -> Option<char> {
         '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' | '\u{00AB}' | '\u{00BB}' => '"',
         '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}' => '-',
         '\u{00AD}' | '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' => return None,
+        // Arabic script: the tatweel only stretches a word, and the short-vowel marks are
+        // written by some outlets and not others; Persian yeh and keheh are written as the
+        // Arabic letters by others.
+        '\u{0640}' | '\u{064B}'..='\u{0652}' => return None,
+        '\u{06CC}' => '\u{064A}',
+        '\u{06A9}' => '\u{0643}',
         '\r' => return None,
         '\n' => '\n',
         c if c.is_whitespace() => ' ',
@@ -481,7 +487,32 @@ fn is_unspaced_mark(c: char) -> bool {
 
 fn is_mark(c: char) -> bool {
     // Combining marks survive NFKC where no precomposed form exists; they belong to the word.
-    matches!(c, '\u{0300}'..='\u{036F}' | '\u{0483}'..='\u{0489}')
+    // Unicode does not count the Indic viramas and nuktas as letters, though they sit inside
+    // most Hindi, Bengali or Tamil words (प्रधानमंत्री): without them here, words fell apart
+    // into pieces that unrelated articles share.
+    matches!(
+        c,
+        '\u{0300}'..='\u{036F}'
+            | '\u{0483}'..='\u{0489}'
+            | '\u{093C}'
+            | '\u{094D}'
+            | '\u{09BC}'
+            | '\u{09CD}'
+            | '\u{0A3C}'
+            | '\u{0A4D}'
+            | '\u{0ABC}'
+            | '\u{0ACD}'
+            | '\u{0B3C}'
+            | '\u{0B4D}'
+            | '\u{0BCD}'
+            | '\u{0C4D}'
+            | '\u{0CBC}'
+            | '\u{0CCD}'
+            | '\u{0D3B}'
+            | '\u{0D3C}'
+            | '\u{0D4D}'
+            | '\u{0DCA}'
+    )
 }
 
 /// What normalization did with one paragraph (after folding and re-joining wrapped lines).
@@ -740,6 +771,15 @@ mod tests {
             "the lone 一 is a token, not a number: {}",
             out.text
         );
+    }
+
+    #[test]
+    fn keeps_indic_words_whole_and_gives_arabic_script_one_form() {
+        assert_eq!(norm("प्रधानमंत्री ने कहा"), "प्रधानमंत्री ने कहा");
+        assert_eq!(norm("বাংলাদেশের প্রধানমন্ত্রী"), "বাংলাদেশের প্রধানমন্ত্রী");
+        // Vocalized and stretched against plain; Persian letters against Arabic ones.
+        assert_eq!(norm("الرَّئِيسُ قـــال"), norm("الرئيس قال"));
+        assert_eq!(norm("رئیس جمهور کشور"), norm("رئيس جمهور كشور"));
     }
 
     #[test]
