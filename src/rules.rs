@@ -430,6 +430,13 @@ mod tests {
             ("Baku, January 5, AZERTAC. The government announced a scheme.", "The government announced a scheme."),
             ("Правительство объявило о программе. /ИНТЕРФАКС/", "Правительство объявило о программе."),
             ("ALMATY - Kazakh officials met on Monday.", "Kazakh officials met on Monday."),
+            ("Baku, November 26 (AZERTAC). The sides signed a protocol.", "The sides signed a protocol."),
+            ("Baku, Azerbaijan, November 26 (APA). The sides signed a protocol.", "The sides signed a protocol."),
+            ("Bishkek (24.kg) - The sides signed a protocol.", "The sides signed a protocol."),
+            ("ASTANA, November 26. KAZINFORM - The sides signed a protocol.", "The sides signed a protocol."),
+            ("Баку, 26 ноября, Новости-Азербайджан. Стороны подписали протокол.", "Стороны подписали протокол."),
+            ("By Nargiz Sadikhova - Trend: The sides signed a protocol.", "The sides signed a protocol."),
+            ("By Monday - the deadline - the sides had signed.", "By Monday - the deadline - the sides had signed."),
             ("A man walks amongst the debris in Ganja. (Ismail Coskun/IHA via AP)", "A man walks amongst the debris in Ganja."),
             ("Farmers drive tractors into Paris. (AP Photo/Michel Euler)", "Farmers drive tractors into Paris."),
             // An abbreviation in parentheses without a date or a dash after it is not a dateline.
