@@ -357,6 +357,10 @@ mod tests {
             "(Updated at 14:05)",
             "Last updated on Nov 26, 2024",
             "14:05, 26 November 2024",
+            "Mənbə: APA",
+            "Oxşar xəbərlər",
+            "Kaynak: AA",
+            "Paylaş",
         ] {
             assert!(rules.drops(furniture), "{furniture:?}");
         }
