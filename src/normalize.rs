@@ -1,7 +1,7 @@
 //! Text normalization: from a publisher's body to the token stream that fingerprints read.
 //!
 //! This module owns everything that makes two copies of one story look the same on the inside:
-//! Unicode NFKC, one form for quotes, dashes and spaces, removal of zero-width characters and
+//! HTML that scrapers leave (character references, tags), Unicode NFKC, one form for quotes, dashes and spaces, removal of zero-width characters and
 //! soft hyphens, re-joining of hard-wrapped lines, boilerplate removal (via [`BoilerplateRules`])
 //! and tokenization into lower-case words and numbers. The output is one xxh3 hash per token
 //! (with which tokens are numbers and names), ready for the fingerprints; the text itself, the
@@ -41,9 +41,145 @@ fn fold_char(c: char) -> Option<char> {
     })
 }
 
+/// What a piece of HTML at the start of a text stands for: see [`markup_at`].
+enum Markup {
+    Char(char),
+    LineBreak,
+    Nothing,
+}
+
+/// HTML that scrapers leave in a body, made text: a character reference (`&amp;`, `&#8217;`,
+/// `&nbsp;`) is its character, a block tag (`</p>`, `<br>`, `<div>`) a line break so that
+/// paragraphs stay apart, any other tag nothing. `None` when `text` does not start with one
+/// ("AT&T", "x < 5"). Folding calls it at each `&` and `<`, which it never leaves as they are
+/// otherwise (see [`PLAIN`]), so bodies without them pay nothing.
+///
+/// Without this, one copy's `Azerbaijan&#39;s` against another's `Azerbaijan's` put "39" among
+/// its numbers and broke every shingle around the apostrophe, and tag names became words.
+fn markup_at(text: &str) -> Option<(Markup, usize)> {
+    if text.starts_with('&') {
+        character_reference(text).map(|(c, len)| (Markup::Char(c), len))
+    } else if text.starts_with('<') {
+        tag(text).map(|(block, len)| (if block { Markup::LineBreak } else { Markup::Nothing }, len))
+    } else {
+        None
+    }
+}
+
+/// `body` with its HTML made text by [`markup_at`], written into `out`, for the rare body that
+/// needs full NFKC before folding; `body` itself when it holds none.
+fn decode_markup<'a>(body: &'a str, out: &'a mut String) -> &'a str {
+    let Some(first) = body.find(['&', '<']) else {
+        return body;
+    };
+    out.clear();
+    out.push_str(&body[..first]);
+    let mut rest = &body[first..];
+    while let Some(at) = rest.find(['&', '<']) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let len = match markup_at(rest) {
+            Some((Markup::Char(c), len)) => {
+                out.push(c);
+                len
+            }
+            Some((Markup::LineBreak, len)) => {
+                out.push('\n');
+                len
+            }
+            Some((Markup::Nothing, len)) => len,
+            None => {
+                out.push_str(&rest[..1]);
+                1
+            }
+        };
+        rest = &rest[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The character a reference at the start of `text` stands for, and the reference's length.
+fn character_reference(text: &str) -> Option<(char, usize)> {
+    // Names and numbers are short: "&" without a ";" soon after is text ("AT&T", "R&D").
+    let end = text.bytes().take(12).position(|b| b == b';').filter(|&e| e > 1)?;
+    let name = &text[1..end];
+    let c = if let Some(number) = name.strip_prefix('#') {
+        let code = match number.strip_prefix(['x', 'X']) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+            None => number.parse().ok()?,
+        };
+        char::from_u32(code)?
+    } else {
+        match name {
+            "amp" => '&',
+            "quot" => '"',
+            "apos" | "rsquo" | "lsquo" => '\'',
+            "lt" => '<',
+            "gt" => '>',
+            "nbsp" => ' ',
+            "laquo" | "raquo" | "ldquo" | "rdquo" | "bdquo" => '"',
+            "ndash" | "mdash" | "minus" => '-',
+            "hellip" => '…',
+            "shy" => '\u{00AD}',
+            "copy" => '©',
+            _ => return None,
+        }
+    };
+    Some((c, end + 1))
+}
+
+/// Whether a tag at the start of `text` breaks a block (a paragraph or line), and its length.
+/// A `<` not followed by a letter, `/` or `!`, or without a `>` before the next `<` within 300
+/// bytes, is text ("x < 5").
+fn tag(text: &str) -> Option<(bool, usize)> {
+    let bytes = text.as_bytes();
+    if !bytes
+        .get(1)
+        .is_some_and(|&b| b.is_ascii_alphabetic() || b == b'/' || b == b'!')
+    {
+        return None;
+    }
+    let window = &bytes[1..bytes.len().min(300)];
+    let end = window
+        .iter()
+        .position(|&b| b == b'>' || b == b'<')
+        .filter(|&e| window[e] == b'>')?
+        + 2;
+    let name: String = text[1..end - 1]
+        .trim_start_matches('/')
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    const BLOCKS: [&str; 20] = [
+        "p",
+        "br",
+        "div",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "tr",
+        "table",
+        "blockquote",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "figcaption",
+    ];
+    Some((BLOCKS.contains(&name.as_str()), end))
+}
+
 /// NFKC plus [`fold_char`], keeping line breaks: `body` itself when nothing changes (plain
 /// ASCII, most wire copy), else the folded text written into `out`.
-fn fold<'a>(body: &'a str, out: &'a mut String) -> &'a str {
+fn fold<'a>(body: &'a str, out: &'a mut String, markup: &mut String) -> &'a str {
     if body.bytes().all(|b| PLAIN[b as usize]) {
         return body;
     }
@@ -55,18 +191,19 @@ fn fold<'a>(body: &'a str, out: &'a mut String) -> &'a str {
     if already_nfkc {
         fold_runs(body, out);
     } else {
-        out.extend(body.nfkc().filter_map(fold_char));
+        out.extend(decode_markup(body, markup).nfkc().filter_map(fold_char));
     }
     out
 }
 
-/// ASCII bytes that [`fold_char`] leaves as they are.
+/// ASCII bytes that folding leaves as they are: not a backquote ([`fold_char`]), not the `&`
+/// and `<` that may start HTML ([`markup_at`]).
 const PLAIN: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
     while b < 128 {
         let c = b as u8;
-        table[b] = c == b'\n' || c == b' ' || (c.is_ascii_graphic() && c != b'`');
+        table[b] = c == b'\n' || c == b' ' || (c.is_ascii_graphic() && !matches!(c, b'`' | b'&' | b'<'));
         b += 1;
     }
     table
@@ -83,6 +220,16 @@ fn fold_runs(body: &str, out: &mut String) {
             continue;
         }
         out.push_str(&body[run_start..i]);
+        if let Some((markup, len)) = markup_at(&body[i..]) {
+            match markup {
+                Markup::Char(c) => out.extend(fold_char(c)),
+                Markup::LineBreak => out.push('\n'),
+                Markup::Nothing => {}
+            }
+            i += len;
+            run_start = i;
+            continue;
+        }
         // A non-plain byte starts a character (ASCII or the first byte of a UTF-8 sequence).
         let c = body[i..].chars().next().unwrap_or(' ');
         if let Some(folded) = fold_char(c) {
@@ -456,27 +603,7 @@ fn is_unspaced(c: char) -> bool {
 
 /// Chinese and Japanese numerals: digits, tens to myriads and 〇.
 fn is_han_numeral(c: char) -> bool {
-    matches!(
-        c,
-        '〇' | '零'
-            | '一'
-            | '二'
-            | '两'
-            | '三'
-            | '四'
-            | '五'
-            | '六'
-            | '七'
-            | '八'
-            | '九'
-            | '十'
-            | '百'
-            | '千'
-            | '万'
-            | '亿'
-            | '億'
-            | '兆'
-    )
+    "〇零一二两三四五六七八九十百千万亿億兆".contains(c)
 }
 
 /// Vowel signs and tone marks of the unspaced scripts: they belong to the letter before them,
@@ -533,6 +660,7 @@ pub enum ParagraphFate {
 /// Reusable buffers, so the hot path allocates nothing per article once warmed up.
 #[derive(Debug, Default)]
 pub struct Scratch {
+    markup: String,
     folded: String,
     paragraphs: String,
     ranges: Vec<std::ops::Range<usize>>,
@@ -595,7 +723,7 @@ impl Normalizer {
         out.names.clear();
         out.token_hashes.clear();
         out.numbers.clear();
-        let folded = fold(body, &mut scratch.folded);
+        let folded = fold(body, &mut scratch.folded, &mut scratch.markup);
         paragraphs(folded, &mut scratch.paragraphs, &mut scratch.ranges);
         let count = scratch.ranges.len();
         for (i, range) in scratch.ranges.iter().enumerate() {
@@ -780,6 +908,24 @@ mod tests {
         // Vocalized and stretched against plain; Persian letters against Arabic ones.
         assert_eq!(norm("الرَّئِيسُ قـــال"), norm("الرئيس قال"));
         assert_eq!(norm("رئیس جمهور کشور"), norm("رئيس جمهور كشور"));
+    }
+
+    #[test]
+    fn html_left_by_scrapers_reads_like_the_plain_copy() {
+        let plain = norm("Azerbaijan's exports rose 5% in Q1.\n\nThe ministry said trade with AT&T-like firms grew.");
+        let scraped = norm(
+            "<p>Azerbaijan&#39;s exports rose 5%&nbsp;in <b>Q1</b>.</p><p>The ministry said trade with AT&amp;T-like firms grew.</p>",
+        );
+        assert_eq!(scraped, plain);
+        assert_eq!(norm("Azerbaijan&#x2019;s R&D budget"), norm("Azerbaijan’s R&D budget"));
+        // The same where the body needs full NFKC first (full-width letters).
+        assert_eq!(norm("ＧＤＰ&#39;s growth<br>in Ｑ1"), norm("GDP's growth\nin Q1"));
+        // Block tags keep paragraphs apart, as blank lines do (the second paragraph is dropped
+        // as furniture only if it stands alone).
+        assert_eq!(norm("<p>The talks ended.</p><p>Share</p>"), "the talks ended");
+        // What is not markup stays text.
+        assert_eq!(norm("x < 5 and y > 3 & z"), "x 5 and y 3 z");
+        assert_eq!(norm("&unknown; &#xZZ; &"), "unknown xzz");
     }
 
     #[test]
