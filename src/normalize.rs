@@ -129,52 +129,68 @@ fn character_reference(text: &str) -> Option<(char, usize)> {
     Some((c, end + 1))
 }
 
-/// Whether a tag at the start of `text` breaks a block (a paragraph or line), and its length.
-/// A `<` not followed by a letter, `/` or `!`, or without a `>` before the next `<` within 300
-/// bytes, is text ("x < 5").
+/// HTML elements that break a block of text (a paragraph or a line).
+const BLOCK_TAGS: &[&str] = &[
+    "p",
+    "br",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "tr",
+    "table",
+    "blockquote",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "figure",
+    "figcaption",
+    "hr",
+];
+
+/// HTML elements that sit inside a block of text.
+const INLINE_TAGS: &[&str] = &[
+    "a", "b", "i", "u", "s", "em", "strong", "span", "font", "small", "big", "sup", "sub", "mark", "cite", "q", "abbr",
+    "time", "img", "wbr", "del", "ins", "strike", "td", "th", "tbody", "thead", "iframe", "picture", "source",
+    "noscript", "center",
+];
+
+/// Whether a tag at the start of `text` breaks a block, and its length. Only the elements of
+/// news bodies count (and comments, `<!-- -->`): "<<Azerbaijan>>", a quote written with
+/// angle brackets, keeps its word, and "x < 5 and y > 3" is text.
 fn tag(text: &str) -> Option<(bool, usize)> {
     let bytes = text.as_bytes();
-    if !bytes
-        .get(1)
-        .is_some_and(|&b| b.is_ascii_alphabetic() || b == b'/' || b == b'!')
-    {
-        return None;
-    }
     let window = &bytes[1..bytes.len().min(300)];
     let end = window
         .iter()
         .position(|&b| b == b'>' || b == b'<')
         .filter(|&e| window[e] == b'>')?
         + 2;
-    let name: String = text[1..end - 1]
-        .trim_start_matches('/')
-        .chars()
-        .take_while(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    const BLOCKS: [&str; 20] = [
-        "p",
-        "br",
-        "div",
-        "li",
-        "ul",
-        "ol",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "tr",
-        "table",
-        "blockquote",
-        "section",
-        "article",
-        "header",
-        "footer",
-        "figcaption",
-    ];
-    Some((BLOCKS.contains(&name.as_str()), end))
+    let inside = &text[1..end - 1];
+    if inside.starts_with('!') {
+        return Some((false, end));
+    }
+    let name = inside.strip_prefix('/').unwrap_or(inside);
+    let name_len = name.bytes().take_while(u8::is_ascii_alphanumeric).count();
+    // The name must end the tag or be followed by its attributes or a self-closing slash.
+    if !matches!(name.as_bytes().get(name_len), None | Some(b' ' | b'/' | b'\t' | b'\n')) {
+        return None;
+    }
+    let name = name[..name_len].to_ascii_lowercase();
+    if BLOCK_TAGS.contains(&name.as_str()) {
+        Some((true, end))
+    } else if INLINE_TAGS.contains(&name.as_str()) {
+        Some((false, end))
+    } else {
+        None
+    }
 }
 
 /// NFKC plus [`fold_char`], keeping line breaks: `body` itself when nothing changes (plain
@@ -926,6 +942,10 @@ mod tests {
         // What is not markup stays text.
         assert_eq!(norm("x < 5 and y > 3 & z"), "x 5 and y 3 z");
         assert_eq!(norm("&unknown; &#xZZ; &"), "unknown xzz");
+        assert_eq!(
+            norm("the <<Azerbaijan>> cup <Trend> <!-- ad --><a href=\"x\">link</a>"),
+            "the azerbaijan cup trend link"
+        );
     }
 
     #[test]
