@@ -15,6 +15,12 @@ use xxhash_rust::xxh3::xxh3_64;
 /// end without punctuation are titles or furniture and keep their own paragraph.
 const HARD_WRAP_MIN_LINE_CHARS: usize = 55;
 
+/// Nor is a hard-wrapped line longer than this, or followed by a longer one: wrapping widths
+/// are 60 to 80 columns. A longer line without final punctuation is a paragraph of its own (a
+/// title above the text, a repeated photo caption, a ticker line); joined to its neighbours,
+/// it hid them from the rules.
+const HARD_WRAP_MAX_LINE_CHARS: usize = 100;
+
 /// Normalizes article bodies with one set of boilerplate rules.
 #[derive(Debug, Clone)]
 pub struct Normalizer {
@@ -290,8 +296,14 @@ fn paragraphs(text: &str, buf: &mut String, ranges: &mut Vec<std::ops::Range<usi
         if buf.len() > start {
             let current = &buf[start..];
             // Characters are counted only where the answer matters, and bytes bound them first.
-            let long_line =
-                || last_line.len() >= HARD_WRAP_MIN_LINE_CHARS && last_line.chars().count() >= HARD_WRAP_MIN_LINE_CHARS;
+            let fits =
+                |line: &str| line.len() <= HARD_WRAP_MAX_LINE_CHARS || line.chars().count() <= HARD_WRAP_MAX_LINE_CHARS;
+            let long_line = || {
+                last_line.len() >= HARD_WRAP_MIN_LINE_CHARS
+                    && last_line.chars().count() >= HARD_WRAP_MIN_LINE_CHARS
+                    && fits(last_line)
+                    && fits(line)
+            };
             let wrapped = !ends_sentence(current) && (long_line() || starts_lowercase(line));
             if wrapped {
                 // A word hyphenated at the wrap ("coopera-\ntion") is one word.
@@ -949,6 +961,17 @@ mod tests {
         assert_eq!(
             norm("the <<Azerbaijan>> cup <Trend> <!-- ad --><a href=\"x\">link</a>"),
             "the azerbaijan cup trend link"
+        );
+    }
+
+    #[test]
+    fn a_line_longer_than_any_wrapping_width_is_not_a_hard_wrap() {
+        // A photo caption without final punctuation above the dateline: joined to it as if
+        // wrapped, it hid the dateline from the rules.
+        let caption = "A man speaks to his child who was wounded in shelling in Stepanakert, the main town of the enclave, on Monday";
+        assert_eq!(
+            norm(&format!("{caption}\nYEREVAN: Fighting escalated sharply on Monday.")),
+            norm(&format!("{caption}\n\nFighting escalated sharply on Monday."))
         );
     }
 

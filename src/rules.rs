@@ -357,6 +357,7 @@ mod tests {
             "(Updated at 14:05)",
             "Last updated on Nov 26, 2024",
             "14:05, 26 November 2024",
+            "Breaking:Suspect in Jefferson City shooting arrested in Hazelwood",
             "Mənbə: APA",
             "Oxşar xəbərlər",
             "Kaynak: AA",
