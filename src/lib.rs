@@ -5,8 +5,9 @@
 //! the stages an article passes through, in order:
 //!
 //! 1. [`article`]: parse and validate one raw record (bad records get a typed reason).
-//! 2. [`normalize`]: Unicode folding, hard-wrap repair and boilerplate stripping driven by
-//!    the rules in [`rules`] (kept as data in `config/boilerplate.toml`).
+//! 2. [`normalize`]: HTML left by scrapers decoded ([`markup`]), Unicode folding, hard-wrap
+//!    repair, boilerplate stripping driven by the rules in [`rules`] (kept as data in
+//!    `config/boilerplate.toml`) and tokenization.
 //! 3. [`fingerprint`]: exact xxh3 hash, 64-bit SimHash and the verification [`sketch`].
 //! 4. [`index`]: Hamming-radius search over SimHashes without scanning, within a time window.
 //! 5. [`story`]: clusters, canonical copy selection and story events.
@@ -25,6 +26,7 @@ pub mod fingerprint;
 pub mod http;
 pub mod index;
 pub mod kafka;
+pub mod markup;
 pub mod metrics;
 pub mod multimap;
 pub mod normalize;

@@ -1,12 +1,14 @@
 //! Text normalization: from a publisher's body to the token stream that fingerprints read.
 //!
 //! This module owns everything that makes two copies of one story look the same on the inside:
-//! HTML that scrapers leave (character references, tags), Unicode NFKC, one form for quotes, dashes and spaces, removal of zero-width characters and
-//! soft hyphens, re-joining of hard-wrapped lines, boilerplate removal (via [`BoilerplateRules`])
-//! and tokenization into lower-case words and numbers. The output is one xxh3 hash per token
+//! HTML that scrapers leave (via [`crate::markup`]), Unicode NFKC, one form for quotes, dashes
+//! and spaces, removal of zero-width characters and soft hyphens, re-joining of hard-wrapped
+//! lines, boilerplate removal (via [`BoilerplateRules`]) and tokenization into lower-case words
+//! and numbers (a letter at a time in scripts written without spaces). The output is one xxh3 hash per token
 //! (with which tokens are numbers and names), ready for the fingerprints; the text itself, the
 //! tokens joined by single spaces, is built only on request, for people and tools.
 
+use crate::markup::{decode_markup, markup_at, Markup};
 use crate::rules::{BoilerplateRules, Removal};
 use unicode_normalization::UnicodeNormalization;
 use xxhash_rust::xxh3::xxh3_64;
@@ -47,160 +49,6 @@ fn fold_char(c: char) -> Option<char> {
     })
 }
 
-/// What a piece of HTML at the start of a text stands for: see [`markup_at`].
-enum Markup {
-    Char(char),
-    LineBreak,
-    Nothing,
-}
-
-/// HTML that scrapers leave in a body, made text: a character reference (`&amp;`, `&#8217;`,
-/// `&nbsp;`) is its character, a block tag (`</p>`, `<br>`, `<div>`) a line break so that
-/// paragraphs stay apart, any other tag nothing. `None` when `text` does not start with one
-/// ("AT&T", "x < 5"). Folding calls it at each `&` and `<`, which it never leaves as they are
-/// otherwise (see [`PLAIN`]), so bodies without them pay nothing.
-///
-/// Without this, one copy's `Azerbaijan&#39;s` against another's `Azerbaijan's` put "39" among
-/// its numbers and broke every shingle around the apostrophe, and tag names became words.
-#[cold]
-#[inline(never)]
-fn markup_at(text: &str) -> Option<(Markup, usize)> {
-    if text.starts_with('&') {
-        character_reference(text).map(|(c, len)| (Markup::Char(c), len))
-    } else if text.starts_with('<') {
-        tag(text).map(|(block, len)| (if block { Markup::LineBreak } else { Markup::Nothing }, len))
-    } else {
-        None
-    }
-}
-
-/// `body` with its HTML made text by [`markup_at`], written into `out`, for the rare body that
-/// needs full NFKC before folding; `body` itself when it holds none.
-fn decode_markup<'a>(body: &'a str, out: &'a mut String) -> &'a str {
-    let Some(first) = body.find(['&', '<']) else {
-        return body;
-    };
-    out.clear();
-    out.push_str(&body[..first]);
-    let mut rest = &body[first..];
-    while let Some(at) = rest.find(['&', '<']) {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let len = match markup_at(rest) {
-            Some((Markup::Char(c), len)) => {
-                out.push(c);
-                len
-            }
-            Some((Markup::LineBreak, len)) => {
-                out.push('\n');
-                len
-            }
-            Some((Markup::Nothing, len)) => len,
-            None => {
-                out.push_str(&rest[..1]);
-                1
-            }
-        };
-        rest = &rest[len..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The character a reference at the start of `text` stands for, and the reference's length.
-fn character_reference(text: &str) -> Option<(char, usize)> {
-    // Names and numbers are short: "&" without a ";" soon after is text ("AT&T", "R&D").
-    let end = text.bytes().take(12).position(|b| b == b';').filter(|&e| e > 1)?;
-    let name = &text[1..end];
-    let c = if let Some(number) = name.strip_prefix('#') {
-        let code = match number.strip_prefix(['x', 'X']) {
-            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-            None => number.parse().ok()?,
-        };
-        char::from_u32(code)?
-    } else {
-        match name {
-            "amp" => '&',
-            "quot" => '"',
-            "apos" | "rsquo" | "lsquo" => '\'',
-            "lt" => '<',
-            "gt" => '>',
-            "nbsp" => ' ',
-            "laquo" | "raquo" | "ldquo" | "rdquo" | "bdquo" => '"',
-            "ndash" | "mdash" | "minus" => '-',
-            "hellip" => '…',
-            "shy" => '\u{00AD}',
-            "copy" => '©',
-            _ => return None,
-        }
-    };
-    Some((c, end + 1))
-}
-
-/// HTML elements that break a block of text (a paragraph or a line).
-const BLOCK_TAGS: &[&str] = &[
-    "p",
-    "br",
-    "div",
-    "li",
-    "ul",
-    "ol",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "tr",
-    "table",
-    "blockquote",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "figure",
-    "figcaption",
-    "hr",
-];
-
-/// HTML elements that sit inside a block of text.
-const INLINE_TAGS: &[&str] = &[
-    "a", "b", "i", "u", "s", "em", "strong", "span", "font", "small", "big", "sup", "sub", "mark", "cite", "q", "abbr",
-    "time", "img", "wbr", "del", "ins", "strike", "td", "th", "tbody", "thead", "iframe", "picture", "source",
-    "noscript", "center",
-];
-
-/// Whether a tag at the start of `text` breaks a block, and its length. Only the elements of
-/// news bodies count (and comments, `<!-- -->`): "<<Azerbaijan>>", a quote written with
-/// angle brackets, keeps its word, and "x < 5 and y > 3" is text.
-fn tag(text: &str) -> Option<(bool, usize)> {
-    let bytes = text.as_bytes();
-    let window = &bytes[1..bytes.len().min(300)];
-    let end = window
-        .iter()
-        .position(|&b| b == b'>' || b == b'<')
-        .filter(|&e| window[e] == b'>')?
-        + 2;
-    let inside = &text[1..end - 1];
-    if inside.starts_with('!') {
-        return Some((false, end));
-    }
-    let name = inside.strip_prefix('/').unwrap_or(inside);
-    let name_len = name.bytes().take_while(u8::is_ascii_alphanumeric).count();
-    // The name must end the tag or be followed by its attributes or a self-closing slash.
-    if !matches!(name.as_bytes().get(name_len), None | Some(b' ' | b'/' | b'\t' | b'\n')) {
-        return None;
-    }
-    let name = name[..name_len].to_ascii_lowercase();
-    if BLOCK_TAGS.contains(&name.as_str()) {
-        Some((true, end))
-    } else if INLINE_TAGS.contains(&name.as_str()) {
-        Some((false, end))
-    } else {
-        None
-    }
-}
-
 /// NFKC plus [`fold_char`], keeping line breaks: `body` itself when nothing changes (plain
 /// ASCII, most wire copy), else the folded text written into `out`.
 fn fold<'a>(body: &'a str, out: &'a mut String, markup: &mut String) -> &'a str {
@@ -221,7 +69,7 @@ fn fold<'a>(body: &'a str, out: &'a mut String, markup: &mut String) -> &'a str 
 }
 
 /// ASCII bytes that folding leaves as they are: not a backquote ([`fold_char`]), not the `&`
-/// and `<` that may start HTML ([`markup_at`]).
+/// and `<` that may start HTML ([`crate::markup`]).
 const PLAIN: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
@@ -641,7 +489,12 @@ fn is_han_numeral(c: char) -> bool {
 /// Vowel signs and tone marks of the unspaced scripts: they belong to the letter before them,
 /// whether or not Unicode calls them alphabetic.
 fn is_unspaced_mark(c: char) -> bool {
-    matches!(c, '\u{0E31}' | '\u{0E34}'..='\u{0E3A}' | '\u{0E47}'..='\u{0E4E}' | '\u{0EB1}' | '\u{0EB4}'..='\u{0EBC}' | '\u{0EC8}'..='\u{0ECD}' | '\u{102B}'..='\u{103E}' | '\u{1056}'..='\u{1059}' | '\u{17B4}'..='\u{17D3}' | '\u{3099}' | '\u{309A}')
+    matches!(c,
+        '\u{0E31}' | '\u{0E34}'..='\u{0E3A}' | '\u{0E47}'..='\u{0E4E}' // Thai
+        | '\u{0EB1}' | '\u{0EB4}'..='\u{0EBC}' | '\u{0EC8}'..='\u{0ECD}' // Lao
+        | '\u{102B}'..='\u{103E}' | '\u{1056}'..='\u{1059}' // Myanmar
+        | '\u{17B4}'..='\u{17D3}' // Khmer
+        | '\u{3099}' | '\u{309A}') // kana voicing marks
 }
 
 fn is_mark(c: char) -> bool {

@@ -1,0 +1,167 @@
+//! HTML that scrapers leave in article bodies: character references (`&amp;`, `&#39;`) and
+//! tags. This module owns recognizing them and what each stands for in text;
+//! [`crate::normalize`] calls it while folding, at each `&` and `<`.
+//!
+//! Wire copy carries none, but a body taken from a web page may: one copy's `Azerbaijan&#39;s`
+//! against another's `Azerbaijan's` put "39" among its numbers and broke every shingle around
+//! the apostrophe, and tag names became words.
+
+/// What a piece of HTML at the start of a text stands for: see [`markup_at`].
+pub(crate) enum Markup {
+    Char(char),
+    LineBreak,
+    Nothing,
+}
+
+/// HTML that scrapers leave in a body, made text: a character reference (`&amp;`, `&#8217;`,
+/// `&nbsp;`) is its character, a block tag (`</p>`, `<br>`, `<div>`) a line break so that
+/// paragraphs stay apart, any other tag nothing. `None` when `text` does not start with one
+/// ("AT&T", "x < 5"). Folding calls it at each `&` and `<`, which it never leaves as they are
+/// otherwise, so bodies without them pay nothing.
+///
+/// Without this, one copy's `Azerbaijan&#39;s` against another's `Azerbaijan's` put "39" among
+/// its numbers and broke every shingle around the apostrophe, and tag names became words.
+#[cold]
+#[inline(never)]
+pub(crate) fn markup_at(text: &str) -> Option<(Markup, usize)> {
+    if text.starts_with('&') {
+        character_reference(text).map(|(c, len)| (Markup::Char(c), len))
+    } else if text.starts_with('<') {
+        tag(text).map(|(block, len)| (if block { Markup::LineBreak } else { Markup::Nothing }, len))
+    } else {
+        None
+    }
+}
+
+/// `body` with its HTML made text by [`markup_at`], written into `out`, for the rare body that
+/// normalization cannot fold in one pass (it needs full NFKC); `body` itself when it holds none.
+pub(crate) fn decode_markup<'a>(body: &'a str, out: &'a mut String) -> &'a str {
+    let Some(first) = body.find(['&', '<']) else {
+        return body;
+    };
+    out.clear();
+    out.push_str(&body[..first]);
+    let mut rest = &body[first..];
+    while let Some(at) = rest.find(['&', '<']) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let len = match markup_at(rest) {
+            Some((Markup::Char(c), len)) => {
+                out.push(c);
+                len
+            }
+            Some((Markup::LineBreak, len)) => {
+                out.push('\n');
+                len
+            }
+            Some((Markup::Nothing, len)) => len,
+            None => {
+                out.push_str(&rest[..1]);
+                1
+            }
+        };
+        rest = &rest[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The character a reference at the start of `text` stands for, and the reference's length.
+fn character_reference(text: &str) -> Option<(char, usize)> {
+    // Names and numbers are short: "&" without a ";" soon after is text ("AT&T", "R&D").
+    let end = text.bytes().take(12).position(|b| b == b';').filter(|&e| e > 1)?;
+    let name = &text[1..end];
+    let c = if let Some(number) = name.strip_prefix('#') {
+        let code = match number.strip_prefix(['x', 'X']) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+            None => number.parse().ok()?,
+        };
+        char::from_u32(code)?
+    } else {
+        match name {
+            "amp" => '&',
+            "quot" => '"',
+            "apos" | "rsquo" | "lsquo" => '\'',
+            "lt" => '<',
+            "gt" => '>',
+            "nbsp" => ' ',
+            "laquo" | "raquo" | "ldquo" | "rdquo" | "bdquo" => '"',
+            "ndash" | "mdash" | "minus" => '-',
+            "hellip" => '…',
+            "shy" => '\u{00AD}',
+            "copy" => '©',
+            _ => return None,
+        }
+    };
+    Some((c, end + 1))
+}
+
+/// HTML elements that break a block of text (a paragraph or a line).
+#[rustfmt::skip]
+const BLOCK_TAGS: &[&str] = &[
+    "p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "blockquote",
+    "section", "article", "header", "footer", "figure", "figcaption", "hr",
+];
+
+/// HTML elements that sit inside a block of text.
+const INLINE_TAGS: &[&str] = &[
+    "a", "b", "i", "u", "s", "em", "strong", "span", "font", "small", "big", "sup", "sub", "mark", "cite", "q", "abbr",
+    "time", "img", "wbr", "del", "ins", "strike", "td", "th", "tbody", "thead", "iframe", "picture", "source",
+    "noscript", "center",
+];
+
+/// Whether a tag at the start of `text` breaks a block, and its length. Only the elements of
+/// news bodies count (and comments, `<!-- -->`): "<<Azerbaijan>>", a quote written with
+/// angle brackets, keeps its word, and "x < 5 and y > 3" is text.
+fn tag(text: &str) -> Option<(bool, usize)> {
+    let bytes = text.as_bytes();
+    let window = &bytes[1..bytes.len().min(300)];
+    let end = window
+        .iter()
+        .position(|&b| b == b'>' || b == b'<')
+        .filter(|&e| window[e] == b'>')?
+        + 2;
+    let inside = &text[1..end - 1];
+    if inside.starts_with('!') {
+        return Some((false, end));
+    }
+    let name = inside.strip_prefix('/').unwrap_or(inside);
+    let name_len = name.bytes().take_while(u8::is_ascii_alphanumeric).count();
+    // The name must end the tag or be followed by its attributes or a self-closing slash.
+    if !matches!(name.as_bytes().get(name_len), None | Some(b' ' | b'/' | b'\t' | b'\n')) {
+        return None;
+    }
+    let name = name[..name_len].to_ascii_lowercase();
+    if BLOCK_TAGS.contains(&name.as_str()) {
+        Some((true, end))
+    } else if INLINE_TAGS.contains(&name.as_str()) {
+        Some((false, end))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_references_and_tags_and_leaves_text_alone() {
+        let mut out = String::new();
+        assert_eq!(
+            decode_markup("R&amp;D&nbsp;<b>up</b><br>&#x2019;&#8217;<!-- ad -->", &mut out),
+            "R&D up\n\u{2019}\u{2019}"
+        );
+        for text in [
+            "AT&T",
+            "x < 5 and y > 3",
+            "<<Azerbaijan>>",
+            "&unknown;",
+            "&#xZZ;",
+            "a &",
+            "<",
+        ] {
+            assert_eq!(decode_markup(text, &mut String::new()), text, "{text:?}");
+        }
+    }
+}
