@@ -904,6 +904,36 @@ mod tests {
             prop_assert_eq!(xxh3_short(u64::from_le_bytes(word), bytes.len()), xxh3_64(&bytes));
         }
 
+        /// Any text written with character references and wrapped in inline tags, as a scraper
+        /// may leave it, normalizes like the text itself.
+        #[test]
+        fn html_encoding_does_not_change_tokens(
+            // No "<" in the text itself: "a<i a>" is markup wherever it comes from.
+            pieces in proptest::collection::vec(("[a-zA-Z0-9]{1,10}", "[ '\"&>.,-]{1,3}"), 1..30),
+            tag in prop::sample::select(vec!["b", "span", "em", "a href=\"x\""]),
+        ) {
+            let text: String = pieces.iter().map(|(word, gap)| format!("{word}{gap}")).collect();
+            let encoded: String = pieces
+                .iter()
+                .map(|(word, gap)| {
+                    let gap: String = gap
+                        .chars()
+                        .map(|c| match c {
+                            '&' => "&amp;".to_string(),
+                            '>' => "&gt;".to_string(),
+                            '"' => "&quot;".to_string(),
+                            '\'' => "&#39;".to_string(),
+                            ' ' => "&nbsp;".to_string(),
+                            c => c.to_string(),
+                        })
+                        .collect();
+                    let name = tag.split(' ').next().unwrap_or(tag);
+                    format!("<{tag}>{word}</{name}>{gap}")
+                })
+                .collect();
+            prop_assert_eq!(norm(&encoded), norm(&text));
+        }
+
         #[test]
         fn folding_and_tokenizing_is_idempotent(text in "\\PC{0,200}") {
             // Without boilerplate rules: a rule may legitimately match a normalized sentence.
