@@ -674,20 +674,22 @@ mod tests {
         assert_eq!(norm("ﬁnancial ＡＢＣ"), "financial abc");
     }
 
-    #[test]
-    fn records_names_inside_sentences_only() {
+    /// `text` normalized without rules, keeping its text; with its tokens, to read the indexes
+    /// of names and numbers.
+    fn normalized(text: &str) -> (Normalized, Vec<String>) {
         let mut out = Normalized {
             keep_text: true,
             ..Normalized::default()
         };
-        let n = Normalizer::new(BoilerplateRules::none());
-        n.normalize_into(
-            "The minister met Ilham Aliyev in Baku. Talks went well.",
-            &mut Scratch::default(),
-            &mut out,
-        );
-        let tokens: Vec<&str> = out.text.split(' ').collect();
-        let names: Vec<&str> = out.names.iter().map(|&i| tokens[i as usize]).collect();
+        Normalizer::new(BoilerplateRules::none()).normalize_into(text, &mut Scratch::default(), &mut out);
+        let tokens = out.text.split(' ').map(str::to_string).collect();
+        (out, tokens)
+    }
+
+    #[test]
+    fn records_names_inside_sentences_only() {
+        let (out, tokens) = normalized("The minister met Ilham Aliyev in Baku. Talks went well.");
+        let names: Vec<&str> = out.names.iter().map(|&i| tokens[i as usize].as_str()).collect();
         assert_eq!(names, ["ilham", "aliyev", "baku"]);
         assert_eq!(out.tokens(), tokens.len());
         let hashes: Vec<u64> = tokens.iter().map(|t| xxh3_64(t.as_bytes())).collect();
@@ -766,21 +768,11 @@ mod tests {
         );
         // Thai vowel signs and tone marks stay with their consonant.
         assert_eq!(norm("ท่วมเมือง"), "ท่ ว ม เ มื อ ง");
-        let normalizer = Normalizer::new(BoilerplateRules::none());
-        let mut out = Normalized {
-            keep_text: true,
-            ..Normalized::default()
-        };
-        normalizer.normalize_into(
-            "利润总额五万九千亿元,增长百分之三点一,一系列",
-            &mut Scratch::default(),
-            &mut out,
-        );
-        let tokens: Vec<&str> = out.text.split(' ').collect();
-        let numbers: Vec<&str> = out.numbers.iter().map(|&i| tokens[i as usize]).collect();
+        let (out, tokens) = normalized("利润总额五万九千亿元,增长百分之三点一,一系列");
+        let numbers: Vec<&str> = out.numbers.iter().map(|&i| tokens[i as usize].as_str()).collect();
         assert_eq!(numbers, ["五万九千亿", "百", "三点一"], "{}", out.text);
         assert!(
-            tokens.contains(&"一"),
+            tokens.iter().any(|t| t == "一"),
             "the lone 一 is a token, not a number: {}",
             out.text
         );
