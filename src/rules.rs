@@ -492,6 +492,8 @@ mod tests {
         // far past the furniture rule's limit, though it starts with "分享" (share).
         let sentence = "分享经济是近年来发展最快的新业态之一,国家统计局数据显示其市场规模已超过三万亿元。";
         assert!(!rules.drops(sentence));
+        // Short, but news: "printer sales rose by a third".
+        assert!(!rules.drops("打印机销量增长三成"));
         let cases = [
             (
                 "新华社北京11月26日电(记者 王明) 国家统计局26日发布数据。",
