@@ -70,8 +70,9 @@ pub struct VerifyConfig {
     /// of the smaller set of names found in the other (a regional press release adapted for
     /// another city is another story).
     pub min_name_overlap: f64,
-    /// Texts shorter than this many words match only exact copies: a few words are not enough
-    /// evidence ("See all photos (18)" against "See all photos (9)").
+    /// Texts shorter than this many tokens match only exact copies: a few words are not enough
+    /// evidence ("See all photos (18)" against "See all photos (9)"). A token is a word, or a
+    /// letter in scripts written without spaces (Chinese, Japanese, Thai).
     pub min_tokens: u32,
 }
 
