@@ -370,6 +370,7 @@ mod tests {
             "Prepared by the ministry, the plan foresees new roads.",
             "Facebook and Twitter were blocked for a week.",
             "Updated on Monday, the forecast sees growth of 4 percent.",
+            "Updated figures released Monday.",
             "Photographers were kept away from the site, police said on Monday.",
             "Follow-up talks on water use are planned for May, the ministry said.",
             "The copyright office said on Monday that the law, which took effect in January, had cut piracy by half across the region over the year.",
