@@ -6,28 +6,19 @@
 //! against another's `Azerbaijan's` put "39" among its numbers and broke every shingle around
 //! the apostrophe, and tag names became words.
 
-/// What a piece of HTML at the start of a text stands for: see [`markup_at`].
-pub(crate) enum Markup {
-    Char(char),
-    LineBreak,
-    Nothing,
-}
-
-/// HTML that scrapers leave in a body, made text: a character reference (`&amp;`, `&#8217;`,
-/// `&nbsp;`) is its character, a block tag (`</p>`, `<br>`, `<div>`) a line break so that
-/// paragraphs stay apart, any other tag nothing. `None` when `text` does not start with one
-/// ("AT&T", "x < 5"). Folding calls it at each `&` and `<`, which it never leaves as they are
-/// otherwise, so bodies without them pay nothing.
-///
-/// Without this, one copy's `Azerbaijan&#39;s` against another's `Azerbaijan's` put "39" among
-/// its numbers and broke every shingle around the apostrophe, and tag names became words.
+/// HTML that scrapers leave in a body, made text: the character a piece of HTML at the start
+/// of `text` stands for, if any, and the piece's length. A character reference (`&amp;`,
+/// `&#8217;`, `&nbsp;`) is its character, a block tag (`</p>`, `<br>`, `<div>`) a line break
+/// so that paragraphs stay apart, any other tag nothing. `None` when `text` does not start
+/// with HTML ("AT&T", "x < 5"). Folding calls it at each `&` and `<`, which it never leaves as
+/// they are otherwise, so bodies without them pay nothing.
 #[cold]
 #[inline(never)]
-pub(crate) fn markup_at(text: &str) -> Option<(Markup, usize)> {
+pub(crate) fn markup_at(text: &str) -> Option<(Option<char>, usize)> {
     if text.starts_with('&') {
-        character_reference(text).map(|(c, len)| (Markup::Char(c), len))
+        character_reference(text).map(|(c, len)| (Some(c), len))
     } else if text.starts_with('<') {
-        tag(text).map(|(block, len)| (if block { Markup::LineBreak } else { Markup::Nothing }, len))
+        tag(text).map(|(block, len)| (block.then_some('\n'), len))
     } else {
         None
     }
@@ -46,15 +37,10 @@ pub(crate) fn decode_markup<'a>(body: &'a str, out: &'a mut String) -> &'a str {
         out.push_str(&rest[..at]);
         rest = &rest[at..];
         let len = match markup_at(rest) {
-            Some((Markup::Char(c), len)) => {
-                out.push(c);
+            Some((text, len)) => {
+                out.extend(text);
                 len
             }
-            Some((Markup::LineBreak, len)) => {
-                out.push('\n');
-                len
-            }
-            Some((Markup::Nothing, len)) => len,
             None => {
                 out.push_str(&rest[..1]);
                 1

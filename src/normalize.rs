@@ -8,7 +8,7 @@
 //! (with which tokens are numbers and names), ready for the fingerprints; the text itself, the
 //! tokens joined by single spaces, is built only on request, for people and tools.
 
-use crate::markup::{decode_markup, markup_at, Markup};
+use crate::markup::{decode_markup, markup_at};
 use crate::rules::{BoilerplateRules, Removal};
 use unicode_normalization::UnicodeNormalization;
 use xxhash_rust::xxh3::xxh3_64;
@@ -94,12 +94,8 @@ fn fold_runs(body: &str, out: &mut String) {
         out.push_str(&body[run_start..i]);
         // Out of line and checked here first: inlined, it slowed the loop for every body.
         let markup = matches!(bytes[i], b'&' | b'<').then(|| markup_at(&body[i..])).flatten();
-        if let Some((markup, len)) = markup {
-            match markup {
-                Markup::Char(c) => out.extend(fold_char(c)),
-                Markup::LineBreak => out.push('\n'),
-                Markup::Nothing => {}
-            }
+        if let Some((text, len)) = markup {
+            out.extend(text.and_then(fold_char));
             i += len;
             run_start = i;
             continue;
