@@ -272,6 +272,20 @@ impl BoilerplateRules {
 mod tests {
     use super::*;
 
+    /// Asserts that the built-in rules drop each paragraph whole.
+    fn assert_dropped(rules: &BoilerplateRules, paragraphs: &[&str]) {
+        for paragraph in paragraphs {
+            assert!(rules.drops(paragraph), "{paragraph:?}");
+        }
+    }
+
+    /// Asserts what stripping leaves of each paragraph.
+    fn assert_stripped(rules: &BoilerplateRules, cases: &[(&str, &str)]) {
+        for (text, expected) in cases {
+            assert_eq!(rules.strip(text).trim(), *expected, "{text:?}");
+        }
+    }
+
     #[test]
     fn builtin_rules_compile() {
         BoilerplateRules::from_toml(DEFAULT_RULES_TOML).unwrap();
@@ -298,73 +312,74 @@ mod tests {
     #[test]
     fn drops_credit_lines_stamps_and_copyright_footers_in_several_languages() {
         let rules = BoilerplateRules::builtin();
-        for furniture in [
-            "Photo: Reuters",
-            "Follow the author on Twitter: @Lyaman_Zeyn",
-            "Follow Reuters on X",
-            "Join our Telegram channel",
-            "Click here for more information on the service.",
-            "Tags: Kazakhstan, Uzbekistan",
-            "Фото: Facebook / Қазақстан темір жолы",
-            "Читайте также: Токаев провел переговоры",
-            "Lesen Sie auch",
-            "Leia também: Cazaquistão",
-            "[ad_1]",
-            "11.05.2022 | 20:04",
-            "2024-05-11 20:04",
-            "© 2024 The Associated Press. All rights reserved.",
-            "© 2024 Все права защищены.",
-            "Also read: Farmers protest in Brussels",
-            "Like us on Facebook",
-            "Our Standards: The Thomson Reuters Trust Principles.",
-            "Image source, Getty Images",
-            "Image caption, Farmers drove tractors into the city centre",
-            "ANKARA",
-            "NEW DELHI",
-            "Updated: 12 Jan 2024, 10:30 AM IST",
-            "Edited By: Jane Doe",
-            "Story continues below advertisement",
-            "Listen to this article",
-            "3 min read",
-            "Share",
-            "Comments: 3",
-            "Advertisement",
-            "Last minute",
-            "Share on Facebook",
-            "Copyright © 2024 Example Media Group",
-            "COPYRIGHT 2023",
-            "Если вы заметили ошибку в тексте, выделите ее и нажмите Ctrl+Enter",
-            "Материалы по теме",
-            "Anzeige",
-            "Lire aussi : la grève continue",
-            "Publicidad",
-            "5 June 2022 14:43 (UTC+04:00)",
-            "May 12, 2024",
-            "Jan. 5, 2024, 10:30 AM",
-            "Join Trend's Telegram channel",
-            "Stay up-to-date with more news on Azernews's Telegram channel",
-            "If you notice an error, select it and press Ctrl+Enter",
-            "Photo credit: Reuters",
-            "Views: 1234",
-            "Просмотров: 1234",
-            "Comments (0)",
-            "Facebook Twitter LinkedIn Email",
-            "Previous article",
-            "Latest news",
-            "Author: Aysel Mammadova",
-            "Автор: Иван Петров",
-            "Prepared by Aysel Mammadova",
-            "(Updated at 14:05)",
-            "Last updated on Nov 26, 2024",
-            "14:05, 26 November 2024",
-            "Breaking:Suspect in Jefferson City shooting arrested in Hazelwood",
-            "Mənbə: APA",
-            "Oxşar xəbərlər",
-            "Kaynak: AA",
-            "Paylaş",
-        ] {
-            assert!(rules.drops(furniture), "{furniture:?}");
-        }
+        assert_dropped(
+            &rules,
+            &[
+                "Photo: Reuters",
+                "Follow the author on Twitter: @Lyaman_Zeyn",
+                "Follow Reuters on X",
+                "Join our Telegram channel",
+                "Click here for more information on the service.",
+                "Tags: Kazakhstan, Uzbekistan",
+                "Фото: Facebook / Қазақстан темір жолы",
+                "Читайте также: Токаев провел переговоры",
+                "Lesen Sie auch",
+                "Leia também: Cazaquistão",
+                "[ad_1]",
+                "11.05.2022 | 20:04",
+                "2024-05-11 20:04",
+                "© 2024 The Associated Press. All rights reserved.",
+                "© 2024 Все права защищены.",
+                "Also read: Farmers protest in Brussels",
+                "Like us on Facebook",
+                "Our Standards: The Thomson Reuters Trust Principles.",
+                "Image source, Getty Images",
+                "Image caption, Farmers drove tractors into the city centre",
+                "ANKARA",
+                "NEW DELHI",
+                "Updated: 12 Jan 2024, 10:30 AM IST",
+                "Edited By: Jane Doe",
+                "Story continues below advertisement",
+                "Listen to this article",
+                "3 min read",
+                "Share",
+                "Comments: 3",
+                "Advertisement",
+                "Last minute",
+                "Share on Facebook",
+                "Copyright © 2024 Example Media Group",
+                "COPYRIGHT 2023",
+                "Если вы заметили ошибку в тексте, выделите ее и нажмите Ctrl+Enter",
+                "Материалы по теме",
+                "Anzeige",
+                "Lire aussi : la grève continue",
+                "Publicidad",
+                "5 June 2022 14:43 (UTC+04:00)",
+                "May 12, 2024",
+                "Jan. 5, 2024, 10:30 AM",
+                "Join Trend's Telegram channel",
+                "Stay up-to-date with more news on Azernews's Telegram channel",
+                "If you notice an error, select it and press Ctrl+Enter",
+                "Photo credit: Reuters",
+                "Views: 1234",
+                "Просмотров: 1234",
+                "Comments (0)",
+                "Facebook Twitter LinkedIn Email",
+                "Previous article",
+                "Latest news",
+                "Author: Aysel Mammadova",
+                "Автор: Иван Петров",
+                "Prepared by Aysel Mammadova",
+                "(Updated at 14:05)",
+                "Last updated on Nov 26, 2024",
+                "14:05, 26 November 2024",
+                "Breaking:Suspect in Jefferson City shooting arrested in Hazelwood",
+                "Mənbə: APA",
+                "Oxşar xəbərlər",
+                "Kaynak: AA",
+                "Paylaş",
+            ],
+        );
         for text in [
             "Latest news from the front suggests the talks will resume.",
             "Prepared by the ministry, the plan foresees new roads.",
@@ -471,24 +486,23 @@ mod tests {
             // A verb of saying inside the sentence is not an attribution.
             ("Министерство сообщает, что движение поездов возобновится с 1 апреля.", "Министерство сообщает, что движение поездов возобновится с 1 апреля."),
         ];
-        for (text, expected) in cases {
-            assert_eq!(rules.strip(text).trim(), expected, "{text:?}");
-        }
+        assert_stripped(&rules, &cases);
     }
 
     #[test]
     fn handles_chinese_and_japanese_furniture_and_datelines_with_characters_as_words() {
         let rules = BoilerplateRules::builtin();
-        for furniture in [
-            "来源:人民网",
-            "责任编辑:王明",
-            "字号:大 中 小",
-            "相关阅读",
-            "关注我们的微信公众号",
-            "関連記事:予算の詳細",
-        ] {
-            assert!(rules.drops(furniture), "{furniture:?}");
-        }
+        assert_dropped(
+            &rules,
+            &[
+                "来源:人民网",
+                "责任编辑:王明",
+                "字号:大 中 小",
+                "相关阅读",
+                "关注我们的微信公众号",
+                "関連記事:予算の詳細",
+            ],
+        );
         // "分享经济" is the sharing economy: a sentence of forty characters is forty words,
         // far past the furniture rule's limit, though it starts with "分享" (share).
         let sentence = "分享经济是近年来发展最快的新业态之一,国家统计局数据显示其市场规模已超过三万亿元。";
@@ -517,9 +531,7 @@ mod tests {
             // A date inside a sentence is not a dispatch line.
             ("国家统计局11月26日发布数据。", "国家统计局11月26日发布数据。"),
         ];
-        for (text, expected) in cases {
-            assert_eq!(rules.strip(text).trim(), expected, "{text:?}");
-        }
+        assert_stripped(&rules, &cases);
     }
 
     #[test]
