@@ -63,6 +63,10 @@ pub struct NormalizeConfig {
 pub struct VerifyConfig {
     /// Minimum estimated share of the shorter text's shingles found in the longer one.
     pub min_containment: f64,
+    /// The same, for two articles under one headline (see `fingerprint::title_key`): a wire
+    /// story's write-thru keeps its headline while paragraphs are added and rewritten. Used
+    /// when lower than `min_containment`.
+    pub min_containment_same_title: f64,
     /// When both texts carry at least two numbers, the minimum share of the smaller set of
     /// numbers found in the other: recurring templates differ in their figures.
     pub min_number_overlap: f64,
@@ -80,6 +84,7 @@ impl Default for VerifyConfig {
     fn default() -> Self {
         Self {
             min_containment: 0.40,
+            min_containment_same_title: 0.25,
             min_number_overlap: 0.6,
             min_name_overlap: 0.3,
             min_tokens: 25,
@@ -350,6 +355,10 @@ impl CoreConfig {
         }
         for (key, value) in [
             ("verify.min_containment", self.verify.min_containment),
+            (
+                "verify.min_containment_same_title",
+                self.verify.min_containment_same_title,
+            ),
             ("verify.min_number_overlap", self.verify.min_number_overlap),
             ("verify.min_name_overlap", self.verify.min_name_overlap),
         ] {

@@ -107,6 +107,21 @@ struct StorySeed {
     time: i64,
 }
 
+impl StorySeed {
+    /// The story's headline, which every copy keeps, a rewritten lead included (as a wire
+    /// write-thru does): the first words of its first paragraph. A template look-alike gets its
+    /// own from its own first paragraph, so it shares its model's headline when the figures and
+    /// names come later in the paragraph, as real recurring formats often do.
+    fn headline(&self) -> String {
+        let first = self.paragraphs.first().map_or("", String::as_str);
+        let words: Vec<&str> = first.split_whitespace().take(HEADLINE_WORDS).collect();
+        words.join(" ").trim_end_matches(['.', ',']).to_string()
+    }
+}
+
+/// Words in a generated headline.
+const HEADLINE_WORDS: usize = 8;
+
 /// Infinite iterator of records; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct Generator {
@@ -397,7 +412,7 @@ impl Iterator for Generator {
             });
         }
         let roll = self.rng.below(100);
-        let (cluster, source, body, published) = if self.recent.is_empty() || roll < 45 {
+        let (cluster, source, body, published, title) = if self.recent.is_empty() || roll < 45 {
             let story = self.new_story(time);
             // Sometimes a site's reprint is the first copy seen and the wire arrives later.
             let (source, body) = if self.rng.chance(0.25) {
@@ -407,11 +422,12 @@ impl Iterator for Generator {
                 (WIRES[story.wire].to_string(), self.original_body(&story))
             };
             let cluster = story.cluster.clone();
+            let title = story.headline();
             if self.recent.len() == RECENT_STORIES {
                 self.recent.remove(0);
             }
             self.recent.push(story);
-            (cluster, source, body, time)
+            (cluster, source, body, time, title)
         } else if roll < 88 {
             let story = self.recent[self.rng.below(self.recent.len())].clone();
             let wire_copy = self.rng.chance(0.15);
@@ -422,7 +438,7 @@ impl Iterator for Generator {
                 (site.to_string(), self.copy_body(&story, site))
             };
             let published = story.time + self.rng.below(3600) as i64;
-            (story.cluster.clone(), source, body, published)
+            (story.cluster.clone(), source, body, published, story.headline())
         } else {
             let template = self.recent[self.rng.below(self.recent.len())].clone();
             let mut story = self.new_story(time);
@@ -434,13 +450,13 @@ impl Iterator for Generator {
             let body = self.original_body(&story);
             let cluster = story.cluster.clone();
             let source = WIRES[story.wire].to_string();
+            let title = story.headline();
             self.recent.push(story);
             if self.recent.len() > RECENT_STORIES {
                 self.recent.remove(0);
             }
-            (cluster, source, body, time)
+            (cluster, source, body, time, title)
         };
-        let title: String = body.split_whitespace().take(8).collect::<Vec<_>>().join(" ");
         let value = json!({
             "id": id,
             "source": source,

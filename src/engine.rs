@@ -104,6 +104,7 @@ struct SlotInfo {
     /// redelivered record gets the same decision again.
     matched: Option<(String, Match)>,
     exact: u64,
+    title: Option<u64>,
     sketch: Sketch,
 }
 
@@ -137,15 +138,16 @@ fn founded(article: &Article, story_id: Option<String>, event: Option<StoryEvent
 }
 
 /// An article's anchor keys for the index: its `anchors` smallest shingle hashes, then its
-/// `lead_anchors` lead anchors, a lead anchor that is already among the first left out.
+/// `lead_anchors` lead anchors, a lead anchor that is already among the first left out, then
+/// its headline's key if `title_anchor`.
 struct AnchorKeys {
-    keys: [u32; MAX_ANCHORS + LEAD_ANCHORS],
+    keys: [u32; MAX_ANCHORS + LEAD_ANCHORS + 1],
     len: usize,
 }
 
 impl AnchorKeys {
     fn of(fp: &Fingerprint, config: &IndexConfig) -> Self {
-        let mut keys = [NO_ANCHOR; MAX_ANCHORS + LEAD_ANCHORS];
+        let mut keys = [NO_ANCHOR; MAX_ANCHORS + LEAD_ANCHORS + 1];
         let smallest = fp.sketch.shingles();
         let anchors = config.anchors.min(MAX_ANCHORS);
         let found = smallest.len().min(anchors);
@@ -156,10 +158,14 @@ impl AnchorKeys {
                 *key = anchor;
             }
         }
-        Self {
-            keys,
-            len: anchors + lead,
+        let mut len = anchors + lead;
+        if config.title_anchor {
+            // The high half: shingle hashes are low halves of other hashes. `NO_ANCHOR` is
+            // never a key.
+            keys[len] = fp.title.map_or(NO_ANCHOR, |t| ((t >> 32) as u32).min(NO_ANCHOR - 1));
+            len += 1;
         }
+        Self { keys, len }
     }
 
     fn as_slice(&self) -> &[u32] {
@@ -167,9 +173,15 @@ impl AnchorKeys {
     }
 }
 
-/// Decides whether a verified similarity makes a copy.
-pub fn is_copy(similarity: &Similarity, verify: &VerifyConfig) -> bool {
-    similarity.containment >= verify.min_containment
+/// Decides whether a verified similarity makes a copy; `same_title` when both articles carry
+/// one headline ([`crate::fingerprint::title_key`]).
+pub fn is_copy(similarity: &Similarity, same_title: bool, verify: &VerifyConfig) -> bool {
+    let min_containment = if same_title {
+        verify.min_containment.min(verify.min_containment_same_title)
+    } else {
+        verify.min_containment
+    };
+    similarity.containment >= min_containment
         && similarity.numbers.is_none_or(|n| n >= verify.min_number_overlap)
         && similarity.names.is_none_or(|n| n >= verify.min_name_overlap)
 }
@@ -399,6 +411,7 @@ impl Engine {
             article_id: article.id.clone(),
             matched,
             exact: fp.exact,
+            title: fp.title,
             sketch: fp.sketch,
         });
     }
@@ -454,7 +467,10 @@ impl Engine {
                 continue;
             };
             let similarity = fp.sketch.similarity(&info.sketch);
-            if is_copy(&similarity, &self.config.verify) && best.is_none_or(|(_, _, b)| similarity.containment > b) {
+            let same_title = fp.title.is_some() && fp.title == info.title;
+            if is_copy(&similarity, same_title, &self.config.verify)
+                && best.is_none_or(|(_, _, b)| similarity.containment > b)
+            {
                 best = Some((slot, info, similarity.containment));
             }
         }

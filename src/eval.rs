@@ -9,6 +9,7 @@
 use crate::config::CoreConfig;
 use crate::engine::{is_copy, Engine};
 use crate::fingerprint::hamming;
+use crate::fingerprint::title_key;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -121,6 +122,7 @@ struct Doc {
     id: String,
     cluster: Option<String>,
     body: Option<String>,
+    title: Option<String>,
     record: Vec<u8>,
     time: DateTime<Utc>,
 }
@@ -145,6 +147,7 @@ fn read_docs(articles: &[u8]) -> Vec<Doc> {
             id: field("id").unwrap_or_else(|| format!("line {}", i + 1)),
             cluster: field("cluster"),
             body: field("body"),
+            title: field("title"),
             record: line.to_vec(),
             time,
         });
@@ -249,9 +252,9 @@ pub fn evaluate(
             relevant
         }
     };
-    let bodies: HashMap<&str, &str> = docs
+    let bodies: HashMap<&str, (&str, Option<&str>)> = docs
         .iter()
-        .filter_map(|d| Some((d.id.as_str(), d.body.as_deref()?)))
+        .filter_map(|d| Some((d.id.as_str(), (d.body.as_deref()?, d.title.as_deref()))))
         .collect();
     for pair in &pairs {
         let merged = matches!((story_of.get(&pair.a), story_of.get(&pair.b)), (Some(x), Some(y)) if x == y);
@@ -270,11 +273,14 @@ pub fn evaluate(
         if (positive && merged) || report.errors.len() >= MAX_LISTED_ERRORS {
             continue;
         }
-        let (Some(a), Some(b)) = (bodies.get(pair.a.as_str()), bodies.get(pair.b.as_str())) else {
+        let (Some(&(a, title_a)), Some(&(b, title_b))) = (bodies.get(pair.a.as_str()), bodies.get(pair.b.as_str()))
+        else {
             continue;
         };
         let (fa, fb) = (engine.fingerprint_body(a), engine.fingerprint_body(b));
         let similarity = fa.sketch.similarity(&fb.sketch);
+        let title = title_key(title_a);
+        let same_title = title.is_some() && title == title_key(title_b);
         report.errors.push(PairError {
             a: pair.a.clone(),
             b: pair.b.clone(),
@@ -283,7 +289,8 @@ pub fn evaluate(
             containment: similarity.containment,
             numbers: similarity.numbers,
             hamming: hamming(fa.simhash, fb.simhash),
-            would_verify: fa.tokens.min(fb.tokens) >= config.verify.min_tokens && is_copy(&similarity, &config.verify),
+            would_verify: fa.tokens.min(fb.tokens) >= config.verify.min_tokens
+                && is_copy(&similarity, same_title, &config.verify),
         });
     }
     Ok(report)

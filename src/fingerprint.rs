@@ -45,6 +45,8 @@ pub struct Fingerprint {
     /// ascending, padded with `u32::MAX`: lookup keys for excerpts of the lead (see
     /// [`crate::index`]).
     pub lead_anchors: [u32; LEAD_ANCHORS],
+    /// The headline's [`title_key`], when the article has one long enough to count.
+    pub title: Option<u64>,
 }
 
 /// Lead anchors computed per article; `index.lead_anchors` uses up to this many.
@@ -213,8 +215,34 @@ impl Fingerprinter {
             sketch: Sketch::new(&scratch.shingles, complete, &scratch.numbers, &scratch.names),
             tokens: hashes.len() as u32,
             lead_anchors,
+            title: None,
         }
     }
+}
+
+/// Words a headline needs before an equal one counts as evidence: short ones ("Weather",
+/// "Exchange rates", "Breaking news") head unrelated articles.
+pub const MIN_TITLE_WORDS: usize = 4;
+
+/// A key for a headline: xxh3 of its words, lower-cased, punctuation dropped, so that
+/// "Officials: 31 wounded" and "officials - 31 wounded" agree. `None` without a headline of
+/// [`MIN_TITLE_WORDS`] words or more.
+///
+/// Copies of one wire story keep its headline while their bodies may part: a write-thru adds
+/// and rewrites paragraphs under the same headline. The engine accepts a lower containment for
+/// such a pair (`verify.min_containment_same_title`); the numbers and names checks still apply,
+/// which is what rejects a recurring format with the same headline and other figures.
+pub fn title_key(title: Option<&str>) -> Option<u64> {
+    let mut words = String::with_capacity(title?.len());
+    let mut count = 0;
+    for word in title?.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        if count > 0 {
+            words.push(' ');
+        }
+        words.extend(word.chars().flat_map(char::to_lowercase));
+        count += 1;
+    }
+    (count >= MIN_TITLE_WORDS).then(|| xxh3_64(words.as_bytes()))
 }
 
 /// The [`LEAD_ANCHORS`] smallest distinct values, ascending, padded with `u32::MAX`.
@@ -327,6 +355,26 @@ mod tests {
         assert_eq!(smallest_distinct(&[9, 3, 3, 7]), [3, 7]);
         assert_eq!(smallest_distinct(&[5]), [5, u32::MAX]);
         assert_eq!(smallest_distinct(&[]), [u32::MAX; LEAD_ANCHORS]);
+    }
+
+    #[test]
+    fn headlines_agree_whatever_their_case_and_punctuation_and_short_ones_do_not_count() {
+        let key = |t: &str| title_key(Some(t));
+        assert_eq!(
+            key("Officials: 31 wounded in Kyrgyzstan-Tajikistan border clash"),
+            key("OFFICIALS - 31 wounded in Kyrgyzstan Tajikistan border clash.")
+        );
+        assert_eq!(
+            key("Азербайджан и Казахстан подписали протокол"),
+            key("азербайджан и казахстан подписали протокол")
+        );
+        assert_ne!(
+            key("31 killed in Kyrgyzstan-Tajikistan border clash"),
+            key("31 wounded in Kyrgyzstan-Tajikistan border clash")
+        );
+        assert_eq!(key("Exchange rates for today"), key("exchange rates for today"));
+        assert_eq!(key("Exchange rates today"), None);
+        assert_eq!(title_key(None), None);
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub struct IndexConfig {
     /// Lead anchors indexed per article: the smallest shingle hashes of its first sentences,
     /// which find teasers and excerpts of the lead (0 disables them; at most 2).
     pub lead_anchors: usize,
+    /// Index the article's headline too (see `fingerprint::title_key`), which finds a wire
+    /// story's write-thru under the same headline when its wording has moved too far for the
+    /// anchors of its text. One more key per article.
+    pub title_anchor: bool,
     /// An anchor held by more than this many live articles yields no candidates.
     pub max_anchor_postings: usize,
     /// Time window in seconds of event time.
@@ -54,6 +58,7 @@ impl Default for IndexConfig {
             simhash_radius: 1,
             anchors: 7,
             lead_anchors: 1,
+            title_anchor: true,
             max_anchor_postings: 64,
             window_secs: 7 * 24 * 3600,
         }
@@ -65,9 +70,10 @@ impl Default for IndexConfig {
 pub const MAX_ANCHORS: usize = 32;
 
 impl IndexConfig {
-    /// Anchor keys per article: [`IndexConfig::anchors`] then [`IndexConfig::lead_anchors`].
+    /// Anchor keys per article: [`IndexConfig::anchors`], [`IndexConfig::lead_anchors`], then
+    /// the headline's if [`IndexConfig::title_anchor`].
     pub fn anchor_keys(&self) -> usize {
-        self.anchors + self.lead_anchors
+        self.anchors + self.lead_anchors + usize::from(self.title_anchor)
     }
 }
 
@@ -405,6 +411,7 @@ mod tests {
             simhash_radius: radius,
             anchors: 4,
             lead_anchors: 0,
+            title_anchor: false,
             max_anchor_postings: 3,
             window_secs: 100,
         })

@@ -72,7 +72,8 @@ impl Preparer {
     pub fn prepare(&mut self, record: &[u8], ingest_time: DateTime<Utc>) -> Prepared {
         match article::parse_with_body(record, self.max_record_bytes, ingest_time) {
             Ok((article, body)) => {
-                let fingerprint = self.fingerprint_body(&body);
+                let mut fingerprint = self.fingerprint_body(&body);
+                fingerprint.title = fingerprint::title_key(article.title.as_deref());
                 Prepared::Article { article, fingerprint }
             }
             Err(invalid) => Prepared::Invalid {

@@ -50,13 +50,15 @@ fn a_news_az_reprint_joins_the_azertac_original_which_becomes_canonical() {
     );
 }
 
+/// A monthly release in two months: the same wording, other figures.
+const GEOSTAT_OCTOBER: &str = "Trade turnover between Georgia and Azerbaijan amounted to 812.4 million dollars in January-October 2024, Geostat reports. Exports to Azerbaijan were 512.1 million dollars, up 11.2 percent, and imports 300.3 million dollars, down 4.1 percent. Azerbaijan ranked 3rd among trade partners with a share of 6.9 percent.";
+const GEOSTAT_SEPTEMBER: &str = "Trade turnover between Georgia and Azerbaijan amounted to 731.9 million dollars in January-September 2024, Geostat reports. Exports to Azerbaijan were 455.6 million dollars, up 9.8 percent, and imports 276.3 million dollars, down 2.7 percent. Azerbaijan ranked 4th among trade partners with a share of 6.4 percent.";
+
 #[test]
 fn a_template_with_other_figures_is_a_new_story() {
     let mut engine = Engine::new(CoreConfig::default()).unwrap();
-    let oct = "Trade turnover between Georgia and Azerbaijan amounted to 812.4 million dollars in January-October 2024, Geostat reports. Exports to Azerbaijan were 512.1 million dollars, up 11.2 percent, and imports 300.3 million dollars, down 4.1 percent. Azerbaijan ranked 3rd among trade partners with a share of 6.9 percent.";
-    let sep = "Trade turnover between Georgia and Azerbaijan amounted to 731.9 million dollars in January-September 2024, Geostat reports. Exports to Azerbaijan were 455.6 million dollars, up 9.8 percent, and imports 276.3 million dollars, down 2.7 percent. Azerbaijan ranked 4th among trade partners with a share of 6.4 percent.";
-    engine.process(&record("oct", "trend.az", "2024-11-20", oct), Utc::now());
-    let out = engine.process(&record("sep", "trend.az", "2024-11-21", sep), Utc::now());
+    engine.process(&record("oct", "trend.az", "2024-11-20", GEOSTAT_OCTOBER), Utc::now());
+    let out = engine.process(&record("sep", "trend.az", "2024-11-21", GEOSTAT_SEPTEMBER), Utc::now());
     assert_eq!(out.decision.verdict, Verdict::NewStory, "{:?}", out.decision);
 }
 
@@ -67,6 +69,43 @@ fn a_truncated_teaser_joins_its_original() {
     let teaser: String = AZERTAC.split("\n\n").take(2).collect::<Vec<_>>().join("\n\n") + " ...";
     let out = engine.process(&record("t", "eunewsweek.com", "2024-12-27", &teaser), Utc::now());
     assert_eq!(out.decision.verdict, Verdict::Duplicate, "{:?}", out.decision);
+}
+
+fn titled(id: &str, date: &str, title: Option<&str>, body: &str) -> Vec<u8> {
+    serde_json::json!({"id": id, "source": "example.com", "published_at": date, "title": title, "body": body})
+        .to_string()
+        .into_bytes()
+}
+
+/// A wire report and its write-thru, written for this test: the update rewrites the lead and
+/// two paragraphs and adds one, so that under a third of its wording is the first version's.
+const WIRE_FIRST: &str = "MOSCOW (AP) - Flooding in southern Kazakhstan has forced more than 4,000 people from their homes, the country's emergencies ministry said Saturday.\n\nRescuers used boats to reach villages along the Syr Darya river after a dam gave way overnight, the ministry said in a statement. No deaths have been reported.\n\nOfficials in the Kyzylorda region said the water had reached the roofs of some houses and that schools were being turned into shelters.\n\nThe government has sent 300 troops and 40 vehicles to help with the evacuation, and President Kassym-Jomart Tokayev ordered an investigation into the state of the dam.\n\nKazakhstan suffered its worst floods in decades in 2024, when more than 100,000 people were evacuated in the north and west of the country.";
+const WIRE_WRITE_THRU: &str = "MOSCOW (AP) - More than 4,000 people have been evacuated after a dam burst on the Syr Darya river in southern Kazakhstan and flooded several villages, the emergencies ministry said Saturday.\n\nRescue teams in boats reached the villages after the dam gave way overnight. One elderly man was reported missing.\n\nIn the Kyzylorda region, local officials said, water rose to the roofs of some houses, and schools now serve as shelters.\n\nPresident Kassym-Jomart Tokayev called for an inquiry into the condition of the dam, and 300 troops and 40 vehicles were sent to assist.\n\nResidents told local television that the water rose within an hour and that they had no time to save their livestock.\n\nKazakhstan suffered its worst floods in decades in 2024, when more than 100,000 people were evacuated in the north and west.";
+
+#[test]
+fn a_write_thru_under_the_same_headline_joins_and_a_recurring_headline_with_other_figures_does_not() {
+    let headline = Some("Thousands evacuated as dam bursts in southern Kazakhstan");
+    let decide = |title: Option<&str>| {
+        let mut engine = Engine::new(CoreConfig::default()).unwrap();
+        engine.process(&titled("first", "2026-04-04T09:00:00Z", title, WIRE_FIRST), Utc::now());
+        let out = engine.process(
+            &titled("update", "2026-04-04T12:00:00Z", title, WIRE_WRITE_THRU),
+            Utc::now(),
+        );
+        out.decision
+    };
+    let same_headline = decide(headline);
+    assert_eq!(same_headline.verdict, Verdict::Duplicate, "{same_headline:?}");
+    assert_eq!(same_headline.matched_article_id.as_deref(), Some("first"));
+    // The text alone is too far apart: the headline is what joins them.
+    assert_eq!(decide(None).verdict, Verdict::NewStory);
+
+    // A monthly release under one headline, with the month's figures.
+    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let headline = Some("Georgia-Azerbaijan trade turnover figures published");
+    engine.process(&titled("oct", "2024-11-20", headline, GEOSTAT_OCTOBER), Utc::now());
+    let out = engine.process(&titled("sep", "2024-11-21", headline, GEOSTAT_SEPTEMBER), Utc::now());
+    assert_eq!(out.decision.verdict, Verdict::NewStory, "{:?}", out.decision);
 }
 
 /// A Xinhua-style report, written for this test.
