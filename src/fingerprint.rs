@@ -233,16 +233,34 @@ pub const MIN_TITLE_WORDS: usize = 4;
 /// such a pair (`verify.min_containment_same_title`); the numbers and names checks still apply,
 /// which is what rejects a recurring format with the same headline and other figures.
 pub fn title_key(title: Option<&str>) -> Option<u64> {
-    let mut words = String::with_capacity(title?.len());
+    let title = title?;
+    let mut words = Vec::with_capacity(title.len());
     let mut count = 0;
-    for word in title?.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-        if count > 0 {
-            words.push(' ');
+    let mut in_word = false;
+    let mut utf8 = [0u8; 4];
+    for c in title.chars() {
+        if !c.is_alphanumeric() {
+            in_word = false;
+            continue;
         }
-        words.extend(word.chars().flat_map(char::to_lowercase));
-        count += 1;
+        if !in_word {
+            if count > 0 {
+                words.push(b' ');
+            }
+            count += 1;
+            in_word = true;
+        }
+        // Headlines are mostly ASCII, where lower-casing is a byte operation (290 -> 115 ns
+        // per generated headline against `char::to_lowercase` for all).
+        if c.is_ascii() {
+            words.push(c.to_ascii_lowercase() as u8);
+        } else {
+            for lower in c.to_lowercase() {
+                words.extend_from_slice(lower.encode_utf8(&mut utf8).as_bytes());
+            }
+        }
     }
-    (count >= MIN_TITLE_WORDS).then(|| xxh3_64(words.as_bytes()))
+    (count >= MIN_TITLE_WORDS).then(|| xxh3_64(&words))
 }
 
 /// The [`LEAD_ANCHORS`] smallest distinct values, ascending, padded with `u32::MAX`.
@@ -355,6 +373,25 @@ mod tests {
         assert_eq!(smallest_distinct(&[9, 3, 3, 7]), [3, 7]);
         assert_eq!(smallest_distinct(&[5]), [5, u32::MAX]);
         assert_eq!(smallest_distinct(&[]), [u32::MAX; LEAD_ANCHORS]);
+    }
+
+    proptest::proptest! {
+        /// A headline's key depends on its words only: not on their case, nor on the spaces and
+        /// punctuation between them.
+        #[test]
+        fn headline_keys_ignore_case_and_separators(
+            words in proptest::collection::vec("[a-zA-Z0-9а-яА-ЯəƏşŞ]{1,8}", 4..10),
+            separators in proptest::collection::vec("[ ,.:;!?'\"()|/-]{1,3}", 10),
+        ) {
+            let plain = words.join(" ");
+            let mut styled = String::new();
+            for (i, word) in words.iter().enumerate() {
+                styled.push_str(&separators[i]);
+                styled.push_str(&if i % 2 == 0 { word.to_uppercase() } else { word.to_lowercase() });
+            }
+            proptest::prop_assert_eq!(title_key(Some(&plain)), title_key(Some(&styled)));
+            proptest::prop_assert!(title_key(Some(&plain)).is_some());
+        }
     }
 
     #[test]
