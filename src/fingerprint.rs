@@ -226,14 +226,15 @@ pub const MIN_TITLE_WORDS: usize = 4;
 
 /// A key for a headline: xxh3 of its words, lower-cased, punctuation dropped, so that
 /// "Officials: 31 wounded" and "officials - 31 wounded" agree. `None` without a headline of
-/// [`MIN_TITLE_WORDS`] words or more.
+/// [`MIN_TITLE_WORDS`] words or more. A site's name after the headline is left out (see
+/// [`without_site_suffix`]): each site adds its own.
 ///
 /// Copies of one wire story keep its headline while their bodies may part: a write-thru adds
 /// and rewrites paragraphs under the same headline. The engine accepts a lower containment for
 /// such a pair (`verify.min_containment_same_title`); the numbers and names checks still apply,
 /// which is what rejects a recurring format with the same headline and other figures.
 pub fn title_key(title: Option<&str>) -> Option<u64> {
-    let title = title?;
+    let title = without_site_suffix(title?);
     let mut words = Vec::with_capacity(title.len());
     let mut count = 0;
     let mut in_word = false;
@@ -261,6 +262,27 @@ pub fn title_key(title: Option<&str>) -> Option<u64> {
         }
     }
     (count >= MIN_TITLE_WORDS).then(|| xxh3_64(&words))
+}
+
+/// A headline without a trailing site name: "Title | Breitbart", "Title | News.Az",
+/// "Title - Trend.Az". After a dash only a host name goes ("- Ambassador", "- RIA" name who
+/// said it, and are the headline's own); after a pipe, up to three words.
+fn without_site_suffix(title: &str) -> &str {
+    let title = title.trim_end();
+    if let Some((head, tail)) = title.rsplit_once(" | ") {
+        if tail.split_whitespace().count() <= 3 {
+            return head;
+        }
+    }
+    for dash in [" - ", " – ", " — "] {
+        if let Some((head, tail)) = title.rsplit_once(dash) {
+            let tail = tail.trim();
+            if tail.contains('.') && !tail.ends_with('.') && !tail.contains(char::is_whitespace) {
+                return head;
+            }
+        }
+    }
+    title
 }
 
 /// The [`LEAD_ANCHORS`] smallest distinct values, ascending, padded with `u32::MAX`.
@@ -381,7 +403,8 @@ mod tests {
         #[test]
         fn headline_keys_ignore_case_and_separators(
             words in proptest::collection::vec("[a-zA-Z0-9а-яА-ЯəƏşŞ]{1,8}", 4..10),
-            separators in proptest::collection::vec("[ ,.:;!?'\"()|/-]{1,3}", 10),
+            // Never " - " or " | ": what follows those may be a site's name (tested below).
+            separators in proptest::collection::vec("[ ,.:;!?'\"()|/-]|[,.:;!?'\"()|/-] ", 10),
         ) {
             let plain = words.join(" ");
             let mut styled = String::new();
@@ -410,6 +433,20 @@ mod tests {
             key("31 wounded in Kyrgyzstan-Tajikistan border clash")
         );
         assert_eq!(key("Exchange rates for today"), key("exchange rates for today"));
+        let headline = key("Azerbaijan and Kazakhstan sign a transit protocol");
+        for with_site in [
+            "Azerbaijan and Kazakhstan sign a transit protocol | News.Az",
+            "Azerbaijan and Kazakhstan sign a transit protocol | Daily Sabah",
+            "Azerbaijan and Kazakhstan sign a transit protocol - Trend.Az",
+            "Azerbaijan and Kazakhstan sign a transit protocol — caliber.az",
+        ] {
+            assert_eq!(key(with_site), headline, "{with_site}");
+        }
+        // Who said it is part of the headline.
+        assert_ne!(
+            key("We are working to develop relations in all areas - Ambassador"),
+            key("We are working to develop relations in all areas")
+        );
         assert_eq!(key("Exchange rates today"), None);
         assert_eq!(title_key(None), None);
     }
