@@ -311,6 +311,8 @@ impl CoreConfig {
     /// Checks ranges that the types alone do not.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let range = |key, value: String, expected| Err(ConfigError::Range { key, value, expected });
+        // The messages below spell these limits out.
+        const _: () = assert!(crate::index::MAX_ANCHORS == 32 && crate::fingerprint::LEAD_ANCHORS == 2);
         if self.index.simhash_radius > 7 {
             return range(
                 "index.simhash_radius",
