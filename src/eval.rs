@@ -8,8 +8,7 @@
 
 use crate::config::CoreConfig;
 use crate::engine::{is_copy, Engine};
-use crate::fingerprint::hamming;
-use crate::fingerprint::title_key;
+use crate::fingerprint::{hamming, title_key};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

@@ -277,7 +277,10 @@ fn without_site_suffix(title: &str) -> &str {
     for dash in [" - ", " – ", " — "] {
         if let Some((head, tail)) = title.rsplit_once(dash) {
             let tail = tail.trim();
-            if tail.contains('.') && !tail.ends_with('.') && !tail.contains(char::is_whitespace) {
+            let host = tail.rsplit_once('.').is_some_and(|(name, domain)| {
+                !name.is_empty() && domain.len() >= 2 && domain.chars().all(char::is_alphabetic)
+            });
+            if host && !tail.contains(char::is_whitespace) {
                 return head;
             }
         }
@@ -442,6 +445,11 @@ mod tests {
         ] {
             assert_eq!(key(with_site), headline, "{with_site}");
         }
+        // A figure after a dash is not a host name.
+        assert_ne!(
+            key("Azerbaijan's annual inflation - 2.5%"),
+            key("Azerbaijan's annual inflation - 3.1%")
+        );
         // Who said it is part of the headline.
         assert_ne!(
             key("We are working to develop relations in all areas - Ambassador"),
