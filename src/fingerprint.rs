@@ -227,14 +227,15 @@ pub const MIN_TITLE_WORDS: usize = 4;
 /// A key for a headline: xxh3 of its words, lower-cased, punctuation dropped, so that
 /// "Officials: 31 wounded" and "officials - 31 wounded" agree. `None` without a headline of
 /// [`MIN_TITLE_WORDS`] words or more. A site's name after the headline is left out (see
-/// [`without_site_suffix`]): each site adds its own.
+/// [`without_site_suffix`]): each site adds its own; so is a wire's tag before it ("UPDATE 2-",
+/// "BREAKING:", see [`without_wire_tag`]), which marks versions of one story.
 ///
 /// Copies of one wire story keep its headline while their bodies may part: a write-thru adds
 /// and rewrites paragraphs under the same headline. The engine accepts a lower containment for
 /// such a pair (`verify.min_containment_same_title`); the numbers and names checks still apply,
 /// which is what rejects a recurring format with the same headline and other figures.
 pub fn title_key(title: Option<&str>) -> Option<u64> {
-    let title = without_site_suffix(title?);
+    let title = without_wire_tag(without_site_suffix(title?));
     let mut words = Vec::with_capacity(title.len());
     let mut count = 0;
     let mut in_word = false;
@@ -262,6 +263,29 @@ pub fn title_key(title: Option<&str>) -> Option<u64> {
         }
     }
     (count >= MIN_TITLE_WORDS).then(|| xxh3_64(&words))
+}
+
+/// A headline without the tags wires and sites put before it: "UPDATE 2-", "REFILE-UPDATE 1-",
+/// "EXCLUSIVE-", "BREAKING:", "СРОЧНО:" (capitals, perhaps a number, then a hyphen or a colon
+/// right after). A headline in capitals only keeps its first word: "OFFICIALS: 31 WOUNDED" has
+/// no tag to tell apart.
+fn without_wire_tag(title: &str) -> &str {
+    let mut rest = title.trim_start();
+    for _ in 0..2 {
+        let tag_len = rest
+            .find(|c: char| !(c.is_uppercase() || c == ' ' || c.is_ascii_digit()))
+            .unwrap_or(0);
+        let (tag, after) = rest.split_at(tag_len);
+        let tagged = tag.chars().filter(|c| c.is_uppercase()).count() >= 2
+            && !tag.ends_with(' ')
+            && (after.starts_with('-') || after.starts_with(':'))
+            && after.contains(char::is_lowercase);
+        if !tagged {
+            break;
+        }
+        rest = after[1..].trim_start();
+    }
+    rest
 }
 
 /// A headline without a trailing site name: "Title | Breitbart", "Title | News.Az",
@@ -409,8 +433,10 @@ mod tests {
             // Never " - " or " | ": what follows those may be a site's name (tested below).
             separators in proptest::collection::vec("[ ,.:;!?'\"()|/-]|[,.:;!?'\"()|/-] ", 10),
         ) {
-            let plain = words.join(" ");
-            let mut styled = String::new();
+            // Both open with a word in lower case: capitals right before a hyphen or a colon
+            // would be a wire's tag (tested below).
+            let plain = format!("the {}", words.join(" "));
+            let mut styled = String::from("the");
             for (i, word) in words.iter().enumerate() {
                 styled.push_str(&separators[i]);
                 styled.push_str(&if i % 2 == 0 { word.to_uppercase() } else { word.to_lowercase() });
@@ -445,6 +471,26 @@ mod tests {
         ] {
             assert_eq!(key(with_site), headline, "{with_site}");
         }
+        for tagged in [
+            "UPDATE 2-Azerbaijan and Kazakhstan sign a transit protocol",
+            "REFILE-UPDATE 1-Azerbaijan and Kazakhstan sign a transit protocol",
+            "BREAKING: Azerbaijan and Kazakhstan sign a transit protocol | News.Az",
+        ] {
+            assert_eq!(key(tagged), headline, "{tagged}");
+        }
+        assert_eq!(
+            key("СРОЧНО: Азербайджан и Казахстан подписали протокол"),
+            key("Азербайджан и Казахстан подписали протокол")
+        );
+        // A headline in capitals keeps its first word; one that starts with a name keeps it.
+        assert_ne!(
+            key("OFFICIALS: 31 WOUNDED IN BORDER CLASH"),
+            key("31 wounded in border clash")
+        );
+        assert_ne!(
+            key("Officials: 31 wounded in border clash today"),
+            key("31 wounded in border clash today")
+        );
         // A figure after a dash is not a host name.
         assert_ne!(
             key("Azerbaijan's annual inflation - 2.5%"),
