@@ -461,7 +461,7 @@ fn xxh3_short(word: u64, len: usize) -> u64 {
 /// article came out as a few dozen clause-long tokens: a copy with one word changed lost the
 /// whole clause, a short article fell under `verify.min_tokens`, and a report with other
 /// figures written in words still shared most of its "tokens" with the original.
-fn is_unspaced(c: char) -> bool {
+pub(crate) fn is_unspaced(c: char) -> bool {
     // Cyrillic, Greek, Arabic and the other spaced scripts sit below U+0E00: one comparison.
     c >= '\u{0E00}'
         && matches!(c,
