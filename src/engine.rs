@@ -117,6 +117,10 @@ pub struct Counters {
     pub exact_duplicate: u64,
     pub invalid: u64,
     pub candidates_checked: u64,
+    /// Duplicates whose text alone fell short (under `verify.min_containment`) and that joined
+    /// because both articles carry one headline: the matches to sample when checking
+    /// `verify.min_containment_same_title`.
+    pub headline_matches: u64,
 }
 
 /// The outcome for an article that founded a story.
@@ -461,7 +465,7 @@ impl Engine {
         self.index.candidates(fp.simhash, keys.as_slice(), &mut self.candidates);
         self.counters.candidates_checked += self.candidates.len() as u64;
         touch_sketches(&self.slots, &self.candidates);
-        let mut best: Option<(Slot, &SlotInfo, f64)> = None;
+        let mut best: Option<(Slot, &SlotInfo, f64, bool)> = None;
         for &slot in &self.candidates {
             let Some(info) = self.slot(slot).filter(|i| i.tokens >= self.config.verify.min_tokens) else {
                 continue;
@@ -469,13 +473,16 @@ impl Engine {
             let similarity = fp.sketch.similarity(&info.sketch);
             let same_title = fp.title.is_some() && fp.title == info.title;
             if is_copy(&similarity, same_title, &self.config.verify)
-                && best.is_none_or(|(_, _, b)| similarity.containment > b)
+                && best.is_none_or(|(_, _, b, _)| similarity.containment > b)
             {
-                best = Some((slot, info, similarity.containment));
+                let by_headline = similarity.containment < self.config.verify.min_containment;
+                best = Some((slot, info, similarity.containment, by_headline));
             }
         }
-        let (slot, info, similarity) = best?;
+        let (slot, info, similarity, by_headline) = best?;
         let distance = self.index.simhash_of(slot).map_or(64, |h| hamming(h, fp.simhash));
-        Some((info.story, info.article_id.clone(), Match { similarity, distance }))
+        let found = (info.story, info.article_id.clone(), Match { similarity, distance });
+        self.counters.headline_matches += u64::from(by_headline);
+        Some(found)
     }
 }

@@ -238,12 +238,13 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
     let c = engine.counters();
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "syndic: {} records in {:.2}s ({:.0}/s): {} new stories, {} duplicates, {} exact duplicates, {} invalid; {} open stories, {} indexed, {:.1} candidates verified per article",
+        "syndic: {} records in {:.2}s ({:.0}/s): {} new stories, {} duplicates ({} by their headline), {} exact duplicates, {} invalid; {} open stories, {} indexed, {:.1} candidates verified per article",
         c.records,
         secs,
         c.records as f64 / secs.max(1e-9),
         c.new_story,
         c.duplicate,
+        c.headline_matches,
         c.exact_duplicate,
         c.invalid,
         engine.open_stories(),

@@ -29,6 +29,7 @@ pub struct Metrics {
     pub index_entries: IntGauge,
     pub index_bytes: IntGauge,
     pub index_evictions: IntGauge,
+    pub headline_matches: IntCounter,
     pub stories_open: IntGauge,
 }
 
@@ -139,6 +140,10 @@ impl Metrics {
                 "syndic_index_evictions",
                 "Articles evicted from the index since start (a count that only grows).",
             )?,
+            headline_matches: counter(
+                "syndic_headline_matches_total",
+                "Duplicates joined under one headline whose text alone fell short of verify.min_containment.",
+            )?,
             stories_open: gauge(
                 "syndic_stories_open",
                 "Stories with at least one article inside the window.",
@@ -190,6 +195,7 @@ mod tests {
             "syndic_index_entries",
             "syndic_index_bytes",
             "syndic_index_evictions",
+            "syndic_headline_matches_total",
             "syndic_stories_open",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");

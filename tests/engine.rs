@@ -92,13 +92,16 @@ fn a_write_thru_under_the_same_headline_joins_and_a_recurring_headline_with_othe
             &titled("update", "2026-04-04T12:00:00Z", title, WIRE_WRITE_THRU),
             Utc::now(),
         );
-        out.decision
+        (out.decision, engine.counters().headline_matches)
     };
-    let same_headline = decide(headline);
+    let (same_headline, headline_matches) = decide(headline);
     assert_eq!(same_headline.verdict, Verdict::Duplicate, "{same_headline:?}");
     assert_eq!(same_headline.matched_article_id.as_deref(), Some("first"));
+    assert_eq!(headline_matches, 1, "counted, for operators to sample such matches");
     // The text alone is too far apart: the headline is what joins them.
-    assert_eq!(decide(None).verdict, Verdict::NewStory);
+    let (without_headline, headline_matches) = decide(None);
+    assert_eq!(without_headline.verdict, Verdict::NewStory);
+    assert_eq!(headline_matches, 0);
 
     // A monthly release under one headline, with the month's figures.
     let mut engine = Engine::new(CoreConfig::default()).unwrap();
