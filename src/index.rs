@@ -1,7 +1,7 @@
 //! The near-duplicate index: finds earlier articles that may be copies of a new one, without
 //! scanning, and forgets articles that fall out of the time window.
 //!
-//! Two kinds of keys lead to candidates, both looked up in hash tables:
+//! These keys lead to candidates, all looked up in hash tables:
 //!
 //! * **SimHash blocks** (multi-index hashing). The 64-bit SimHash is split into two 32-bit
 //!   halves with a table each. Two hashes within Hamming radius `r` agree within `r / 2` bits
@@ -20,6 +20,8 @@
 //!   luck (about four times in ten); it shares the lead's whenever it holds the lead's first
 //!   sentences. The default of 7 anchors and 1 lead anchor keeps the 8 keys per article, and so
 //!   the tables' size and load, of the 8 anchors before it, and lost no copy (BENCHMARKS.md).
+//! * **The headline** (`fingerprint::title_key`), stored with the anchors: a wire story's
+//!   write-thru keeps it while its wording moves too far for the anchors of its text.
 //!
 //! Candidates are only candidates: [`crate::engine`] confirms them with the sketch.
 //! Eviction follows event time: an entry leaves once the newest event time seen is more than
