@@ -65,7 +65,8 @@ pub struct VerifyConfig {
     pub min_containment: f64,
     /// The same, for two articles under one headline (see `fingerprint::title_key`): a wire
     /// story's write-thru keeps its headline while paragraphs are added and rewritten. Used
-    /// when lower than `min_containment`.
+    /// when lower than `min_containment`, and only when the numbers or the names could be
+    /// compared (and agree).
     pub min_containment_same_title: f64,
     /// When both texts carry at least two numbers, the minimum share of the smaller set of
     /// numbers found in the other: recurring templates differ in their figures.

@@ -178,16 +178,20 @@ impl AnchorKeys {
 }
 
 /// Decides whether a verified similarity makes a copy; `same_title` when both articles carry
-/// one headline ([`crate::fingerprint::title_key`]).
+/// one headline ([`crate::fingerprint::title_key`]). Under one headline less of the text must
+/// agree, but then the figures or the names must have been compared and agree: a headline and a
+/// quarter of the wording alone is what two reports of one recurring event can share.
 pub fn is_copy(similarity: &Similarity, same_title: bool, verify: &VerifyConfig) -> bool {
     let min_containment = if same_title {
         verify.min_containment.min(verify.min_containment_same_title)
     } else {
         verify.min_containment
     };
+    let by_text = similarity.containment >= verify.min_containment;
     similarity.containment >= min_containment
         && similarity.numbers.is_none_or(|n| n >= verify.min_number_overlap)
         && similarity.names.is_none_or(|n| n >= verify.min_name_overlap)
+        && (by_text || similarity.numbers.is_some() || similarity.names.is_some())
 }
 
 /// Reads one value per cache line of every candidate's sketch before any is compared.
@@ -484,5 +488,33 @@ impl Engine {
         let found = (info.story, info.article_id.clone(), Match { similarity, distance });
         self.counters.headline_matches += u64::from(by_headline);
         Some(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn similarity(containment: f64, numbers: Option<f64>, names: Option<f64>) -> Similarity {
+        Similarity {
+            containment,
+            jaccard: containment / 2.0,
+            numbers,
+            names,
+        }
+    }
+
+    #[test]
+    fn under_one_headline_less_text_must_agree_and_the_facts_must_have_been_compared() {
+        let verify = VerifyConfig::default();
+        let write_thru = similarity(0.3, None, Some(0.8));
+        assert!(is_copy(&write_thru, true, &verify));
+        assert!(!is_copy(&write_thru, false, &verify), "the text alone falls short");
+        // Nothing to compare but the wording: the headline does not lower the bar.
+        assert!(!is_copy(&similarity(0.3, None, None), true, &verify));
+        assert!(is_copy(&similarity(0.45, None, None), true, &verify));
+        // Other figures under the same headline: a recurring format.
+        assert!(!is_copy(&similarity(0.9, Some(0.2), Some(0.9)), true, &verify));
+        assert!(!is_copy(&similarity(0.2, Some(1.0), Some(1.0)), true, &verify));
     }
 }
