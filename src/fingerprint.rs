@@ -233,8 +233,8 @@ pub const MIN_TITLE_WORDS: usize = 4;
 ///
 /// Copies of one wire story keep its headline while their bodies may part: a write-thru adds
 /// and rewrites paragraphs under the same headline. The engine accepts a lower containment for
-/// such a pair (`verify.min_containment_same_title`); the numbers and names checks still apply,
-/// which is what rejects a recurring format with the same headline and other figures.
+/// such a pair (`verify.min_containment_same_title`) when its numbers or names agree; those
+/// checks are what reject a recurring format with the same headline and other figures.
 pub fn title_key(title: Option<&str>) -> Option<u64> {
     let title = without_wire_tag(without_site_suffix(title?));
     let mut words = Vec::with_capacity(title.len());
