@@ -7,7 +7,7 @@
 
 use crate::article::{Article, InvalidRecord};
 use crate::config::{ConfigError, CoreConfig, VerifyConfig};
-use crate::fingerprint::{hamming, Fingerprint, LEAD_ANCHORS};
+use crate::fingerprint::{hamming, same_headline, Fingerprint, LEAD_ANCHORS};
 use crate::index::{IndexConfig, NearDupIndex, Slot, MAX_ANCHORS, NO_ANCHOR};
 use crate::prepare::{Prepared, Preparer};
 use crate::sketch::{Similarity, Sketch};
@@ -182,16 +182,12 @@ impl AnchorKeys {
 /// agree, but then the figures or the names must have been compared and agree: a headline and a
 /// quarter of the wording alone is what two reports of one recurring event can share.
 pub fn is_copy(similarity: &Similarity, same_title: bool, verify: &VerifyConfig) -> bool {
-    let min_containment = if same_title {
-        verify.min_containment.min(verify.min_containment_same_title)
-    } else {
-        verify.min_containment
-    };
+    let facts_agree = similarity.numbers.is_none_or(|n| n >= verify.min_number_overlap)
+        && similarity.names.is_none_or(|n| n >= verify.min_name_overlap);
+    let facts_compared = similarity.numbers.is_some() || similarity.names.is_some();
     let by_text = similarity.containment >= verify.min_containment;
-    similarity.containment >= min_containment
-        && similarity.numbers.is_none_or(|n| n >= verify.min_number_overlap)
-        && similarity.names.is_none_or(|n| n >= verify.min_name_overlap)
-        && (by_text || similarity.numbers.is_some() || similarity.names.is_some())
+    let by_headline = same_title && facts_compared && similarity.containment >= verify.min_containment_same_title;
+    facts_agree && (by_text || by_headline)
 }
 
 /// Reads one value per cache line of every candidate's sketch before any is compared.
@@ -475,8 +471,7 @@ impl Engine {
                 continue;
             };
             let similarity = fp.sketch.similarity(&info.sketch);
-            let same_title = fp.title.is_some() && fp.title == info.title;
-            if is_copy(&similarity, same_title, &self.config.verify)
+            if is_copy(&similarity, same_headline(fp.title, info.title), &self.config.verify)
                 && best.is_none_or(|(_, _, b, _)| similarity.containment > b)
             {
                 let by_headline = similarity.containment < self.config.verify.min_containment;

@@ -8,7 +8,7 @@
 
 use crate::config::CoreConfig;
 use crate::engine::{is_copy, Engine};
-use crate::fingerprint::{hamming, title_key};
+use crate::fingerprint::{hamming, same_headline, title_key};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -278,8 +278,7 @@ pub fn evaluate(
         };
         let (fa, fb) = (engine.fingerprint_body(a), engine.fingerprint_body(b));
         let similarity = fa.sketch.similarity(&fb.sketch);
-        let title = title_key(title_a);
-        let same_title = title.is_some() && title == title_key(title_b);
+        let same_title = same_headline(title_key(title_a), title_key(title_b));
         report.errors.push(PairError {
             a: pair.a.clone(),
             b: pair.b.clone(),

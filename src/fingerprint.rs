@@ -269,6 +269,11 @@ pub fn title_key(title: Option<&str>) -> Option<u64> {
     (half_words >= 2 * MIN_TITLE_WORDS).then(|| xxh3_64(&words))
 }
 
+/// Whether two articles carry one headline: both have a [`title_key`], and it is the same.
+pub fn same_headline(a: Option<u64>, b: Option<u64>) -> bool {
+    a.is_some() && a == b
+}
+
 /// A headline without the tags wires and sites put before it: "UPDATE 2-", "REFILE-UPDATE 1-",
 /// "EXCLUSIVE-", "BREAKING:", "СРОЧНО:" (capitals, perhaps a number, then a hyphen or a colon
 /// right after). A headline in capitals only keeps its first word: "OFFICIALS: 31 WOUNDED" has
