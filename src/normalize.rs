@@ -766,6 +766,23 @@ mod tests {
         );
     }
 
+    /// The rules see folded text ("Ajansi", "məlumatina"): Azerbaijani and Turkish
+    /// attributions go whichever form of the letter i the outlet typed.
+    #[test]
+    fn strips_azerbaijani_and_turkish_attributions_after_folding() {
+        let text = "prezident ilham əliyev nazirini qəbul edib";
+        for attributed in [
+            "Prezident İlham Əliyev nazirini qəbul edib, AZƏRTAC xəbər verir.",
+            "Report xəbər verir ki, Prezident İlham Əliyev nazirini qəbul edib.",
+            "APA-nın məlumatına görə, Prezident İlham Əliyev nazirini qəbul edib.",
+            "Prezident İlham Əliyev nazirini qəbul edib, Anadolu Ajansı'nın haberine göre.",
+        ] {
+            assert_eq!(norm(attributed), text, "{attributed}");
+        }
+        // "bildirdi" (stated) is said of anyone, not only of news outlets.
+        assert_eq!(norm("Nazir bildirdi ki, görüş olub."), "nazir bildirdi ki görüş olub");
+    }
+
     #[test]
     fn cuts_chinese_japanese_and_thai_into_characters_and_keeps_figures_whole() {
         assert_eq!(norm("国家统计局26日发布数据"), "国 家 统 计 局 26 日 发 布 数 据");

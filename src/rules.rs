@@ -494,6 +494,21 @@ mod tests {
             ("Выплаты начнутся в мае, сообщает пресс-служба Министерства финансов.", "Выплаты начнутся в мае"),
             // A verb of saying inside the sentence is not an attribution.
             ("Министерство сообщает, что движение поездов возобновится с 1 апреля.", "Министерство сообщает, что движение поездов возобновится с 1 апреля."),
+            ("PARIS, 26 nov (AFP) - Le gouvernement a annoncé une hausse, rapporte l'AFP.", "Le gouvernement a annoncé une hausse"),
+            ("Le ministre a confirmé la date, selon l'agence Reuters.", "Le ministre a confirmé la date"),
+            ("La réunion a eu lieu à Bruxelles, a indiqué l'agence Anadolu.", "La réunion a eu lieu à Bruxelles"),
+            ("Madrid, 26 nov (EFE).- El Gobierno aprobó el presupuesto, informó la agencia EFE.", "El Gobierno aprobó el presupuesto"),
+            ("El gasto subirá en enero, según informa Europa Press.", "El gasto subirá en enero"),
+            ("(ANSA) - ROMA, 26 NOV - Il governo ha approvato la manovra, riporta l'ANSA.", "Il governo ha approvato la manovra"),
+            ("La spesa salirà, secondo quanto riferisce Reuters.", "La spesa salirà"),
+            ("Os gastos vão subir, segundo a agência Lusa.", "Os gastos vão subir"),
+            ("Уряд ухвалив бюджет на 2025 рік, повідомляє Укрінформ.", "Уряд ухвалив бюджет на 2025 рік"),
+            ("Wydatki wzrosną, podaje PAP.", "Wydatki wzrosną"),
+            ("De uitgaven stijgen, meldt ANP.", "De uitgaven stijgen"),
+            // Whoever is not named with a capital, or an agency word, is not an agency.
+            ("Le budget augmentera, selon le ministère.", "Le budget augmentera, selon le ministère."),
+            ("Le texte sera voté, selon des sources parlementaires.", "Le texte sera voté, selon des sources parlementaires."),
+            ("El gasto subirá, informó el ministro de Economía.", "El gasto subirá, informó el ministro de Economía."),
         ];
         assert_stripped(&rules, &cases);
     }
