@@ -387,6 +387,12 @@ mod tests {
                 "Oxşar xəbərlər",
                 "Kaynak: AA",
                 "Paylaş",
+                "RELATED: Kazakhstan raises rates again",
+                "WATCH: The moment the bridge opened",
+                "Story continues",
+                "This is a developing story and will be updated.",
+                "First published on November 26, 2024",
+                "Get the latest news from Azerbaijan on our Telegram channel.",
             ],
         );
         for text in [
@@ -395,6 +401,9 @@ mod tests {
             "Facebook and Twitter were blocked for a week.",
             "Updated on Monday, the forecast sees growth of 4 percent.",
             "Updated figures released Monday.",
+            "Related charges were dropped on Monday, the court said.",
+            "Watchdogs said the vote was fair.",
+            "First published in 1850, the newspaper closed on Monday.",
             "Photographers were kept away from the site, police said on Monday.",
             "Follow-up talks on water use are planned for May, the ministry said.",
             "The copyright office said on Monday that the law, which took effect in January, had cut piracy by half across the region over the year.",
