@@ -154,6 +154,47 @@ fn chinese_and_japanese_copies_join_and_a_chinese_template_with_other_figures_do
     assert_eq!(out.decision.verdict, Verdict::Duplicate, "{:?}", out.decision);
 }
 
+/// Briefs under `verify.min_tokens` join only as exact copies after normalization, so the
+/// wire's dateline and attribution and the reprint's own must all go for them to join.
+#[test]
+fn briefs_in_other_languages_join_once_their_datelines_and_attributions_go() {
+    let briefs = [
+        (
+            "Bakı, 26 noyabr, AZƏRTAC. Prezident İlham Əliyev Qazaxıstanın energetika nazirini qəbul edib.",
+            "Report xəbər verir ki, PREZİDENT İLHAM ƏLİYEV Qazaxıstanın energetika nazirini qəbul edib.",
+        ),
+        (
+            "PARIS, 26 nov (AFP) - Le gouvernement a relevé de 4,5 % le budget de la défense pour 2025, rapporte l'AFP.",
+            "Le gouvernement a relevé de 4,5 % le budget de la défense pour 2025, selon l'agence France-Presse.",
+        ),
+        (
+            "Madrid, 26 nov (EFE).- El Gobierno aprobó este martes el techo de gasto para 2025.",
+            "El Gobierno aprobó este martes el techo de gasto para 2025, según informa Europa Press.",
+        ),
+        (
+            "(ANSA) - ROMA, 26 NOV - Il governo ha approvato la manovra per il 2025.",
+            "Il governo ha approvato la manovra per il 2025, riporta l'ANSA.",
+        ),
+    ];
+    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    for (i, (wire, reprint)) in briefs.iter().enumerate() {
+        engine.process(
+            &record(&format!("w{i}"), "wire.example", "2024-11-26", wire),
+            Utc::now(),
+        );
+        let out = engine.process(
+            &record(&format!("r{i}"), "site.example", "2024-11-26", reprint),
+            Utc::now(),
+        );
+        assert_eq!(
+            out.decision.verdict,
+            Verdict::ExactDuplicate,
+            "{reprint}: {:?}",
+            out.decision
+        );
+    }
+}
+
 /// The first `words` words of `body`, continued to the end of that sentence: an aggregator's
 /// teaser of the lead.
 fn lead_teaser(body: &str, words: usize) -> String {
