@@ -393,6 +393,8 @@ mod tests {
                 "This is a developing story and will be updated.",
                 "First published on November 26, 2024",
                 "Get the latest news from Azerbaijan on our Telegram channel.",
+                "Смотреть все фото к статье (18)",
+                "See all photos",
             ],
         );
         for text in [
@@ -513,6 +515,12 @@ mod tests {
             ("Os gastos vão subir, segundo a agência Lusa.", "Os gastos vão subir"),
             ("Уряд ухвалив бюджет на 2025 рік, повідомляє Укрінформ.", "Уряд ухвалив бюджет на 2025 рік"),
             ("Wydatki wzrosną, podaje PAP.", "Wydatki wzrosną"),
+            ("Source: https://vesti-ua.net/novosti/124967-pensii. Pensions rise.", "Source:  . Pensions rise."),
+            ("Read more at www.pravda.com.ua/rus/news/2019/11/15/7232036/", "Read more at"),
+            (
+                "2020-05-17T21:15:22+03:00https://1prime.ru/transport/20200517/831460364.htmlhttps://1prime.ru/i/logo.png Агентство",
+                "2020-05-17T21:15:22+03:00  Агентство",
+            ),
             ("De uitgaven stijgen, meldt ANP.", "De uitgaven stijgen"),
             // Whoever is not named with a capital, or an agency word, is not an agency.
             ("Le budget augmentera, selon le ministère.", "Le budget augmentera, selon le ministère."),
