@@ -9,7 +9,7 @@
 //! tokens joined by single spaces, is built only on request, for people and tools.
 
 use crate::markup::{decode_markup, markup_at};
-use crate::rules::{BoilerplateRules, Removal};
+use crate::rules::{BoilerplateRules, Ends, Removal};
 use unicode_normalization::UnicodeNormalization;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -627,13 +627,17 @@ impl Normalizer {
                 }
                 continue;
             }
-            let at_edge = i < EDGE_PARAGRAPHS || i + EDGE_PARAGRAPHS >= count;
+            let ends = Ends {
+                start: i < EDGE_PARAGRAPHS,
+                end: i + EDGE_PARAGRAPHS >= count,
+            };
+            let at_edge = ends.start || ends.end;
             match explained.as_deref_mut() {
-                None if at_edge => tokenize(&self.rules.strip(paragraph), &mut scratch.token, out),
+                None if at_edge => tokenize(&self.rules.strip_at(paragraph, ends), &mut scratch.token, out),
                 None => tokenize(paragraph, &mut scratch.token, out),
                 Some(explained) => {
                     let (text, removed) = if at_edge {
-                        self.rules.strip_explained(paragraph)
+                        self.rules.strip_explained(paragraph, ends)
                     } else {
                         (std::borrow::Cow::Borrowed(paragraph), Vec::new())
                     };
