@@ -750,7 +750,10 @@ mod tests {
             panic!("the attribution paragraph is kept: {fates:?}");
         };
         assert_eq!(removed.len(), 1);
-        assert!(removed[0].rule.starts_with("attribution:"), "{removed:?}");
+        assert!(
+            removed[0].rule.starts_with("attribution closing a sentence"),
+            "{removed:?}"
+        );
         assert_eq!(removed[0].text, ", News.Az reports, citing AZERTAC.");
         assert_eq!(fates[2], &ParagraphFate::Kept { removed: Vec::new() });
         assert_eq!(

@@ -121,7 +121,7 @@ fn explain_names_the_rule_behind_every_removal_and_reports_bad_records() {
         "{report}"
     );
     assert!(
-        report.contains(r#"stripped by "attribution: "#)
+        report.contains(r#"stripped by "attribution closing a sentence: "#)
             && report.contains(r#"": ", News.Az reports, citing AZERTAC.""#),
         "{report}"
     );
