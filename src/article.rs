@@ -32,7 +32,7 @@ pub enum InvalidRecord {
     EmptyBody,
     #[error("record is {size} bytes, over the limit of {limit} bytes (raise `max_record_bytes` if this is expected)")]
     Oversize { size: usize, limit: usize },
-    #[error("`published_at` value {value:?} is not an RFC 3339 timestamp, a YYYY-MM-DD date or a YYYY-MM month")]
+    #[error("`published_at` value {value:?} is not an RFC 3339 timestamp (an offset may be left out: UTC), an RFC 2822 date, a YYYY-MM-DD date or a YYYY-MM month")]
     BadTimestamp { value: String },
 }
 
@@ -188,7 +188,9 @@ fn non_object_type(json: &str) -> Option<&'static str> {
     }
 }
 
-/// Reads `published_at` as RFC 3339, a plain date (midnight UTC) or a month (its first day).
+/// Reads `published_at` as RFC 3339, a plain date (midnight UTC) or a month (its first day),
+/// and the two forms feeds use most besides: a date and time without an offset ("2024-11-26
+/// 10:00:00", taken as UTC) and RFC 2822, the date of RSS ("Tue, 26 Nov 2024 10:00:00 GMT").
 pub fn parse_timestamp(value: &str) -> Result<DateTime<Utc>, InvalidRecord> {
     parse_time_range(value).map(|(start, _)| start)
 }
@@ -198,6 +200,23 @@ pub fn parse_timestamp(value: &str) -> Result<DateTime<Utc>, InvalidRecord> {
 pub fn parse_time_range(value: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), InvalidRecord> {
     let trimmed = value.trim();
     if let Ok(ts) = DateTime::parse_from_rfc3339(trimmed) {
+        let ts = ts.with_timezone(&Utc);
+        return Ok((ts, ts));
+    }
+    // Without an offset a time says nothing about its zone; UTC is the one guess that a
+    // replay of the same topic repeats.
+    let naive = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|format| chrono::NaiveDateTime::parse_from_str(trimmed, format).ok());
+    if let Some(ts) = naive.map(|t| t.and_utc()) {
+        return Ok((ts, ts));
+    }
+    if let Ok(ts) = DateTime::parse_from_rfc2822(trimmed) {
         let ts = ts.with_timezone(&Utc);
         return Ok((ts, ts));
     }
@@ -330,6 +349,19 @@ mod tests {
         .unwrap();
         assert_eq!(m.published_at.to_rfc3339(), "2024-02-01T00:00:00+00:00");
         assert_eq!(m.published_until.to_rfc3339(), "2024-02-29T23:59:59+00:00");
+        for (value, expected) in [
+            ("2024-11-26T10:00:00", "2024-11-26T10:00:00+00:00"),
+            ("2024-11-26 10:00:00.250", "2024-11-26T10:00:00.250+00:00"),
+            ("2024-11-26 10:00", "2024-11-26T10:00:00+00:00"),
+            ("Tue, 26 Nov 2024 14:00:00 +0400", "2024-11-26T10:00:00+00:00"),
+            ("Tue, 26 Nov 2024 10:00:00 GMT", "2024-11-26T10:00:00+00:00"),
+        ] {
+            let (start, end) = parse_time_range(value).unwrap();
+            assert_eq!((start.to_rfc3339(), end), (expected.to_string(), start), "{value}");
+        }
+        for bad in ["26.11.2024", "2024-11-26T25:00:00", "yesterday", "2024-11-26T10"] {
+            assert!(parse_time_range(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
