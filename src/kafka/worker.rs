@@ -748,6 +748,7 @@ pub async fn run_in_mode(
     // assignment during a broker outage, say) the worker is waiting to rejoin, not idle: the
     // records it consumed but could not commit come back after the reassignment.
     let mut assigned = false;
+    let mut waiting_to_rejoin = false;
     let mut consume_errors = 0u32;
     let mut last_progress = Instant::now();
     let mut last_gauges = Instant::now();
@@ -802,6 +803,7 @@ pub async fn run_in_mode(
                 // Idleness counts from joining the group, not from start-up.
                 GroupEvent::Assigned => {
                     assigned = true;
+                    waiting_to_rejoin = false;
                     last_record = Instant::now();
                     if !producer_reaches_broker {
                         let client = publisher.producer().client();
@@ -842,8 +844,19 @@ pub async fn run_in_mode(
                     last_progress = Instant::now();
                 }
                 if !idle_limit.is_zero() && publisher.in_flight() == 0 && in_pipeline == 0 && assigned && last_record.elapsed() >= idle_limit {
-                    info!(idle_secs = idle_limit.as_secs(), "input idle; stopping");
-                    break;
+                    // librdkafka can know the assignment is lost (the broker restarted and
+                    // forgot the member) before the revocation reaches this loop. Stopping
+                    // then, the final commit fails and the records come back after a restart;
+                    // waiting, the worker rejoins, consumes them again and commits.
+                    if consumer.assignment_lost() {
+                        if !waiting_to_rejoin {
+                            info!("input idle, but the group assignment was lost; waiting to rejoin before stopping");
+                            waiting_to_rejoin = true;
+                        }
+                    } else {
+                        info!(idle_secs = idle_limit.as_secs(), "input idle; stopping");
+                        break;
+                    }
                 }
             }
             result = publisher.completions(&mut completed), if publisher.in_flight() > 0 => {
