@@ -199,7 +199,7 @@ pub fn parse_timestamp(value: &str) -> Result<DateTime<Utc>, InvalidRecord> {
 /// month-precision date, common on pages whose day was never published, covers its month.
 pub fn parse_time_range(value: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), InvalidRecord> {
     let trimmed = value.trim();
-    if let Ok(ts) = DateTime::parse_from_rfc3339(trimmed) {
+    if let Ok(ts) = DateTime::parse_from_rfc3339(trimmed).or_else(|_| DateTime::parse_from_rfc2822(trimmed)) {
         let ts = ts.with_timezone(&Utc);
         return Ok((ts, ts));
     }
@@ -214,10 +214,6 @@ pub fn parse_time_range(value: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), I
     .iter()
     .find_map(|format| chrono::NaiveDateTime::parse_from_str(trimmed, format).ok());
     if let Some(ts) = naive.map(|t| t.and_utc()) {
-        return Ok((ts, ts));
-    }
-    if let Ok(ts) = DateTime::parse_from_rfc2822(trimmed) {
-        let ts = ts.with_timezone(&Utc);
         return Ok((ts, ts));
     }
     let day = |date: NaiveDate| date.and_hms_opt(0, 0, 0).map(|t| t.and_utc());

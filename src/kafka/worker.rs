@@ -748,7 +748,6 @@ pub async fn run_in_mode(
     // assignment during a broker outage, say) the worker is waiting to rejoin, not idle: the
     // records it consumed but could not commit come back after the reassignment.
     let mut assigned = false;
-    let mut waiting_to_rejoin = false;
     let mut consume_errors = 0u32;
     let mut last_progress = Instant::now();
     let mut last_gauges = Instant::now();
@@ -803,7 +802,6 @@ pub async fn run_in_mode(
                 // Idleness counts from joining the group, not from start-up.
                 GroupEvent::Assigned => {
                     assigned = true;
-                    waiting_to_rejoin = false;
                     last_record = Instant::now();
                     if !producer_reaches_broker {
                         let client = publisher.producer().client();
@@ -847,12 +845,11 @@ pub async fn run_in_mode(
                     // librdkafka can know the assignment is lost (the broker restarted and
                     // forgot the member) before the revocation reaches this loop. Stopping
                     // then, the final commit fails and the records come back after a restart;
-                    // waiting, the worker rejoins, consumes them again and commits.
+                    // as after a revocation, the worker waits for the next assignment instead,
+                    // consumes them again and commits.
                     if consumer.assignment_lost() {
-                        if !waiting_to_rejoin {
-                            info!("input idle, but the group assignment was lost; waiting to rejoin before stopping");
-                            waiting_to_rejoin = true;
-                        }
+                        info!("input idle, but the group assignment was lost; waiting to rejoin before stopping");
+                        assigned = false;
                     } else {
                         info!(idle_secs = idle_limit.as_secs(), "input idle; stopping");
                         break;
