@@ -217,7 +217,9 @@ const CLASS: [u8; 256] = {
 /// and names, and, when `out.keep_text` is set, the tokens joined by single spaces.
 ///
 /// A token is a run of letters, marks and digits, lower-cased; digit groups joined by `.` stay
-/// one number ("4.1"), and `,` between digits is a thousands separator ("10,000" -> "10000").
+/// one number ("4.1"), and `,` between digits is a thousands separator ("10,000" -> "10000"), as
+/// is a space between one to three digits and groups of three ("10 000", "1 434": Russian and
+/// French write figures so, with a space that some sites drop).
 /// In scripts written without spaces each letter is a token, and a figure in Chinese or
 /// Japanese numerals is one number token ([`is_unspaced`]).
 /// Capitalized tokens that do not start a sentence are recorded as names. Each token is
@@ -314,6 +316,10 @@ fn read_token(paragraph: &str, start: usize, token: &mut Vec<u8>) -> (usize, boo
         }
         return (i, false);
     }
+    // Whether the token so far is a figure that a space may continue: one to three digits, then
+    // groups of three. A longer first group is a year or a count of its own ("in 2019 100").
+    let mut spaced_figure = true;
+    let mut after_space = false;
     loop {
         let run_start = i;
         while i < bytes.len() && CLASS[bytes[i] as usize] & WORD != 0 {
@@ -323,8 +329,18 @@ fn read_token(paragraph: &str, start: usize, token: &mut Vec<u8>) -> (usize, boo
         token.extend(run.iter().map(u8::to_ascii_lowercase));
         has_digit |= run.iter().any(u8::is_ascii_digit);
         let last_was_digit = run.last().is_some_and(u8::is_ascii_digit);
+        let group_length_fits = if after_space {
+            run.len() == 3
+        } else {
+            (1..=3).contains(&run.len())
+        };
+        spaced_figure &= group_length_fits && run.iter().all(u8::is_ascii_digit);
+        after_space = false;
         let Some(&b) = bytes.get(i) else { break };
-        if b >= 0x80 {
+        if b == b' ' && spaced_figure && digit_group_at(paragraph, i + 1) {
+            after_space = true;
+            i += 1;
+        } else if b >= 0x80 {
             let c = paragraph[i..].chars().next().unwrap_or(' ');
             if !(c.is_alphanumeric() || is_mark(c)) || is_unspaced(c) {
                 break;
@@ -333,17 +349,40 @@ fn read_token(paragraph: &str, start: usize, token: &mut Vec<u8>) -> (usize, boo
             for lower in c.to_lowercase() {
                 token.extend_from_slice(lower.encode_utf8(&mut utf8).as_bytes());
             }
+            spaced_figure = false;
             i += c.len_utf8();
         } else if (b == b'.' || b == b',') && last_was_digit && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
             if b == b'.' {
                 token.push(b'.');
             }
+            spaced_figure = false;
             i += 1;
         } else {
             break;
         }
     }
     (i, has_digit)
+}
+
+/// Whether three digits start at byte `at` and end a word there: a group of a figure written
+/// with spaces ("434" in "1 434 cases", not "2017" in "May 9 2017" or "100m" in "5 100m").
+fn digit_group_at(paragraph: &str, at: usize) -> bool {
+    let bytes = paragraph.as_bytes();
+    let Some(group) = bytes.get(at..at + 3) else {
+        return false;
+    };
+    if !group.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    match bytes.get(at + 3) {
+        None => true,
+        Some(&b) if b < 0x80 => CLASS[b as usize] & WORD == 0,
+        // The three digits are ASCII, so `at + 3` is a character boundary.
+        Some(_) => paragraph[at + 3..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || is_mark(c))),
+    }
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -411,10 +450,20 @@ fn short_ascii_token(bytes: &[u8], at: usize) -> Option<(u128, usize, bool)> {
     if len == 0 {
         return None;
     }
-    match bytes.get(at + len) {
-        Some(&next) if next >= 0x80 => return None,
-        Some(b'.' | b',') if bytes[at + len - 1].is_ascii_digit() => return None,
-        _ => {}
+    let next = bytes.get(at + len).copied().unwrap_or(b' ');
+    if next >= 0x80 {
+        return None;
+    }
+    // A figure may go on after a separator; most tokens have no digit and skip these tests.
+    if has_digit && bytes[at + len - 1].is_ascii_digit() {
+        let separated = match next {
+            b'.' | b',' => true,
+            b' ' => len <= 3 && bytes.get(at + len + 1).is_some_and(u8::is_ascii_digit),
+            _ => false,
+        };
+        if separated {
+            return None;
+        }
     }
     Some((lowered, len, has_digit))
 }
@@ -712,6 +761,34 @@ mod tests {
     }
 
     #[test]
+    fn a_figure_written_with_spaces_is_one_number() {
+        // A space, a no-break space, a thin space and a narrow no-break space between groups.
+        for spaced in ["1 434", "1\u{a0}434", "1\u{2009}434", "1\u{202f}434", "1,434"] {
+            assert_eq!(
+                norm(&format!("Зарегистрировано {spaced} случаев.")),
+                "зарегистрировано 1434 случаев"
+            );
+        }
+        assert_eq!(norm("Budget: 12 236 000 euros"), "budget 12236000 euros");
+        let (out, tokens) = normalized("about 10 000 words");
+        assert_eq!(tokens, ["about", "10000", "words"]);
+        assert_eq!(out.numbers, [1]);
+        // Not a group of three after one to three digits: separate numbers.
+        for separate in [
+            "in 2019 100 people",
+            "on May 9 2017",
+            "a 5 100m race",
+            "1 2345",
+            "4.5 000",
+            "1й 234",
+            "a1 234",
+        ] {
+            let (_, tokens) = normalized(separate);
+            assert_eq!(tokens.len(), separate.split(' ').count(), "{separate}");
+        }
+    }
+
+    #[test]
     fn rejoins_hard_wrapped_lines_like_the_unwrapped_copy() {
         let unwrapped = "Kazakhstan and Uzbekistan have signed a Protocol on expanding mutual cooperation, said the ministry.\n\nThe protocol was signed following a meeting.";
         let wrapped = "Kazakhstan and Uzbekistan have signed a Protocol on expanding mutual\ncooperation, said the ministry.\nThe protocol was signed following a meeting.";
@@ -893,7 +970,7 @@ mod tests {
     proptest! {
         #[test]
         fn tokens_names_and_numbers_match_the_byte_at_a_time_reference(
-            text in "([ -~\n\t\u{0}]|[a-zA-Z0-9]{6,18}|[.,!?:\"' ]{1,10}|[0-9]{1,4}[.,][0-9]{1,4}|[\u{e0}-\u{ff}\u{400}-\u{45f}\u{2014}\u{300}]|[一二三十百万点日电国\u{3041}-\u{3050}\u{e01}-\u{e4f}]{1,6}){0,60}"
+            text in "([ -~\n\t\u{0}]|[a-zA-Z0-9]{6,18}|[.,!?:\"' ]{1,10}|[0-9]{1,4}[., ][0-9]{1,4}|[\u{e0}-\u{ff}\u{400}-\u{45f}\u{2014}\u{300}]|[一二三十百万点日电国\u{3041}-\u{3050}\u{e01}-\u{e4f}]{1,6}){0,60}"
         ) {
             let mut out = Normalized::default();
             tokenize(&text, &mut Vec::new(), &mut out);
@@ -904,7 +981,7 @@ mod tests {
         }
 
         #[test]
-        fn the_fast_path_cuts_tokens_like_the_general_one(text in "([ -~\\n\u{e0}-\u{ff}]|[a-zA-Z0-9]{6,18}){0,40}") {
+        fn the_fast_path_cuts_tokens_like_the_general_one(text in "([ -~\\n\u{e0}-\u{ff}]|[a-zA-Z0-9]{6,18}|[0-9]{1,4} [0-9]{2,4}){0,40}") {
             let mut token = Vec::new();
             let bytes = text.as_bytes();
             for at in 0..bytes.len() {
