@@ -461,6 +461,25 @@ mod tests {
                 "Get the latest news from Azerbaijan on our Telegram channel.",
                 "Смотреть все фото к статье (18)",
                 "See all photos",
+                "Scroll to continue reading",
+                "Click to share on Facebook (Opens in new window)",
+                "Thank you for reading.",
+                "Have a news tip? Email us at tips@example.com",
+                "This article is more than 2 years old",
+                "Last modified on Wed 27 Nov 2024 10.00 GMT",
+                "Download The Mint News App to get Daily Market Updates.",
+                "Follow the latest news on our Telegram channel.",
+                "Recommended",
+                "Trending now",
+                "Don't miss",
+                "Email",
+                "AFP/Getty Images",
+                "Reuters/File Photo",
+                "Filed under: World",
+                "Topics: economy, inflation",
+                "Leer más: Los precios suben",
+                "Saiba mais",
+                "En savoir plus",
             ],
         );
         for text in [
@@ -489,6 +508,12 @@ mod tests {
             "Related charges were filed against two others.",
             "Last minute changes to the bill were approved.",
             "Advertisement spending rose by a fifth.",
+            "Recommended doses were exceeded in 12 cases.",
+            "Trending upward, prices rose for a third month.",
+            "Email records show the deal was agreed in May.",
+            "Categories of workers affected include nurses.",
+            "Download the full report from the ministry's website.",
+            "Thank you, the minister told reporters.",
         ] {
             assert!(!rules.drops(text), "{text:?}");
         }
@@ -506,6 +531,9 @@ mod tests {
             "Reporting by David Shepardson in Washington; Editing by Chris Reese",
             "Reporting by Jane Doe",
             "Disclaimer: This content is provided by a syndication partner.",
+            "For all the latest headlines follow our Google News channel online or via the app.",
+            "Catch all the Business News, Market News, Breaking News Events and Latest News Updates on Live Mint. Download The Mint News App to get Daily Market Updates.",
+            "Stay tuned for more updates.",
         ] {
             assert_eq!(rules.strip(footer).trim(), "", "{footer:?}");
         }
@@ -514,6 +542,8 @@ mod tests {
             "Reporting by the New York Times found that the company had hidden its losses for years.",
             "The plan was drawn up with inputs from experts.",
             "The ministry declined to comment on the new visa policy.",
+            "For the latest quarter, the company reported a profit of $2 billion.",
+            "Follow-up talks are planned for May.",
         ] {
             assert_eq!(rules.strip(kept), kept);
         }
