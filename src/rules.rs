@@ -480,6 +480,18 @@ mod tests {
                 "Leer más: Los precios suben",
                 "Saiba mais",
                 "En savoir plus",
+                "Нашли опечатку? Выделите текст и нажмите Ctrl+Enter",
+                "Следите за новостями в нашем Telegram-канале",
+                "Комментарии (3)",
+                "Новости партнеров",
+                "Teilen",
+                "Kommentare",
+                "Suivez-nous sur Facebook",
+                "Síguenos en Twitter",
+                "Seguici su Instagram",
+                "Compartilhe",
+                "Yorumlar",
+                "Bizi izləyin",
             ],
         );
         for text in [
@@ -514,6 +526,9 @@ mod tests {
             "Categories of workers affected include nurses.",
             "Download the full report from the ministry's website.",
             "Thank you, the minister told reporters.",
+            "Комментарии министра появились в понедельник.",
+            "Teilen sich die Parteien die Macht, bleibt die Regierung stabil.",
+            "Partager le pouvoir n'est pas facile, a dit le ministre.",
         ] {
             assert!(!rules.drops(text), "{text:?}");
         }
