@@ -688,6 +688,22 @@ at = "end"
             ("Le budget augmentera, selon le ministère.", "Le budget augmentera, selon le ministère."),
             ("Le texte sera voté, selon des sources parlementaires.", "Le texte sera voté, selon des sources parlementaires."),
             ("El gasto subirá, informó el ministro de Economía.", "El gasto subirá, informó el ministro de Economía."),
+            ("The bank raised its key rate, AP reported on Monday.", "The bank raised its key rate"),
+            ("The bank raised its key rate, reports Trend.", "The bank raised its key rate"),
+            ("The bank raised its key rate, reported the New York Times.", "The bank raised its key rate"),
+            ("According to AZERTAC, the bank raised its key rate.", "the bank raised its key rate."),
+            ("As reported by Trend, the bank raised its key rate.", "the bank raised its key rate."),
+            ("As Xinhua reports, the bank raised its key rate.", "the bank raised its key rate."),
+            ("The bank raised its key rate. - Reuters", "The bank raised its key rate."),
+            ("The bank raised its key rate - Trend News Agency", "The bank raised its key rate"),
+            ("The bank raised its key rate. Source: Reuters", "The bank raised its key rate."),
+            ("The bank raised its key rate (AFP).", "The bank raised its key rate"),
+            // Whoever is not named with a capital is not an agency; a hyphen inside a word or a
+            // figure is no credit.
+            ("According to the ministry, the bank raised its key rate.", "According to the ministry, the bank raised its key rate."),
+            ("The bank raised its key rate, reports show.", "The bank raised its key rate, reports show."),
+            ("The match ended 2-1", "The match ended 2-1"),
+            ("The talks were held in Baku-Tbilisi", "The talks were held in Baku-Tbilisi"),
         ];
         assert_stripped(&rules, &cases);
     }
