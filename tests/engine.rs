@@ -157,8 +157,20 @@ fn chinese_and_japanese_copies_join_and_a_chinese_template_with_other_figures_do
 /// Briefs under `verify.min_tokens` join only as exact copies after normalization, so the
 /// wire's dateline and attribution and the reprint's own must all go for them to join.
 #[test]
-fn briefs_in_other_languages_join_once_their_datelines_and_attributions_go() {
+fn briefs_join_once_their_datelines_attributions_credits_and_figures_agree() {
     let briefs = [
+        (
+            "BAKU, Azerbaijan, November 26. The central bank raised its key rate to 7.25 percent, AZERTAC reports.",
+            "According to AZERTAC, the central bank raised its key rate to 7.25 percent. - Reuters",
+        ),
+        (
+            "The central bank raised its key rate to 7.25 percent, AP reported on Monday.",
+            "As reported by AP, the central bank raised its key rate to 7.25 percent (AFP).",
+        ),
+        (
+            "В Татарстане зарегистрировано 2 232 случая COVID-19, передает Kazpravda.",
+            "В Татарстане зарегистрировано 2232 случая COVID-19. Источник: ТАСС",
+        ),
         (
             "Bakı, 26 noyabr, AZƏRTAC. Prezident İlham Əliyev Qazaxıstanın energetika nazirini qəbul edib.",
             "Report xəbər verir ki, PREZİDENT İLHAM ƏLİYEV Qazaxıstanın energetika nazirini qəbul edib.",
