@@ -492,6 +492,10 @@ mod tests {
                 "Compartilhe",
                 "Yorumlar",
                 "Bizi izləyin",
+                "(Adds comment from minister in paragraphs 4-5)",
+                "(Updates with closing prices)",
+                "Editor's note: This story has been updated.",
+                "Register now for FREE unlimited access to Reuters.com",
             ],
         );
         for text in [
@@ -529,6 +533,8 @@ mod tests {
             "Комментарии министра появились в понедельник.",
             "Teilen sich die Parteien die Macht, bleibt die Regierung stabil.",
             "Partager le pouvoir n'est pas facile, a dit le ministre.",
+            "(Changes to the pension law were approved on Monday.)",
+            "Register now, the election commission urged voters.",
         ] {
             assert!(!rules.drops(text), "{text:?}");
         }
@@ -549,6 +555,10 @@ mod tests {
             "For all the latest headlines follow our Google News channel online or via the app.",
             "Catch all the Business News, Market News, Breaking News Events and Latest News Updates on Live Mint. Download The Mint News App to get Daily Market Updates.",
             "Stay tuned for more updates.",
+            "Editor's note: This story has been updated to include comments from analysts and the minister's spokesman.",
+            "This story has been corrected to fix the name of the minister.",
+            "An earlier version of this article misstated the rate.",
+            "FILE PHOTO: A view shows the central bank headquarters in Moscow, Russia, May 5, 2020. REUTERS/Maxim Shemetov/File Photo",
         ] {
             assert_eq!(rules.strip(footer).trim(), "", "{footer:?}");
         }
@@ -559,6 +569,8 @@ mod tests {
             "The ministry declined to comment on the new visa policy.",
             "For the latest quarter, the company reported a profit of $2 billion.",
             "Follow-up talks are planned for May.",
+            "Update: The minister resigned on Tuesday.",
+            "Corrections officers went on strike on Monday.",
         ] {
             assert_eq!(rules.strip(kept), kept);
         }
