@@ -558,6 +558,7 @@ mod tests {
             "Editor's note: This story has been updated to include comments from analysts and the minister's spokesman.",
             "This story has been corrected to fix the name of the minister.",
             "An earlier version of this article misstated the rate.",
+            "This article originally appeared on The Conversation.",
             "FILE PHOTO: A view shows the central bank headquarters in Moscow, Russia, May 5, 2020. REUTERS/Maxim Shemetov/File Photo",
         ] {
             assert_eq!(rules.strip(footer).trim(), "", "{footer:?}");
@@ -715,6 +716,10 @@ at = "end"
             ("According to the ministry, the bank raised its key rate.", "According to the ministry, the bank raised its key rate."),
             ("The bank raised its key rate, reports show.", "The bank raised its key rate, reports show."),
             ("The match ended 2-1", "The match ended 2-1"),
+            ("The bank raised its key rate… [+2345 chars]", "The bank raised its key rate"),
+            ("The bank raised its key rate... Read more", "The bank raised its key rate"),
+            ("The bank raised its key rate. Continue reading", "The bank raised its key rate."),
+            ("Read more about the rate decision here.", "Read more about the rate decision here."),
             ("The talks were held in Baku-Tbilisi", "The talks were held in Baku-Tbilisi"),
         ];
         assert_stripped(&rules, &cases);
