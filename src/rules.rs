@@ -346,18 +346,26 @@ impl BoilerplateRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use unicode_normalization::UnicodeNormalization;
+
+    /// `text` as rules see it in an article: NFKC and one form for quotes, dashes and the
+    /// Turkic i. A case written as published must be folded here, or a pattern can pass a test
+    /// with "«Интерфакс»" that never meets it in an article (it meets "\"Интерфакс\"").
+    fn folded(text: &str) -> String {
+        text.nfkc().filter_map(crate::normalize::fold_char).collect()
+    }
 
     /// Asserts that the built-in rules drop each paragraph whole.
     fn assert_dropped(rules: &BoilerplateRules, paragraphs: &[&str]) {
         for paragraph in paragraphs {
-            assert!(rules.drops(paragraph), "{paragraph:?}");
+            assert!(rules.drops(&folded(paragraph)), "{paragraph:?}");
         }
     }
 
     /// Asserts what stripping leaves of each paragraph.
     fn assert_stripped(rules: &BoilerplateRules, cases: &[(&str, &str)]) {
         for (text, expected) in cases {
-            assert_eq!(rules.strip(text).trim(), *expected, "{text:?}");
+            assert_eq!(rules.strip(&folded(text)).trim(), folded(expected), "{text:?}");
         }
     }
 
@@ -536,7 +544,7 @@ mod tests {
             "(Changes to the pension law were approved on Monday.)",
             "Register now, the election commission urged voters.",
         ] {
-            assert!(!rules.drops(text), "{text:?}");
+            assert!(!rules.drops(&folded(text)), "{text:?}");
         }
         // Footers: stripped whole where strip rules run, at the ends of an article.
         for footer in [
@@ -561,7 +569,7 @@ mod tests {
             "This article originally appeared on The Conversation.",
             "FILE PHOTO: A view shows the central bank headquarters in Moscow, Russia, May 5, 2020. REUTERS/Maxim Shemetov/File Photo",
         ] {
-            assert_eq!(rules.strip(footer).trim(), "", "{footer:?}");
+            assert_eq!(rules.strip(&folded(footer)).trim(), "", "{footer:?}");
         }
         for kept in [
             "The ministry said all rights reserved under the treaty remain with the two states, which will meet again in May to settle the remaining questions of water use along the border rivers.",
@@ -573,7 +581,7 @@ mod tests {
             "Update: The minister resigned on Tuesday.",
             "Corrections officers went on strike on Monday.",
         ] {
-            assert_eq!(rules.strip(kept), kept);
+            assert_eq!(rules.strip(&folded(kept)), folded(kept));
         }
         assert_eq!(
             rules.strip("The rate was kept at 6.5 percent. (With inputs from agencies)"),
@@ -649,6 +657,8 @@ at = "end"
                 "Поезда пойдут три раза в неделю Билеты уже в продаже.",
             ),
             ("Капсула содержит землю с мемориала. Об этом сообщает «Петербургский дневник».", "Капсула содержит землю с мемориала."),
+            ("Поезда пойдут в мае, сообщает «Интерфакс».", "Поезда пойдут в мае"),
+            ("Поезда пойдут в мае, сообщает РИА Новости со ссылкой на «Известия».", "Поезда пойдут в мае"),
             ("Der Besuch fand am Montag statt, berichtet die Nachrichtenagentur dpa.", "Der Besuch fand am Montag statt"),
             ("Kuolonuhreista kolme on poliiseja, kertoo STT.", "Kuolonuhreista kolme on poliiseja"),
             ("Mais de 30 pessoas foram mortas neste ano. As informações são da Associated Press.", "Mais de 30 pessoas foram mortas neste ano."),
