@@ -83,8 +83,22 @@ struct StripRule {
     name: String,
     pattern: Regex,
     requires: Option<Regex>,
+    /// `requires` can only match text with a character outside ASCII ([`needs_non_ascii`]).
+    requires_non_ascii: bool,
     max_words: Option<usize>,
     at: Option<End>,
+}
+
+/// Whether a `requires` pattern is plain words only (`|` between them), each with a character
+/// outside ASCII: then it cannot match a paragraph of ASCII only, and the rule is skipped there
+/// without a search. Rules for Persian, Arabic, Chinese or Azerbaijani cost each English
+/// paragraph 20 to 60 ns otherwise. Anything that is not plain words is never assumed so.
+fn needs_non_ascii(requires: &str) -> bool {
+    requires.split('|').all(|word| {
+        !word.is_empty()
+            && !word.contains(|c: char| r"\.^$*+?()[]{}".contains(c))
+            && word.contains(|c: char| !c.is_ascii())
+    })
 }
 
 /// Compiled rules. Drop patterns are matched together in one pass (a [`RegexSet`]) because
@@ -225,6 +239,7 @@ impl BoilerplateRules {
                     name: r.name.clone(),
                     pattern: compile(&r.name, &r.pattern)?,
                     requires: r.requires.as_deref().map(|p| compile(&r.name, p)).transpose()?,
+                    requires_non_ascii: r.requires.as_deref().is_some_and(needs_non_ascii),
                     max_words: r.max_words,
                     at: r.at,
                 })
@@ -303,6 +318,8 @@ impl BoilerplateRules {
         mut removals: Option<&mut Vec<Removal>>,
     ) -> std::borrow::Cow<'a, str> {
         let mut text = std::borrow::Cow::Borrowed(paragraph);
+        // Removals never add characters, so a paragraph of ASCII only stays one.
+        let ascii_only = paragraph.is_ascii();
         // In order: one removal can expose the next (a header hid a dateline from `^`). A
         // RegexSet of all strip patterns as a prefilter was measured slower: its NFA passes
         // the default 10 MiB size limit, and with the limit raised normalization took 15.9 µs
@@ -315,7 +332,7 @@ impl BoilerplateRules {
                 Some(End::Start) => ends.start,
                 Some(End::End) => ends.end,
             };
-            if !placed {
+            if !placed || (ascii_only && rule.requires_non_ascii) {
                 continue;
             }
             if rule.max_words.is_some_and(|limit| words_up_to(&text, limit).is_none()) {
@@ -794,6 +811,31 @@ at = "end"
             BoilerplateRules::from_toml("[[strip]]\nname = \"x\"\npattern = 'x+'\nrequires = 'marker'\n").unwrap();
         assert_eq!(rules.strip("axxb"), "axxb");
         assert_eq!(rules.strip("axxb marker"), "a b marker");
+    }
+
+    #[test]
+    fn only_plain_words_outside_ascii_let_a_rule_skip_ascii_paragraphs() {
+        for requires in ["日|据", "Об этом|informações", "xəbər|görə", "،"] {
+            assert!(needs_non_ascii(requires), "{requires}");
+        }
+        // A word in ASCII, an empty alternative or any regex syntax may match ASCII text.
+        for requires in [
+            "All rights reserved|版权所有",
+            "日|",
+            "\\p{Han}",
+            "[日]",
+            "é?",
+            "(?i)ſ",
+            "日.*",
+        ] {
+            assert!(!needs_non_ascii(requires), "{requires}");
+        }
+        let rules = BoilerplateRules::from_toml(
+            "[[strip]]\nname = \"x\"\npattern = ', сообщает \\S+'\nrequires = 'сообщает'\n",
+        )
+        .unwrap();
+        assert_eq!(rules.strip("Поезда пойдут, сообщает ТАСС"), "Поезда пойдут");
+        assert_eq!(rules.strip("Trains will run, says TASS"), "Trains will run, says TASS");
     }
 
     #[test]
