@@ -86,15 +86,21 @@ fn character_reference(text: &str) -> Option<(char, usize)> {
 #[rustfmt::skip]
 const BLOCK_TAGS: &[&str] = &[
     "p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "blockquote",
-    "section", "article", "header", "footer", "figure", "figcaption", "hr",
+    "section", "article", "header", "footer", "figure", "figcaption", "hr", "nav", "aside", "main", "dl",
+    "dt", "dd", "pre", "address", "caption", "tfoot", "details", "summary", "form",
 ];
 
 /// HTML elements that sit inside a block of text.
 const INLINE_TAGS: &[&str] = &[
     "a", "b", "i", "u", "s", "em", "strong", "span", "font", "small", "big", "sup", "sub", "mark", "cite", "q", "abbr",
     "time", "img", "wbr", "del", "ins", "strike", "td", "th", "tbody", "thead", "iframe", "picture", "source",
-    "noscript", "center",
+    "center", "code", "label", "button", "meta", "link", "video", "audio", "embed", "object", "canvas",
 ];
+
+/// HTML elements whose content is never text: removed with it, to their end tag. A scraped page
+/// carries the embed script after every tweet it quotes (`<script async src=...widgets.js>`),
+/// and its tokens ("script", "var", ...) were counted as the article's words.
+const NON_TEXT_TAGS: &[&str] = &["script", "style", "noscript", "template", "svg"];
 
 /// Whether a tag at the start of `text` breaks a block, and its length. Only the elements of
 /// news bodies count (and comments, `<!-- -->`): "<<Azerbaijan>>", a quote written with
@@ -118,6 +124,12 @@ fn tag(text: &str) -> Option<(bool, usize)> {
         return None;
     }
     let name = name[..name_len].to_ascii_lowercase();
+    if NON_TEXT_TAGS.contains(&name.as_str()) {
+        // From an opening tag to the end of its element; a stray end tag is the tag alone.
+        let opening = !inside.starts_with('/');
+        let element_end = opening.then(|| end_of_element(&text[end..], &name)).flatten();
+        return Some((true, end + element_end.unwrap_or(0)));
+    }
     if BLOCK_TAGS.contains(&name.as_str()) {
         Some((true, end))
     } else if INLINE_TAGS.contains(&name.as_str()) {
@@ -125,6 +137,18 @@ fn tag(text: &str) -> Option<(bool, usize)> {
     } else {
         None
     }
+}
+
+/// Where the element named `name` ends in `rest` (the text after its opening tag): just past
+/// `</name>`, matched without regard to case. `None` when it is not closed.
+fn end_of_element(rest: &str, name: &str) -> Option<usize> {
+    let bytes = rest.as_bytes();
+    let closing = format!("</{name}");
+    let at = bytes
+        .windows(closing.len())
+        .position(|w| w.eq_ignore_ascii_case(closing.as_bytes()))?;
+    let close = bytes[at..].iter().position(|&b| b == b'>')?;
+    Some(at + close + 1)
 }
 
 #[cfg(test)]
@@ -149,5 +173,26 @@ mod tests {
         ] {
             assert_eq!(decode_markup(text, &mut String::new()), text, "{text:?}");
         }
+    }
+
+    #[test]
+    fn drops_scripts_and_styles_with_their_content() {
+        let mut out = String::new();
+        assert_eq!(
+            decode_markup(
+                "Text.<blockquote>A tweet</blockquote><SCRIPT async src=\"https://platform.twitter.com/widgets.js\">var x = 1;</Script>More text.<style>.a { color: red }</style>",
+                &mut out
+            ),
+            "Text.\nA tweet\n\nMore text.\n"
+        );
+        // Not closed: the tag alone goes, the text after it stays.
+        assert_eq!(
+            decode_markup("Text.<script>More text.", &mut String::new()),
+            "Text.\nMore text."
+        );
+        assert_eq!(
+            decode_markup("Text.</script>More text.", &mut String::new()),
+            "Text.\nMore text."
+        );
     }
 }
