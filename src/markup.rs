@@ -76,10 +76,54 @@ fn character_reference(text: &str) -> Option<(char, usize)> {
             "hellip" => '…',
             "shy" => '\u{00AD}',
             "copy" => '©',
-            _ => return None,
+            "reg" => '®',
+            "trade" => '™',
+            "euro" => '€',
+            "pound" => '£',
+            "yen" => '¥',
+            "cent" => '¢',
+            "deg" => '°',
+            "times" => '×',
+            "divide" => '÷',
+            "middot" => '·',
+            "bull" => '•',
+            "sect" => '§',
+            "szlig" => 'ß',
+            "aelig" => 'æ',
+            "AElig" => 'Æ',
+            "oelig" => 'œ',
+            "OElig" => 'Œ',
+            "oslash" => 'ø',
+            "Oslash" => 'Ø',
+            "iexcl" => '¡',
+            "iquest" => '¿',
+            "ensp" | "emsp" | "thinsp" => ' ',
+            _ => accented_letter(name)?,
         }
     };
     Some((c, end + 1))
+}
+
+/// A letter with a diacritic named as HTML names it: a letter, then the mark ("eacute" é,
+/// "Uuml" Ü, "ccedil" ç, "atilde" ã, "scaron" š). Pages in French, German, Portuguese or
+/// Spanish exported by older systems write every such letter so; left as it was, "Caf&eacute;"
+/// made the tokens "caf" and "eacute".
+fn accented_letter(name: &str) -> Option<char> {
+    const MARKS: [(&str, char); 8] = [
+        ("acute", '\u{301}'),
+        ("grave", '\u{300}'),
+        ("circ", '\u{302}'),
+        ("tilde", '\u{303}'),
+        ("uml", '\u{308}'),
+        ("ring", '\u{30A}'),
+        ("cedil", '\u{327}'),
+        ("caron", '\u{30C}'),
+    ];
+    let mut chars = name.chars();
+    let letter = chars.next().filter(char::is_ascii_alphabetic)?;
+    let mark_name = chars.as_str();
+    let &(_, mark) = MARKS.iter().find(|(m, _)| *m == mark_name)?;
+    unicode_normalization::char::compose(letter, mark)
 }
 
 /// HTML elements that break a block of text (a paragraph or a line).
@@ -171,6 +215,22 @@ mod tests {
             "a &",
             "<",
         ] {
+            assert_eq!(decode_markup(text, &mut String::new()), text, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn decodes_named_letters_with_diacritics_and_common_symbols() {
+        let mut out = String::new();
+        assert_eq!(
+            decode_markup(
+                "Caf&eacute; &Uuml;ber &ccedil;a, S&atilde;o, &Aring;, &scaron;, Stra&szlig;e, 20&euro;, 5&deg;",
+                &mut out
+            ),
+            "Café Über ça, São, Å, š, Straße, 20€, 5°"
+        );
+        // No such letter: the reference stays text.
+        for text in ["&qacute;", "&eacutex;", "&acute;", "&1uml;"] {
             assert_eq!(decode_markup(text, &mut String::new()), text, "{text:?}");
         }
     }
