@@ -50,7 +50,9 @@ pub(crate) fn fold_char(c: char) -> Option<char> {
         '\u{06CC}' => '\u{064A}',
         '\u{06A9}' => '\u{0643}',
         '\r' => return None,
-        '\n' => '\n',
+        // Unicode's line and paragraph separators and NEL, which some feeds use for breaks:
+        // as spaces they hid a footer's paragraph from the rules.
+        '\n' | '\u{2028}' | '\u{2029}' | '\u{0085}' => '\n',
         c if c.is_whitespace() => ' ',
         c => c,
     })
@@ -750,6 +752,17 @@ mod tests {
         assert_eq!(out.tokens(), tokens.len());
         let hashes: Vec<u64> = tokens.iter().map(|t| xxh3_64(t.as_bytes())).collect();
         assert_eq!(out.token_hashes, hashes);
+    }
+
+    #[test]
+    fn unicode_line_and_paragraph_separators_break_paragraphs() {
+        let wire = "The president received the delegation.\n\nThe sides discussed trade.";
+        for separator in ["\u{2029}", "\u{2028}\u{2028}", "\u{85}\u{85}"] {
+            let reprint = format!(
+                "The president received the delegation.{separator}The sides discussed trade.{separator}News.Az"
+            );
+            assert_eq!(norm(&reprint), norm(wire), "{separator:?}");
+        }
     }
 
     #[test]
