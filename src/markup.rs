@@ -54,9 +54,23 @@ pub(crate) fn decode_markup<'a>(body: &'a str, out: &'a mut String) -> &'a str {
 
 /// The character a reference at the start of `text` stands for, and the reference's length.
 fn character_reference(text: &str) -> Option<(char, usize)> {
+    let (c, len) = reference_body(text.strip_prefix('&')?, true)?;
+    Some((c, len + 1))
+}
+
+/// [`character_reference`] after its '&': the character, and the length up to the ';'. A
+/// reference escaped twice is read when `unwrap_twice`, once only: a body of a million
+/// "&amp;amp;amp;..." must not recurse a million times.
+fn reference_body(rest: &str, unwrap_twice: bool) -> Option<(char, usize)> {
     // Names and numbers are short: "&" without a ";" soon after is text ("AT&T", "R&D").
-    let end = text.bytes().take(12).position(|b| b == b';').filter(|&e| e > 1)?;
-    let name = &text[1..end];
+    let end = rest.bytes().take(11).position(|b| b == b';').filter(|&e| e > 0)?;
+    let name = &rest[..end];
+    // Escaped twice, as feeds often do ("&amp;#39;", "&amp;quot;"): the reference inside.
+    if name == "amp" && unwrap_twice {
+        if let Some((c, len)) = reference_body(&rest[end + 1..], false) {
+            return Some((c, end + 1 + len));
+        }
+    }
     let c = if let Some(number) = name.strip_prefix('#') {
         let code = match number.strip_prefix(['x', 'X']) {
             Some(hex) => u32::from_str_radix(hex, 16).ok()?,
@@ -233,6 +247,22 @@ mod tests {
         for text in ["&qacute;", "&eacutex;", "&acute;", "&1uml;"] {
             assert_eq!(decode_markup(text, &mut String::new()), text, "{text:?}");
         }
+    }
+
+    #[test]
+    fn decodes_references_escaped_twice() {
+        let mut out = String::new();
+        assert_eq!(
+            decode_markup(
+                "Azerbaijan&amp;#39;s &amp;quot;deal&amp;quot; AT&amp;amp;T caf&amp;eacute; R&amp;D",
+                &mut out
+            ),
+            "Azerbaijan's \"deal\" AT&T café R&D"
+        );
+        // Three times is not unwrapped further, and a long chain of them is no danger.
+        assert_eq!(decode_markup("&amp;amp;amp;", &mut String::new()), "&amp;");
+        let chain = format!("&{}", "amp;".repeat(200_000));
+        assert_eq!(decode_markup(&chain, &mut String::new()).len(), chain.len() - 8);
     }
 
     #[test]
