@@ -163,38 +163,55 @@ const NON_TEXT_TAGS: &[&str] = &["script", "style", "noscript", "template", "svg
 /// Whether a tag at the start of `text` breaks a block, and its length. Only the elements of
 /// news bodies count (and comments, `<!-- -->`): "<<Azerbaijan>>", a quote written with
 /// angle brackets, keeps its word, and "x < 5 and y > 3" is text.
+///
+/// Every search here stops at the next '<' or ends the body, so decoding stays linear in the
+/// body's length whatever it holds: an element or a comment that is never closed runs to the
+/// end of the body, as in a browser, instead of being searched for again at each '<'.
 fn tag(text: &str) -> Option<(bool, usize)> {
-    let bytes = text.as_bytes();
-    let window = &bytes[1..bytes.len().min(300)];
-    let end = window
-        .iter()
-        .position(|&b| b == b'>' || b == b'<')
-        .filter(|&e| window[e] == b'>')?
-        + 2;
-    let inside = &text[1..end - 1];
-    if inside.starts_with('!') {
-        return Some((false, end));
+    let after = &text[1..];
+    if let Some(comment) = after.strip_prefix("!--") {
+        let len = comment.find("-->").map_or(text.len(), |at| 4 + at + 3);
+        return Some((false, len));
     }
-    let name = inside.strip_prefix('/').unwrap_or(inside);
-    let name_len = name.bytes().take_while(u8::is_ascii_alphanumeric).count();
+    if after.starts_with('!') {
+        // A declaration (<!DOCTYPE html>, <![CDATA[...]]>'s opening): nothing of the text.
+        let close = after.bytes().position(|b| b == b'>' || b == b'<')?;
+        return (after.as_bytes()[close] == b'>').then_some((false, close + 2));
+    }
+    let closing = after.starts_with('/');
+    let name_and_rest = if closing { &after[1..] } else { after };
+    let name_len = name_and_rest.bytes().take_while(u8::is_ascii_alphanumeric).count();
     // The name must end the tag or be followed by its attributes or a self-closing slash.
-    if !matches!(name.as_bytes().get(name_len), None | Some(b' ' | b'/' | b'\t' | b'\n')) {
+    if name_len == 0
+        || !matches!(
+            name_and_rest.as_bytes().get(name_len),
+            Some(b'>' | b' ' | b'/' | b'\t' | b'\n')
+        )
+    {
         return None;
     }
-    let name = name[..name_len].to_ascii_lowercase();
+    let name = name_and_rest[..name_len].to_ascii_lowercase();
+    let known = NON_TEXT_TAGS.contains(&name.as_str()) || BLOCK_TAGS.contains(&name.as_str());
+    if !known && !INLINE_TAGS.contains(&name.as_str()) {
+        return None;
+    }
+    // Attributes can be long (a srcset, a data: image): the tag ends at its '>', before any '<'.
+    let attributes_at = 1 + usize::from(closing) + name_len;
+    let close = text[attributes_at..].bytes().position(|b| b == b'>' || b == b'<')?;
+    if text.as_bytes()[attributes_at + close] != b'>' {
+        return None;
+    }
+    let end = attributes_at + close + 1;
     if NON_TEXT_TAGS.contains(&name.as_str()) {
         // From an opening tag to the end of its element; a stray end tag is the tag alone.
-        let opening = !inside.starts_with('/');
-        let element_end = opening.then(|| end_of_element(&text[end..], &name)).flatten();
-        return Some((true, end + element_end.unwrap_or(0)));
+        let element_end = if closing {
+            0
+        } else {
+            end_of_element(&text[end..], &name).unwrap_or(text.len() - end)
+        };
+        return Some((true, end + element_end));
     }
-    if BLOCK_TAGS.contains(&name.as_str()) {
-        Some((true, end))
-    } else if INLINE_TAGS.contains(&name.as_str()) {
-        Some((false, end))
-    } else {
-        None
-    }
+    Some((BLOCK_TAGS.contains(&name.as_str()), end))
 }
 
 /// Where the element named `name` ends in `rest` (the text after its opening tag): just past
@@ -250,6 +267,24 @@ mod tests {
     }
 
     #[test]
+    fn reads_long_tags_declarations_and_unclosed_comments() {
+        let srcset = format!("<img srcset=\"{}\">", "https://example.com/photo.jpg 640w, ".repeat(40));
+        assert_eq!(decode_markup(&format!("A{srcset}B"), &mut String::new()), "AB");
+        assert_eq!(
+            decode_markup("<!DOCTYPE html><p>Text</p>", &mut String::new()),
+            "\nText\n"
+        );
+        assert_eq!(decode_markup("Text<!-- a > b -->more", &mut String::new()), "Textmore");
+        assert_eq!(decode_markup("Text<!-- never closed", &mut String::new()), "Text");
+        // Tags and elements never closed, many times over: each search stops at the next '<'
+        // or ends the body, so this is one pass, not one per '<'.
+        let unclosed = "<p <b <script <style ".repeat(50_000);
+        assert_eq!(decode_markup(&unclosed, &mut String::new()), unclosed);
+        let scripts = format!("Text{}", "<script>x".repeat(50_000));
+        assert_eq!(decode_markup(&scripts, &mut String::new()), "Text\n");
+    }
+
+    #[test]
     fn decodes_references_escaped_twice() {
         let mut out = String::new();
         assert_eq!(
@@ -275,11 +310,8 @@ mod tests {
             ),
             "Text.\nA tweet\n\nMore text.\n"
         );
-        // Not closed: the tag alone goes, the text after it stays.
-        assert_eq!(
-            decode_markup("Text.<script>More text.", &mut String::new()),
-            "Text.\nMore text."
-        );
+        // Not closed: the script runs to the end of the body, as in a browser.
+        assert_eq!(decode_markup("Text.<script>More text.", &mut String::new()), "Text.\n");
         assert_eq!(
             decode_markup("Text.</script>More text.", &mut String::new()),
             "Text.\nMore text."
