@@ -78,6 +78,8 @@ pub struct Article {
     pub published_until: DateTime<Utc>,
     /// Whether `published_at` came from the record (true) or from ingest time (false).
     pub has_published_at: bool,
+    /// When the record arrived: the Kafka message's timestamp, or the clock in the CLI.
+    pub ingest_time: DateTime<Utc>,
     pub lang: Option<String>,
     /// The record exactly as received, for carrying through to story events.
     pub raw: Arc<RawValue>,
@@ -293,6 +295,7 @@ pub fn parse_with_body(
         published_at,
         published_until,
         has_published_at,
+        ingest_time,
         lang: owned(lang),
         raw: Arc::from(raw),
     };

@@ -328,6 +328,13 @@ impl CoreConfig {
                 "a positive number of seconds",
             );
         }
+        if self.index.max_ahead_secs < 0 {
+            return range(
+                "index.max_ahead_secs",
+                self.index.max_ahead_secs.to_string(),
+                "zero or a positive number of seconds",
+            );
+        }
         if !(1..=8).contains(&self.fingerprint.simhash_shingle) || !(1..=8).contains(&self.fingerprint.sketch_shingle) {
             return range(
                 "fingerprint.*_shingle",

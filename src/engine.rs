@@ -121,6 +121,9 @@ pub struct Counters {
     /// because both articles carry one headline: the matches to sample when checking
     /// `verify.min_containment_same_title`.
     pub headline_matches: u64,
+    /// Articles dated more than `index.max_ahead_secs` after they arrived, placed in the
+    /// window at their arrival plus that bound: a feed with a wrong clock or a typo in a year.
+    pub dated_ahead: u64,
 }
 
 /// The outcome for an article that founded a story.
@@ -329,9 +332,21 @@ impl Engine {
         if fp.tokens == 0 {
             return self.invalid(Some(article.id.clone()), InvalidRecord::EmptyBody);
         }
+        // A date far ahead of the article's arrival is a mistake (a typo in the year, a wrong
+        // clock): taken as it is, it would move the window there and evict everything before.
+        let latest_plausible = article
+            .ingest_time
+            .timestamp()
+            .saturating_add(self.config.index.max_ahead_secs);
+        let dated_ahead = article.published_at.timestamp() > latest_plausible;
+        self.counters.dated_ahead += u64::from(dated_ahead);
+        let (event_time, until) = if dated_ahead {
+            (latest_plausible, latest_plausible)
+        } else {
+            (article.published_at.timestamp(), article.published_until.timestamp())
+        };
         // The window moves first, so nothing outside it is matched.
-        self.index
-            .advance_to(article.published_at.timestamp(), &mut self.evicted);
+        self.index.advance_to(event_time, &mut self.evicted);
         let mut evicted = std::mem::take(&mut self.evicted);
         for &slot in &evicted {
             self.release(slot);
@@ -362,9 +377,7 @@ impl Engine {
             None
         };
         // Kept until the window has passed the latest time its date may stand for.
-        let slot = self
-            .index
-            .insert(fp.simhash, keys.as_slice(), article.published_until.timestamp());
+        let slot = self.index.insert(fp.simhash, keys.as_slice(), until);
         let Some((story, matched, m)) = best else {
             return self.found_story(article, slot, fp);
         };

@@ -52,6 +52,10 @@ pub struct IndexConfig {
     pub max_anchor_postings: usize,
     /// Time window in seconds of event time.
     pub window_secs: i64,
+    /// An article dated more than this many seconds after it arrived is placed in the window as
+    /// if dated then (see `engine`): one article dated 2099 by mistake would otherwise move the
+    /// window there and evict everything.
+    pub max_ahead_secs: i64,
 }
 
 impl Default for IndexConfig {
@@ -63,6 +67,7 @@ impl Default for IndexConfig {
             title_anchor: true,
             max_anchor_postings: 64,
             window_secs: 7 * 24 * 3600,
+            max_ahead_secs: 24 * 3600,
         }
     }
 }
@@ -416,6 +421,7 @@ mod tests {
             title_anchor: false,
             max_anchor_postings: 3,
             window_secs: 100,
+            ..IndexConfig::default()
         })
     }
 

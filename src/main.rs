@@ -251,6 +251,12 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
         engine.index().len(),
         c.candidates_checked as f64 / c.records.max(1) as f64
     );
+    if c.dated_ahead > 0 {
+        eprintln!(
+            "syndic: {} articles were dated more than index.max_ahead_secs after they arrived and were placed in the window at arrival plus that bound; dated archives replayed before their dates need a larger bound",
+            c.dated_ahead
+        );
+    }
     Ok(())
 }
 

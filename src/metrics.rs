@@ -30,6 +30,7 @@ pub struct Metrics {
     pub index_bytes: IntGauge,
     pub index_evictions: IntGauge,
     pub headline_matches: IntCounter,
+    pub dated_ahead: IntCounter,
     pub stories_open: IntGauge,
 }
 
@@ -144,6 +145,10 @@ impl Metrics {
                 "syndic_headline_matches_total",
                 "Duplicates joined under one headline whose text alone fell short of verify.min_containment.",
             )?,
+            dated_ahead: counter(
+                "syndic_dated_ahead_total",
+                "Articles dated more than index.max_ahead_secs after they arrived, placed in the window at arrival plus that bound.",
+            )?,
             stories_open: gauge(
                 "syndic_stories_open",
                 "Stories with at least one article inside the window.",
@@ -196,6 +201,7 @@ mod tests {
             "syndic_index_bytes",
             "syndic_index_evictions",
             "syndic_headline_matches_total",
+            "syndic_dated_ahead_total",
             "syndic_stories_open",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");

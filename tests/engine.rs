@@ -284,6 +284,45 @@ fn copies_outside_the_time_window_start_a_new_story() {
 }
 
 #[test]
+fn an_article_dated_far_ahead_of_its_arrival_does_not_move_the_window_past_everything() {
+    let arrival = |day: &str| chrono::DateTime::parse_from_rfc3339(day).unwrap().with_timezone(&Utc);
+    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    engine.process(
+        &record("o", "azertag.az", "2024-12-26", AZERTAC),
+        arrival("2024-12-26T10:00:00Z"),
+    );
+    // A year typed as 2204: taken as it is, the window would move there and evict the original.
+    engine.process(
+        &record(
+            "typo",
+            "other.com",
+            "2204-12-26",
+            "Something else entirely happened today in the capital.",
+        ),
+        arrival("2024-12-26T11:00:00Z"),
+    );
+    assert_eq!(engine.counters().dated_ahead, 1);
+    assert_eq!(engine.index().evicted_total(), 0);
+    let out = engine.process(
+        &record("copy", "news.az", "2024-12-26", &news_az_reprint()),
+        arrival("2024-12-26T12:00:00Z"),
+    );
+    assert_ne!(out.decision.verdict, Verdict::NewStory);
+    assert_eq!(out.decision.matched_article_id.as_deref(), Some("o"));
+    // A date within the bound (a story published for tomorrow morning) is taken as it is.
+    engine.process(
+        &record(
+            "embargoed",
+            "other.com",
+            "2024-12-27T06:00:00Z",
+            "A report on tomorrow's budget vote in the capital.",
+        ),
+        arrival("2024-12-26T13:00:00Z"),
+    );
+    assert_eq!(engine.counters().dated_ahead, 1);
+}
+
+#[test]
 fn every_record_gets_exactly_one_decision_and_bad_ones_say_why() {
     let mut engine = Engine::new(CoreConfig::default()).unwrap();
     let records: Vec<_> = Generator::new(3).with_invalid(true).take(2000).collect();
