@@ -5,9 +5,9 @@
 //! is the positive label (`duplicate`) and predicted positive when both articles ended in one
 //! story; without pairs, every pair of articles is scored against the clusters. The report lists
 //! false positives and negatives with their direct scores, so tuning is quick. With pairs, it
-//! also lists the negatives that were not merged but would pass verification: they stayed apart
-//! only because the index did not offer one as a candidate for the other, so a change of order,
-//! of timing or of anchors can merge them. Precision measured without them looks safer than it is.
+//! also lists the negatives that were not merged but would pass verification: candidate finding
+//! did not offer one for the other, or a closer match won, so a change of order, of timing or of
+//! anchors can merge them. Precision measured without them looks safer than it is.
 
 use crate::config::CoreConfig;
 use crate::engine::{is_copy, Engine};

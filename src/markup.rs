@@ -174,7 +174,7 @@ fn tag(text: &str) -> Option<(bool, usize)> {
         return Some((false, len));
     }
     if after.starts_with('!') {
-        // A declaration (<!DOCTYPE html>, <![CDATA[...]]>'s opening): nothing of the text.
+        // A declaration (<!DOCTYPE html>): nothing of the text.
         let close = after.bytes().position(|b| b == b'>' || b == b'<')?;
         return (after.as_bytes()[close] == b'>').then_some((false, close + 2));
     }
