@@ -247,6 +247,10 @@ fn prometheus_sees_the_documented_series_move_and_readiness_drops_on_sigterm() {
             query(prometheus_port, expr); // asserts a successful evaluation
         }
     }
+    let expected_rules = std::fs::read_to_string(rules)
+        .expect("alert rules")
+        .matches("- alert:")
+        .count();
     wait_for(
         "Prometheus evaluated every alert rule without error",
         Duration::from_secs(30),
@@ -261,7 +265,7 @@ fn prometheus_sees_the_documented_series_move_and_readiness_drops_on_sigterm() {
                 .flatten()
                 .flat_map(|g| g["rules"].as_array().into_iter().flatten())
                 .collect();
-            rules.len() == 5 && rules.iter().all(|r| r["health"] == "ok")
+            rules.len() == expected_rules && rules.iter().all(|r| r["health"] == "ok")
         },
     );
 
