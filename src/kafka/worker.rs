@@ -560,6 +560,47 @@ fn ingest_time(message_millis: Option<i64>) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
+/// How long a starting worker waits for its group's coordinator. On a new cluster the
+/// consumer-offsets topic is created at the first group's first request, and until its
+/// partitions have leaders the broker answers "not coordinator" (seen for several seconds on
+/// a single KRaft broker); a worker that gave up then exited at its first start.
+const COORDINATOR_WAIT: Duration = Duration::from_secs(60);
+
+/// The group's committed offsets for `wanted`, asked again while the coordinator is not ready
+/// (for up to [`COORDINATOR_WAIT`]); any other error is returned at once.
+fn committed_offsets_once_coordinated(
+    consumer: &BaseConsumer,
+    wanted: &TopicPartitionList,
+    timeout: Duration,
+) -> Result<TopicPartitionList, KafkaError> {
+    let deadline = Instant::now() + COORDINATOR_WAIT;
+    let mut warned = false;
+    loop {
+        match consumer.committed_offsets(wanted.clone(), timeout) {
+            Err(e) if coordinator_not_ready(&e) && Instant::now() < deadline => {
+                if !warned {
+                    warn!(error = %e, "the group's coordinator is not ready yet (a new cluster creates it on first use); asking again");
+                    warned = true;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether `error` says the group's coordinator is moving or loading: worth asking again.
+fn coordinator_not_ready(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::NotCoordinator
+                | RDKafkaErrorCode::CoordinatorLoadInProgress
+                | RDKafkaErrorCode::CoordinatorNotAvailable
+        )
+    )
+}
+
 /// Rebuilds the engine's state from the input log before consuming: reads each partition from
 /// the first record of the last window (by Kafka timestamp) up to the group's committed offset,
 /// through the engine, publishing nothing. A restarted worker then remembers the window as the
@@ -589,9 +630,8 @@ async fn warm_up(engine: &mut Engine, kafka_config: &KafkaConfig, window_secs: i
     for &p in &partitions {
         wanted.add_partition(topic, p);
     }
-    let committed = consumer
-        .committed_offsets(wanted, timeout)
-        .map_err(kafka("reading committed offsets"))?;
+    let committed =
+        committed_offsets_once_coordinated(&consumer, &wanted, timeout).map_err(kafka("reading committed offsets"))?;
     let since = Utc::now().timestamp_millis() - window_secs.saturating_mul(1000);
     let starts = consumer
         .offsets_for_timestamp(since, timeout)
@@ -1013,6 +1053,23 @@ pub async fn run_in_mode(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_coordinator_that_is_not_ready_is_asked_again_and_nothing_else_is() {
+        for code in [
+            RDKafkaErrorCode::NotCoordinator,
+            RDKafkaErrorCode::CoordinatorLoadInProgress,
+            RDKafkaErrorCode::CoordinatorNotAvailable,
+        ] {
+            assert!(coordinator_not_ready(&KafkaError::MetadataFetch(code)), "{code:?}");
+        }
+        for code in [
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+            RDKafkaErrorCode::GroupAuthorizationFailed,
+        ] {
+            assert!(!coordinator_not_ready(&KafkaError::MetadataFetch(code)), "{code:?}");
+        }
+    }
 
     fn article(n: i64) -> Consumed {
         Consumed {
