@@ -924,7 +924,15 @@ pub async fn run_in_mode(
                         // One warning per outage, not one per retry.
                         consume_errors += 1;
                         if consume_errors == 1 {
-                            warn!(%error, "cannot consume; retrying until the broker is back");
+                            if error.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition) {
+                                warn!(
+                                    %error,
+                                    topic = kafka_config.input_topic,
+                                    "the input topic does not exist: create it, or set kafka.create_topics = true; the worker subscribes to it once librdkafka sees it (topic.metadata.refresh.interval.ms, 5 minutes by default)"
+                                );
+                            } else {
+                                warn!(%error, "cannot consume; retrying until the broker is back");
+                            }
                         } else {
                             debug!(%error, consume_errors, "still cannot consume");
                         }
