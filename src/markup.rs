@@ -175,8 +175,7 @@ fn tag(text: &str) -> Option<(bool, usize)> {
     }
     if after.starts_with('!') {
         // A declaration (<!DOCTYPE html>): nothing of the text.
-        let close = after.bytes().position(|b| b == b'>' || b == b'<')?;
-        return (after.as_bytes()[close] == b'>').then_some((false, close + 2));
+        return past_closing_bracket(after).map(|len| (false, 1 + len));
     }
     let closing = after.starts_with('/');
     let name_and_rest = if closing { &after[1..] } else { after };
@@ -191,27 +190,46 @@ fn tag(text: &str) -> Option<(bool, usize)> {
         return None;
     }
     let name = name_and_rest[..name_len].to_ascii_lowercase();
-    let known = NON_TEXT_TAGS.contains(&name.as_str()) || BLOCK_TAGS.contains(&name.as_str());
-    if !known && !INLINE_TAGS.contains(&name.as_str()) {
+    let is = |tags: &[&str]| tags.contains(&name.as_str());
+    let element = if is(NON_TEXT_TAGS) {
+        Element::NonText
+    } else if is(BLOCK_TAGS) {
+        Element::Block
+    } else if is(INLINE_TAGS) {
+        Element::Inline
+    } else {
         return None;
-    }
+    };
     // Attributes can be long (a srcset, a data: image): the tag ends at its '>', before any '<'.
     let attributes_at = 1 + usize::from(closing) + name_len;
-    let close = text[attributes_at..].bytes().position(|b| b == b'>' || b == b'<')?;
-    if text.as_bytes()[attributes_at + close] != b'>' {
-        return None;
-    }
-    let end = attributes_at + close + 1;
-    if NON_TEXT_TAGS.contains(&name.as_str()) {
+    let end = attributes_at + past_closing_bracket(&text[attributes_at..])?;
+    match element {
         // From an opening tag to the end of its element; a stray end tag is the tag alone.
-        let element_end = if closing {
-            0
-        } else {
-            end_of_element(&text[end..], &name).unwrap_or(text.len() - end)
-        };
-        return Some((true, end + element_end));
+        Element::NonText if closing => Some((true, end)),
+        Element::NonText => Some((
+            true,
+            end_of_element(&text[end..], &name).map_or(text.len(), |len| end + len),
+        )),
+        Element::Block => Some((true, end)),
+        Element::Inline => Some((false, end)),
     }
-    Some((BLOCK_TAGS.contains(&name.as_str()), end))
+}
+
+/// What a known tag's element is to the text around it.
+enum Element {
+    /// Its content is not text ([`NON_TEXT_TAGS`]).
+    NonText,
+    /// It breaks a block of text ([`BLOCK_TAGS`]).
+    Block,
+    /// It sits inside one ([`INLINE_TAGS`]).
+    Inline,
+}
+
+/// Just past the '>' that ends a tag whose rest is `rest`, if no '<' comes before it: "x < 5
+/// and y > 3" is no tag.
+fn past_closing_bracket(rest: &str) -> Option<usize> {
+    let at = rest.bytes().position(|b| b == b'>' || b == b'<')?;
+    (rest.as_bytes()[at] == b'>').then_some(at + 1)
 }
 
 /// Where the element named `name` ends in `rest` (the text after its opening tag): just past
