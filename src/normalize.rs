@@ -60,7 +60,7 @@ pub(crate) fn fold_char(c: char) -> Option<char> {
 
 /// NFKC plus [`fold_char`], keeping line breaks: `body` itself when nothing changes (plain
 /// ASCII, most wire copy), else the folded text written into `out`.
-fn fold<'a>(body: &'a str, out: &'a mut String, markup: &mut String) -> &'a str {
+pub(crate) fn fold<'a>(body: &'a str, out: &'a mut String, markup: &mut String) -> &'a str {
     if body.bytes().all(|b| PLAIN[b as usize]) {
         return body;
     }
