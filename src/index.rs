@@ -27,7 +27,7 @@
 //! Eviction follows event time: an entry leaves once the newest event time seen is more than
 //! the window past its own, whatever order articles arrived in.
 
-use crate::multimap::{huge_pages, prefetch_line, MultiMap};
+use crate::postings::{huge_pages, prefetch_line, Postings, MIN_SLOT_BITS};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -107,9 +107,9 @@ pub struct NearDupIndex {
     /// `config.anchor_keys()` cells per slot, the unused ones [`NO_ANCHOR`].
     anchors: Vec<u32>,
     free: Vec<Slot>,
-    low: MultiMap,
-    high: MultiMap,
-    anchor_postings: MultiMap,
+    low: Postings,
+    high: Postings,
+    anchor_postings: Postings,
     /// Entries by event time, for eviction. Articles mostly arrive in event-time order: those
     /// go to the back of a queue in O(1); the rest to a heap. A heap for all would pay a
     /// cache miss per level on every eviction in a large index, which is what kept query time
@@ -145,9 +145,9 @@ impl NearDupIndex {
             until: Vec::new(),
             anchors: Vec::new(),
             free: Vec::new(),
-            low: MultiMap::default(),
-            high: MultiMap::default(),
-            anchor_postings: MultiMap::default(),
+            low: Postings::default(),
+            high: Postings::default(),
+            anchor_postings: Postings::default(),
             in_order: VecDeque::new(),
             late: BinaryHeap::new(),
             time_base: None,
@@ -185,7 +185,7 @@ impl NearDupIndex {
     pub fn candidates(&self, simhash: u64, anchors: &[u32], out: &mut Vec<Slot>) {
         let start = out.len();
         let radius = self.config.simhash_radius;
-        let probe = |table: &MultiMap, key: u32, out: &mut Vec<Slot>| {
+        let probe = |table: &Postings, key: u32, out: &mut Vec<Slot>| {
             for_each_within(key, radius / 2, &mut |k| {
                 table.for_each(k, |slot| {
                     if (self.simhashes[slot as usize] ^ simhash).count_ones() <= radius {
@@ -313,20 +313,22 @@ impl NearDupIndex {
             }
         };
         let i = slot as usize;
+        self.make_room(slot, n);
         let until = self.stored_time(until);
         self.simhashes[i] = simhash;
         self.until[i] = until;
-        self.low.insert(simhash as u32, slot);
-        self.high.insert((simhash >> 32) as u32, slot);
+        let placed = self.low.insert(simhash as u32, slot) & self.high.insert((simhash >> 32) as u32, slot);
         for k in 0..n {
             let anchor = anchors.get(k).copied().unwrap_or(NO_ANCHOR);
             // A stock phrase past the cap yields nothing, so more postings would only cost.
             let stored = anchor != NO_ANCHOR && self.anchor_postings.count(anchor) <= self.config.max_anchor_postings;
             self.anchors[i * n + k] = if stored { anchor } else { NO_ANCHOR };
             if stored {
-                self.anchor_postings.insert(anchor, slot);
+                let placed = self.anchor_postings.insert(anchor, slot);
+                debug_assert!(placed, "make_room leaves room for every anchor");
             }
         }
+        debug_assert!(placed, "make_room leaves room for both SimHash halves");
         if self.in_order.back().is_none_or(|&(newest, _)| newest <= until) {
             self.in_order.push_back((until, slot));
         } else {
@@ -334,6 +336,52 @@ impl NearDupIndex {
         }
         self.live += 1;
         slot
+    }
+
+    /// Rebuilds, before `slot` is inserted with up to `anchors` anchors, each posting table that
+    /// has no room for them, larger by half; and all of them when `slot` needs wider postings.
+    /// The tables hold no keys (`postings` explains why), so their postings are placed anew
+    /// from the keys of the live entries. Growing by half keeps the tables between 2/3 and all
+    /// of their maximum load; each posting is placed about three times over the index's growth.
+    fn make_room(&mut self, slot: Slot, anchors: usize) {
+        const GROWTH: (usize, usize) = (3, 2);
+        let slot_bits = if self.low.holds_slot(slot) {
+            self.low.slot_bits()
+        } else {
+            (u32::BITS - (slot + 1).leading_zeros()).max(MIN_SLOT_BITS)
+        };
+        let capacity = |table: &Postings, adding: usize| {
+            let needed = table.len() + adding;
+            if needed > table.max_len() {
+                needed * GROWTH.0 / GROWTH.1
+            } else if slot_bits != table.slot_bits() {
+                table.max_len()
+            } else {
+                0
+            }
+        };
+        let n = self.config.anchor_keys();
+        let live = |i: &usize| self.until[*i] != FREE;
+        let simhash_capacity = capacity(&self.low, 1);
+        if simhash_capacity > 0 {
+            let mut low = Postings::with_capacity(simhash_capacity, slot_bits);
+            let mut high = Postings::with_capacity(simhash_capacity, slot_bits);
+            for i in (0..self.simhashes.len()).filter(live) {
+                low.insert(self.simhashes[i] as u32, i as Slot);
+                high.insert((self.simhashes[i] >> 32) as u32, i as Slot);
+            }
+            (self.low, self.high) = (low, high);
+        }
+        let anchor_capacity = capacity(&self.anchor_postings, anchors);
+        if anchor_capacity > 0 {
+            let mut postings = Postings::with_capacity(anchor_capacity, slot_bits);
+            for i in (0..self.simhashes.len()).filter(live) {
+                for &anchor in self.anchors[i * n..(i + 1) * n].iter().filter(|&&a| a != NO_ANCHOR) {
+                    postings.insert(anchor, i as Slot);
+                }
+            }
+            self.anchor_postings = postings;
+        }
     }
 
     /// Removes every entry whose event time is before `cutoff`; their slots go to `evicted`.

@@ -9,7 +9,8 @@
 //!    repair, boilerplate stripping driven by the rules in [`rules`] (kept as data in
 //!    `config/boilerplate.toml`) and tokenization.
 //! 3. [`fingerprint`]: exact xxh3 hash, 64-bit SimHash and the verification [`sketch`].
-//! 4. [`index`]: Hamming-radius search over SimHashes without scanning, within a time window.
+//! 4. [`index`]: Hamming-radius search over SimHashes without scanning, within a time window;
+//!    its postings are kept in [`postings`].
 //! 5. [`story`]: clusters, canonical copy selection and story events.
 //!
 //! [`prepare`] groups the stateless stages 1 to 3, which may run on another thread ahead of the
@@ -28,9 +29,9 @@ pub mod index;
 pub mod kafka;
 pub mod markup;
 pub mod metrics;
-pub mod multimap;
 pub mod normalize;
 pub mod offsets;
+pub mod postings;
 pub mod prepare;
 pub mod rules;
 pub mod shutdown;
