@@ -157,6 +157,17 @@ impl NearDupIndex {
         }
     }
 
+    /// An index whose postings start at `slot_bits`, so that tests reach the rebuild for wider
+    /// slots, which takes 2^24 entries otherwise.
+    #[cfg(test)]
+    fn with_slot_bits(config: IndexConfig, slot_bits: u32) -> Self {
+        let mut index = Self::new(config);
+        index.low = Postings::with_capacity(0, slot_bits);
+        index.high = Postings::with_capacity(0, slot_bits);
+        index.anchor_postings = Postings::with_capacity(0, slot_bits);
+        index
+    }
+
     pub fn config(&self) -> &IndexConfig {
         &self.config
     }
@@ -534,6 +545,42 @@ mod tests {
                 let mut expected: Vec<Slot> = stored.iter().filter(|(_, h)| (h ^ q).count_ones() <= radius).map(|(s, _)| *s).collect();
                 expected.sort_unstable();
                 prop_assert_eq!(query(&idx, *q, &[]), expected);
+            }
+        }
+
+        /// With anchors and evictions, and postings that start too narrow for the slots (so the
+        /// tables are rebuilt wider, and larger, on the way), the index returns exactly the live
+        /// entries that share an anchor or lie within the radius, as a scan of them would.
+        #[test]
+        fn search_with_anchors_and_evictions_equals_a_scan(
+            entries in proptest::collection::vec((any::<u64>(), proptest::collection::vec(0u32..60, 0..5), 0i64..300), 1..200),
+            narrow in any::<bool>(),
+        ) {
+            let config = IndexConfig {
+                simhash_radius: 2,
+                anchors: 4,
+                lead_anchors: 0,
+                title_anchor: false,
+                max_anchor_postings: usize::MAX,
+                window_secs: 100,
+                ..IndexConfig::default()
+            };
+            let mut idx = if narrow { NearDupIndex::with_slot_bits(config, 4) } else { NearDupIndex::new(config) };
+            let mut live: Vec<(Slot, u64, Vec<u32>, i64)> = Vec::new();
+            let mut evicted = Vec::new();
+            let mut newest = i64::MIN;
+            for (simhash, anchors, t) in entries {
+                idx.advance_to(t, &mut evicted);
+                newest = newest.max(t);
+                live.retain(|entry| entry.3 >= newest - 100);
+                let mut expected: Vec<Slot> = live
+                    .iter()
+                    .filter(|(_, h, a, _)| (h ^ simhash).count_ones() <= 2 || a.iter().any(|x| anchors.contains(x)))
+                    .map(|entry| entry.0)
+                    .collect();
+                expected.sort_unstable();
+                prop_assert_eq!(query(&idx, simhash, &anchors), expected);
+                live.push((idx.insert(simhash, &anchors, t), simhash, anchors, t));
             }
         }
 
