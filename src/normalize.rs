@@ -379,11 +379,13 @@ fn digit_group_at(paragraph: &str, at: usize) -> bool {
     match bytes.get(at + 3) {
         None => true,
         Some(&b) if b < 0x80 => CLASS[b as usize] & WORD == 0,
-        // The three digits are ASCII, so `at + 3` is a character boundary.
+        // The three digits are ASCII, so `at + 3` is a character boundary. A character of a
+        // script without spaces ends the word as in `read_token`: "1 434人" holds the figure
+        // "1434" as "1434人" does.
         Some(_) => paragraph[at + 3..]
             .chars()
             .next()
-            .is_none_or(|c| !(c.is_alphanumeric() || is_mark(c))),
+            .is_none_or(|c| !(c.is_alphanumeric() || is_mark(c)) || is_unspaced(c)),
     }
 }
 
@@ -783,6 +785,8 @@ mod tests {
             );
         }
         assert_eq!(norm("Budget: 12 236 000 euros"), "budget 12236000 euros");
+        // Before a character of a script without spaces, which is a word of its own.
+        assert_eq!(norm("确诊1 434人"), norm("确诊1434人"));
         let (out, tokens) = normalized("about 10 000 words");
         assert_eq!(tokens, ["about", "10000", "words"]);
         assert_eq!(out.numbers, [1]);
