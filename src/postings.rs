@@ -19,8 +19,8 @@
 //!   ([`crate::index`]).
 //!
 //! Two postings with the same slot and tag but different keys are the same `u32`; a removal
-//! may take the other one. The counts stay right: what is left reaches both keys' homes'
-//! chunks the same way (see [`Postings::remove`]).
+//! may take the other key's. The counts stay right, and the posting left stands for the other
+//! key, reachable from its home ([`Postings::remove`] says why).
 
 use crate::index::Slot;
 
@@ -51,8 +51,9 @@ struct Chunk {
 
 impl Chunk {
     /// A bit per cell that satisfies `test`. Written without branches so that the compiler
-    /// tests the cells four at a time: a lookup reads a whole chunk, and a cell at a time took
-    /// a fifth more than the one-posting-a-cell table this replaced.
+    /// tests the cells four at a time: a lookup reads a whole chunk, and a cell at a time it took
+    /// a fifth longer than the eight-byte Robin Hood table this replaced (384 against 316 ns
+    /// for the index's lookup at 1M entries; 294 ns now).
     #[inline]
     fn matching(&self, test: impl Fn(u32) -> bool) -> u32 {
         self.cells
