@@ -344,7 +344,7 @@ fn read_token(paragraph: &str, start: usize, token: &mut Vec<u8>) -> (usize, boo
             i += 1;
         } else if b >= 0x80 {
             let c = paragraph[i..].chars().next().unwrap_or(' ');
-            if !(c.is_alphanumeric() || is_mark(c)) || is_unspaced(c) {
+            if !continues_spaced_word(c) {
                 break;
             }
             let mut utf8 = [0u8; 4];
@@ -379,14 +379,20 @@ fn digit_group_at(paragraph: &str, at: usize) -> bool {
     match bytes.get(at + 3) {
         None => true,
         Some(&b) if b < 0x80 => CLASS[b as usize] & WORD == 0,
-        // The three digits are ASCII, so `at + 3` is a character boundary. A character of a
-        // script without spaces ends the word as in `read_token`: "1 434人" holds the figure
-        // "1434" as "1434人" does.
+        // The three digits are ASCII, so `at + 3` is a character boundary. Where `read_token`
+        // ends the word: "1 434人" holds the figure "1434" as "1434人" does.
         Some(_) => paragraph[at + 3..]
             .chars()
             .next()
-            .is_none_or(|c| !(c.is_alphanumeric() || is_mark(c)) || is_unspaced(c)),
+            .is_none_or(|c| !continues_spaced_word(c)),
     }
+}
+
+/// Whether a character beyond ASCII continues a word of a spaced script: a letter, digit or
+/// mark, but not a character of a script without spaces, which is a word of its own. One test
+/// for `read_token` and `digit_group_at`, which must agree on where a word ends.
+fn continues_spaced_word(c: char) -> bool {
+    (c.is_alphanumeric() || is_mark(c)) && !is_unspaced(c)
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
