@@ -866,10 +866,8 @@ pub async fn run_in_mode(
                     metrics.index_entries.set(engine.index().len() as i64);
                     metrics.index_bytes.set(engine.index().heap_bytes() as i64);
                     metrics.index_evictions.set(engine.index().evicted_total() as i64);
-                    let headline_matches = engine.counters().headline_matches;
-                    metrics.headline_matches.inc_by(headline_matches.saturating_sub(metrics.headline_matches.get()));
-                    let dated_ahead = engine.counters().dated_ahead;
-                    metrics.dated_ahead.inc_by(dated_ahead.saturating_sub(metrics.dated_ahead.get()));
+                    Metrics::raise_to(&metrics.headline_matches, engine.counters().headline_matches);
+                    Metrics::raise_to(&metrics.dated_ahead, engine.counters().dated_ahead);
                     metrics.stories_open.set(engine.open_stories() as i64);
                     last_gauges = Instant::now();
                 }
