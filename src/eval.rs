@@ -313,9 +313,7 @@ pub fn evaluate(
             continue;
         };
         for (id, body) in [(pair.a.as_str(), a), (pair.b.as_str(), b)] {
-            if !fingerprints.contains_key(id) {
-                fingerprints.insert(id, engine.fingerprint_body(body));
-            }
+            fingerprints.entry(id).or_insert_with(|| engine.fingerprint_body(body));
         }
         let (Some(fa), Some(fb)) = (fingerprints.get(pair.a.as_str()), fingerprints.get(pair.b.as_str())) else {
             continue;
