@@ -8,8 +8,9 @@ use syndic::config::CoreConfig;
 use syndic::corpus::{Generator, Rng};
 use syndic::engine::Engine;
 use syndic::fingerprint::{FingerprintConfig, Fingerprinter};
-use syndic::index::{IndexConfig, NearDupIndex, Slot};
+use syndic::index::{EntryKeys, IndexConfig, NearDupIndex, Slot};
 use syndic::normalize::{Normalized, Normalizer, Scratch};
+use syndic::postings::prefetch_line;
 use syndic::rules::BoilerplateRules;
 
 fn bodies(n: usize) -> Vec<String> {
@@ -94,39 +95,77 @@ fn stages(c: &mut Criterion) {
 /// headline).
 const ANCHOR_KEYS: usize = 9;
 
+/// What the engine keeps of each entry for the index (`syndic::index::EntryKeys`): its anchor
+/// keys, which in the engine are the first values of the entry's sketch, an allocation of its
+/// own behind the entry, as here.
+#[derive(Default)]
+#[allow(clippy::vec_box, reason = "the keys sit behind a pointer as in the engine")]
+struct KeptKeys(Vec<Box<[u32; ANCHOR_KEYS]>>);
+
+impl EntryKeys for KeptKeys {
+    fn anchor_keys(&self, slot: Slot, keys: &mut [u32]) {
+        keys.copy_from_slice(&self.0[slot as usize][..]);
+    }
+
+    fn prefetch(&self, slot: Slot, depth: u32) {
+        // Depth 1: where the keys are; depth 0: the keys.
+        match (self.0.get(slot as usize), depth) {
+            (Some(entry), 0) => prefetch_line(&**entry),
+            (Some(entry), _) => prefetch_line(entry),
+            (None, _) => {}
+        }
+    }
+}
+
+impl KeptKeys {
+    fn insert(&mut self, index: &mut NearDupIndex, simhash: u64, anchors: &[u32; ANCHOR_KEYS], t: i64) {
+        let slot = index.insert(simhash, anchors, t, self) as usize;
+        if slot == self.0.len() {
+            self.0.push(Box::new(*anchors));
+        } else {
+            *self.0[slot] = *anchors;
+        }
+    }
+
+    fn bytes_per_entry() -> usize {
+        std::mem::size_of::<[u32; ANCHOR_KEYS]>()
+    }
+}
+
 /// An index filled with `size` random entries, one second apart, whose window keeps exactly
 /// `size` entries: each insert in the benchmark evicts one, so the size stays put.
-fn filled_index(size: usize, rng: &mut Rng) -> NearDupIndex {
+fn filled_index(size: usize, rng: &mut Rng) -> (NearDupIndex, KeptKeys) {
     let config = IndexConfig {
         window_secs: size as i64,
         ..IndexConfig::default()
     };
     assert_eq!(config.anchor_keys(), ANCHOR_KEYS);
     let mut index = NearDupIndex::new(config);
+    let mut keys = KeptKeys::default();
     let mut evicted = Vec::new();
     let mut anchors = [0u32; ANCHOR_KEYS];
     for t in 0..size as i64 {
         anchors.iter_mut().for_each(|a| *a = rng.next_u64() as u32);
-        index.advance_to(t, &mut evicted);
-        index.insert(rng.next_u64(), &anchors, t);
+        index.advance_to(t, &mut evicted, &keys);
+        keys.insert(&mut index, rng.next_u64(), &anchors, t);
     }
-    index
+    (index, keys)
 }
 
 /// What the engine does in the index per article: evict what left the window, look up, insert.
 fn index_step(
-    index: &mut NearDupIndex,
+    (index, keys): &mut (NearDupIndex, KeptKeys),
     simhash: u64,
-    anchors: &[u32],
+    anchors: &[u32; ANCHOR_KEYS],
     t: i64,
     candidates: &mut Vec<Slot>,
     evicted: &mut Vec<Slot>,
 ) {
     candidates.clear();
     evicted.clear();
-    index.advance_to(t, evicted);
+    index.advance_to(t, evicted, keys);
     index.candidates(simhash, anchors, candidates);
-    index.insert(simhash, anchors, t);
+    keys.insert(index, simhash, anchors, t);
     black_box(&candidates);
 }
 
@@ -134,26 +173,28 @@ fn index(c: &mut Criterion) {
     let mut group = c.benchmark_group("index");
     for size in [1_000_000usize, 10_000_000] {
         // Built on first use, so that running another group does not pay for it.
-        let mut built: Option<(NearDupIndex, Rng)> = None;
+        let mut built: Option<((NearDupIndex, KeptKeys), Rng)> = None;
         let mut t = size as i64;
         let mut candidates = Vec::new();
         let mut evicted = Vec::new();
         let mut anchors = [0u32; ANCHOR_KEYS];
         let build = || {
             let mut rng = Rng::new(size as u64);
-            let index = filled_index(size, &mut rng);
+            let (index, keys) = filled_index(size, &mut rng);
             eprintln!(
-                "index of {size} entries: {:.1} bytes/article (SimHash tables {:.1}, anchors {:.1})",
+                "index of {size} entries: {:.1} bytes/article (SimHash tables {:.1}, anchors {:.1}); \
+                 the {} bytes of anchor keys per article are the caller's",
                 index.heap_bytes() as f64 / index.len() as f64,
                 index.simhash_heap_bytes() as f64 / index.len() as f64,
                 index.anchor_heap_bytes() as f64 / index.len() as f64,
+                KeptKeys::bytes_per_entry(),
             );
-            (index, rng)
+            ((index, keys), rng)
         };
         group.throughput(Throughput::Elements(1));
         // A lookup alone, as a reader of the index sees it: the index does not change.
         group.bench_function(format!("query at {size} entries"), |b| {
-            let (index, rng) = built.get_or_insert_with(build);
+            let ((index, _), rng) = built.get_or_insert_with(build);
             b.iter(|| {
                 anchors.iter_mut().for_each(|a| *a = rng.next_u64() as u32);
                 candidates.clear();
@@ -176,7 +217,7 @@ fn index(c: &mut Criterion) {
                         next.0 = rng.next_u64();
                         next.1.iter_mut().for_each(|a| *a = rng.next_u64() as u32);
                         if prefetch {
-                            index.prefetch(next.0, &next.1);
+                            index.0.prefetch(next.0, &next.1, &index.1);
                         }
                         // About half a microsecond of work that touches no memory.
                         black_box((0..black_box(1500u64)).fold(1u64, |a, x| a.wrapping_mul(x | 1)));

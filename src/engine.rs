@@ -8,7 +8,8 @@
 use crate::article::{Article, InvalidRecord};
 use crate::config::{ConfigError, CoreConfig, VerifyConfig};
 use crate::fingerprint::{hamming, same_headline, Fingerprint, LEAD_ANCHORS};
-use crate::index::{IndexConfig, NearDupIndex, Slot, MAX_ANCHORS, NO_ANCHOR};
+use crate::index::{EntryKeys, IndexConfig, NearDupIndex, Slot, MAX_ANCHORS, MAX_ANCHOR_KEYS, NO_ANCHOR};
+use crate::postings::prefetch_line;
 use crate::prepare::{Prepared, Preparer};
 use crate::sketch::{Similarity, Sketch};
 use crate::story::{Match, Stories, StoryEvent, StoryKey};
@@ -105,6 +106,8 @@ struct SlotInfo {
     matched: Option<(String, Match)>,
     exact: u64,
     title: Option<u64>,
+    /// Kept for the index, which reads its keys back from here (see [`KeptKeys`]).
+    lead_anchors: [u32; LEAD_ANCHORS],
     sketch: Sketch,
 }
 
@@ -148,19 +151,28 @@ fn founded(article: &Article, story_id: Option<String>, event: Option<StoryEvent
 /// `lead_anchors` lead anchors, a lead anchor that is already among the first left out, then
 /// its headline's key if `title_anchor`.
 struct AnchorKeys {
-    keys: [u32; MAX_ANCHORS + LEAD_ANCHORS + 1],
+    keys: [u32; MAX_ANCHOR_KEYS],
     len: usize,
 }
 
 impl AnchorKeys {
     fn of(fp: &Fingerprint, config: &IndexConfig) -> Self {
-        let mut keys = [NO_ANCHOR; MAX_ANCHORS + LEAD_ANCHORS + 1];
-        let smallest = fp.sketch.shingles();
+        Self::from_parts(&fp.sketch, &fp.lead_anchors, fp.title, config)
+    }
+
+    fn from_parts(
+        sketch: &Sketch,
+        lead_anchors: &[u32; LEAD_ANCHORS],
+        title: Option<u64>,
+        config: &IndexConfig,
+    ) -> Self {
+        let mut keys = [NO_ANCHOR; MAX_ANCHOR_KEYS];
+        let smallest = sketch.shingles();
         let anchors = config.anchors.min(MAX_ANCHORS);
         let found = smallest.len().min(anchors);
         keys[..found].copy_from_slice(&smallest[..found]);
         let lead = config.lead_anchors.min(LEAD_ANCHORS);
-        for (key, &anchor) in keys[anchors..anchors + lead].iter_mut().zip(&fp.lead_anchors) {
+        for (key, &anchor) in keys[anchors..anchors + lead].iter_mut().zip(lead_anchors) {
             if !smallest[..found].contains(&anchor) {
                 *key = anchor;
             }
@@ -169,7 +181,7 @@ impl AnchorKeys {
         if config.title_anchor {
             // The high half: shingle hashes are low halves of other hashes. `NO_ANCHOR` is
             // never a key.
-            keys[len] = fp.title.map_or(NO_ANCHOR, |t| ((t >> 32) as u32).min(NO_ANCHOR - 1));
+            keys[len] = title.map_or(NO_ANCHOR, |t| ((t >> 32) as u32).min(NO_ANCHOR - 1));
             len += 1;
         }
         Self { keys, len }
@@ -177,6 +189,51 @@ impl AnchorKeys {
 
     fn as_slice(&self) -> &[u32] {
         &self.keys[..self.len]
+    }
+}
+
+/// The index's view of the entries' keys: it keeps none of its own (see [`EntryKeys`]), and
+/// they are computed again, as [`AnchorKeys::of`] did, from what each entry keeps here.
+struct KeptKeys<'a> {
+    slots: &'a [Option<SlotInfo>],
+    config: &'a IndexConfig,
+}
+
+impl<'a> KeptKeys<'a> {
+    // Takes the two fields it reads rather than the engine, so that the index, another field,
+    // can be borrowed mutably beside it.
+    fn new(slots: &'a [Option<SlotInfo>], config: &'a IndexConfig) -> Self {
+        Self { slots, config }
+    }
+}
+
+impl EntryKeys for KeptKeys<'_> {
+    fn anchor_keys(&self, slot: Slot, keys: &mut [u32]) {
+        match self.slots.get(slot as usize).and_then(Option::as_ref) {
+            Some(info) => {
+                let kept = AnchorKeys::from_parts(&info.sketch, &info.lead_anchors, info.title, self.config);
+                keys.copy_from_slice(kept.as_slice());
+            }
+            None => {
+                debug_assert!(
+                    false,
+                    "the index asked for the keys of slot {slot}, which holds no entry"
+                );
+                keys.fill(NO_ANCHOR);
+            }
+        }
+    }
+
+    fn prefetch(&self, slot: Slot, depth: u32) {
+        match (self.slots.get(slot as usize), depth) {
+            (Some(Some(info)), 0) => {
+                if let Some(first) = info.sketch.values().first() {
+                    prefetch_line(first);
+                }
+            }
+            (Some(entry), _) => prefetch_line(entry),
+            (None, _) => {}
+        }
     }
 }
 
@@ -296,7 +353,8 @@ impl Engine {
     pub fn prefetch(&self, upcoming: &Prepared) {
         if let Prepared::Article { fingerprint, .. } = upcoming {
             let keys = AnchorKeys::of(fingerprint, &self.config.index);
-            self.index.prefetch(fingerprint.simhash, keys.as_slice());
+            let kept = KeptKeys::new(&self.slots, &self.config.index);
+            self.index.prefetch(fingerprint.simhash, keys.as_slice(), &kept);
         }
     }
 
@@ -346,7 +404,8 @@ impl Engine {
             (article.published_at.timestamp(), article.published_until.timestamp())
         };
         // The window moves first, so nothing outside it is matched.
-        self.index.advance_to(event_time, &mut self.evicted);
+        let kept = KeptKeys::new(&self.slots, &self.config.index);
+        self.index.advance_to(event_time, &mut self.evicted, &kept);
         let mut evicted = std::mem::take(&mut self.evicted);
         for &slot in &evicted {
             self.release(slot);
@@ -377,7 +436,8 @@ impl Engine {
             None
         };
         // Kept until the window has passed the latest time its date may stand for.
-        let slot = self.index.insert(fp.simhash, keys.as_slice(), until);
+        let kept = KeptKeys::new(&self.slots, &self.config.index);
+        let slot = self.index.insert(fp.simhash, keys.as_slice(), until, &kept);
         let Some((story, matched, m)) = best else {
             return self.found_story(article, slot, fp);
         };
@@ -429,6 +489,7 @@ impl Engine {
             matched,
             exact: fp.exact,
             title: fp.title,
+            lead_anchors: fp.lead_anchors,
             sketch: fp.sketch,
         });
     }

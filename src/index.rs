@@ -24,9 +24,16 @@
 //!   write-thru keeps it while its wording moves too far for the anchors of its text.
 //!
 //! Candidates are only candidates: [`crate::engine`] confirms them with the sketch.
+//!
+//! The index keeps no copy of an entry's anchor keys. It needs them only to remove the entry
+//! and to rebuild its anchor table, and its caller holds them anyway (the engine in each
+//! entry's fingerprint: the anchors are the smallest values of its verification sketch), so
+//! it reads them back through [`EntryKeys`]. That saves 36 bytes per article at the default
+//! nine keys, a quarter of the index.
 //! Eviction follows event time: an entry leaves once the newest event time seen is more than
 //! the window past its own, whatever order articles arrived in.
 
+use crate::fingerprint::LEAD_ANCHORS;
 use crate::postings::{huge_pages, prefetch_line, Postings, MIN_SLOT_BITS};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -84,6 +91,25 @@ impl IndexConfig {
     }
 }
 
+/// Most anchor keys per entry: [`MAX_ANCHORS`], the lead anchors and the headline's.
+pub const MAX_ANCHOR_KEYS: usize = MAX_ANCHORS + LEAD_ANCHORS + 1;
+
+/// Where the index reads back the anchor keys of its live entries (see the module
+/// documentation): when it removes an entry and when it rebuilds its anchor table.
+pub trait EntryKeys {
+    /// Writes to `keys` ([`IndexConfig::anchor_keys`] of them) the anchor keys the live entry
+    /// at `slot` was inserted with, in the order given to [`NearDupIndex::insert`], and
+    /// [`NO_ANCHOR`] past those given. The index reads only the keys it posted.
+    fn anchor_keys(&self, slot: Slot, keys: &mut [u32]);
+
+    /// Starts loading, without waiting, what [`EntryKeys::anchor_keys`] will read for `slot`.
+    /// The index calls it twice for each entry it will evict: with `depth` 1 two evictions
+    /// ahead, then with 0 one eviction ahead. Keys behind a pointer want both: the pointer is
+    /// requested at depth 1 and, read at depth 0 when it has come, what it points to. A hint
+    /// only; by default nothing.
+    fn prefetch(&self, _slot: Slot, _depth: u32) {}
+}
+
 /// Stored time of a free slot: no live entry has it.
 const FREE: u32 = 0;
 
@@ -104,8 +130,11 @@ pub struct NearDupIndex {
     /// Latest event time each entry stands for, stored as [`NearDupIndex::stored_time`];
     /// [`FREE`] for a free slot.
     until: Vec<u32>,
-    /// `config.anchor_keys()` cells per slot, the unused ones [`NO_ANCHOR`].
-    anchors: Vec<u32>,
+    /// Which anchor keys of each entry have postings: `config.anchor_keys()` bits per slot.
+    /// Keys past `max_anchor_postings` when their entry came have none, and a removal must not
+    /// take another key's posting for them. Read for live entries only: an insert writes all
+    /// of its slot's bits.
+    posted: Vec<u64>,
     free: Vec<Slot>,
     low: Postings,
     high: Postings,
@@ -139,12 +168,16 @@ fn for_each_within(key: u32, radius: u32, f: &mut impl FnMut(u32)) {
 }
 
 impl NearDupIndex {
-    pub fn new(config: IndexConfig) -> Self {
+    /// An empty index. Anchor counts past [`MAX_ANCHORS`] and [`LEAD_ANCHORS`] are taken as
+    /// those bounds (`config` validation refuses them).
+    pub fn new(mut config: IndexConfig) -> Self {
+        config.anchors = config.anchors.min(MAX_ANCHORS);
+        config.lead_anchors = config.lead_anchors.min(LEAD_ANCHORS);
         Self {
             config,
             simhashes: Vec::new(),
             until: Vec::new(),
-            anchors: Vec::new(),
+            posted: Vec::new(),
             free: Vec::new(),
             low: Postings::default(),
             high: Postings::default(),
@@ -233,22 +266,22 @@ impl NearDupIndex {
     /// the next evictions will read. Call it for the next article while the current one is
     /// decided: the misses of a large index then overlap with that work instead of stalling it.
     /// A hint only: results never depend on it.
-    pub fn prefetch(&self, simhash: u64, anchors: &[u32]) {
+    pub fn prefetch(&self, simhash: u64, anchors: &[u32], keys: &impl EntryKeys) {
         self.prefetch_postings(simhash, &anchors[..anchors.len().min(self.config.anchor_keys())]);
         // The current article evicts the oldest entry; the next article the one after it.
-        self.prefetch_evictions(1);
+        self.prefetch_evictions(1, keys);
     }
 
     /// Requests what evictions will read, for the entry `ahead` places from the front of the
-    /// eviction queue: its postings, found through its slot data; and for the entry after
-    /// it, only its slot data yet, which it will have by its turn. In a steady stream each
-    /// article evicts about one entry, so this is the next article's eviction.
-    fn prefetch_evictions(&self, ahead: usize) {
-        let n = self.config.anchor_keys();
+    /// eviction queue: its postings, found through its keys; for the entry after it, its slot
+    /// data and where its keys are; for the one after that, where its keys are found. Each
+    /// stage reads only what the stage before requested. In a steady stream each article
+    /// evicts about one entry, so this is the next article's eviction.
+    fn prefetch_evictions(&self, ahead: usize, keys: &impl EntryKeys) {
         if let Some(&slot) = self.in_order.get(ahead) {
-            let i = slot as usize;
-            if let (Some(&simhash), Some(anchors)) = (self.simhashes.get(i), self.anchors.get(i * n..(i + 1) * n)) {
-                self.prefetch_postings(simhash, anchors);
+            if let Some(&simhash) = self.simhashes.get(slot as usize) {
+                let mut buffer = [NO_ANCHOR; MAX_ANCHOR_KEYS];
+                self.prefetch_postings(simhash, self.posted_keys(slot, keys, &mut buffer));
             }
         }
         if let Some(&slot) = self.in_order.get(ahead + 1) {
@@ -257,10 +290,42 @@ impl NearDupIndex {
                 prefetch_line(simhash);
                 prefetch_line(until);
             }
-            if let Some(anchor) = self.anchors.get(i * n) {
-                prefetch_line(anchor);
+            if let Some(posted) = self.posted.get(i * self.config.anchor_keys() / 64) {
+                prefetch_line(posted);
+            }
+            keys.prefetch(slot, 0);
+        }
+        if let Some(&slot) = self.in_order.get(ahead + 2) {
+            keys.prefetch(slot, 1);
+        }
+    }
+
+    /// The anchor keys with postings of the live entry at `slot`, read back from `keys` into
+    /// `buffer`; [`NO_ANCHOR`] for the others.
+    fn posted_keys<'b>(&self, slot: Slot, keys: &impl EntryKeys, buffer: &'b mut [u32; MAX_ANCHOR_KEYS]) -> &'b [u32] {
+        let n = self.config.anchor_keys();
+        let entry = &mut buffer[..n];
+        keys.anchor_keys(slot, entry);
+        for (k, key) in entry.iter_mut().enumerate() {
+            if !self.is_posted(slot as usize * n + k) {
+                *key = NO_ANCHOR;
+            } else {
+                debug_assert_ne!(*key, NO_ANCHOR, "slot {slot} was given back no key for a posted one");
             }
         }
+        entry
+    }
+
+    fn is_posted(&self, bit: usize) -> bool {
+        self.posted
+            .get(bit / 64)
+            .is_some_and(|word| word >> (bit % 64) & 1 == 1)
+    }
+
+    fn set_posted(&mut self, bit: usize, posted: bool) {
+        let mask = 1 << (bit % 64);
+        let word = &mut self.posted[bit / 64];
+        *word = if posted { *word | mask } else { *word & !mask };
     }
 
     /// Requests the posting lists of an entry with `simhash` and `anchors`: what a lookup, an
@@ -282,10 +347,14 @@ impl NearDupIndex {
 
     /// Moves the window forward to `event_time` (never back) and evicts what falls out of it;
     /// their slots go to `evicted`. Call before querying for an article, so that it is
-    /// compared only with what is in the window.
-    pub fn advance_to(&mut self, event_time: i64, evicted: &mut Vec<Slot>) {
+    /// compared only with what is in the window. `keys` gives back the evicted entries' keys.
+    pub fn advance_to(&mut self, event_time: i64, evicted: &mut Vec<Slot>, keys: &impl EntryKeys) {
         self.newest_event_time = self.newest_event_time.max(event_time);
-        self.evict_older_than(self.newest_event_time.saturating_sub(self.config.window_secs), evicted);
+        self.evict_older_than(
+            self.newest_event_time.saturating_sub(self.config.window_secs),
+            evicted,
+            keys,
+        );
     }
 
     /// `time` as stored: seconds past the base, clamped into `1..=u32::MAX` (0 is [`FREE`]).
@@ -310,22 +379,24 @@ impl NearDupIndex {
     }
 
     /// Adds an article and returns its slot (possibly one freed by an earlier eviction).
-    /// `until` is the latest event time the article may stand for.
-    pub fn insert(&mut self, simhash: u64, anchors: &[u32], until: i64) -> Slot {
+    /// `until` is the latest event time the article may stand for. The caller keeps `anchors`
+    /// for the slot and gives them back through `keys`, which also gives the other live
+    /// entries' keys when the tables are rebuilt.
+    pub fn insert(&mut self, simhash: u64, anchors: &[u32], until: i64, keys: &impl EntryKeys) -> Slot {
         let n = self.config.anchor_keys();
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
                 Self::push_compact(&mut self.simhashes, 0);
                 Self::push_compact(&mut self.until, FREE);
-                for _ in 0..n {
-                    Self::push_compact(&mut self.anchors, NO_ANCHOR);
+                while self.posted.len() * 64 < self.simhashes.len() * n {
+                    Self::push_compact(&mut self.posted, 0);
                 }
                 (self.simhashes.len() - 1) as Slot
             }
         };
         let i = slot as usize;
-        self.make_room(slot, n);
+        self.make_room(slot, n, keys);
         let until = self.stored_time(until);
         self.simhashes[i] = simhash;
         self.until[i] = until;
@@ -334,7 +405,7 @@ impl NearDupIndex {
             let anchor = anchors.get(k).copied().unwrap_or(NO_ANCHOR);
             // A stock phrase past the cap yields nothing, so more postings would only cost.
             let stored = anchor != NO_ANCHOR && self.anchor_postings.count(anchor) <= self.config.max_anchor_postings;
-            self.anchors[i * n + k] = if stored { anchor } else { NO_ANCHOR };
+            self.set_posted(i * n + k, stored);
             if stored {
                 let placed = self.anchor_postings.insert(anchor, slot);
                 debug_assert!(placed, "make_room leaves room for every anchor");
@@ -359,7 +430,7 @@ impl NearDupIndex {
     /// The tables hold no keys (`postings` explains why), so their postings are placed anew
     /// from the keys of the live entries. Growing by half keeps the tables between 2/3 and all
     /// of their maximum load; each posting is placed about three times over the index's growth.
-    fn make_room(&mut self, slot: Slot, anchors: usize) {
+    fn make_room(&mut self, slot: Slot, anchors: usize, keys: &impl EntryKeys) {
         const GROWTH: (usize, usize) = (3, 2);
         let slot_bits = if self.low.holds_slot(slot) {
             self.low.slot_bits()
@@ -376,7 +447,6 @@ impl NearDupIndex {
                 0
             }
         };
-        let n = self.config.anchor_keys();
         let live = |i: &usize| self.until[*i] != FREE;
         let simhash_capacity = capacity(&self.low, 1);
         if simhash_capacity > 0 {
@@ -391,9 +461,12 @@ impl NearDupIndex {
         let anchor_capacity = capacity(&self.anchor_postings, anchors);
         if anchor_capacity > 0 {
             let mut postings = Postings::with_capacity(anchor_capacity, slot_bits);
+            let mut buffer = [NO_ANCHOR; MAX_ANCHOR_KEYS];
             for i in (0..self.simhashes.len()).filter(live) {
-                for &anchor in self.anchors[i * n..(i + 1) * n].iter().filter(|&&a| a != NO_ANCHOR) {
-                    postings.insert(anchor, i as Slot);
+                for &anchor in self.posted_keys(i as Slot, keys, &mut buffer) {
+                    if anchor != NO_ANCHOR {
+                        postings.insert(anchor, i as Slot);
+                    }
                 }
             }
             self.anchor_postings = postings;
@@ -401,12 +474,11 @@ impl NearDupIndex {
     }
 
     /// Removes every entry whose event time is before `cutoff`; their slots go to `evicted`.
-    pub fn evict_older_than(&mut self, cutoff: i64, evicted: &mut Vec<Slot>) {
+    pub fn evict_older_than(&mut self, cutoff: i64, evicted: &mut Vec<Slot>, keys: &impl EntryKeys) {
         if self.time_base.is_none() {
             return;
         }
         let cutoff = self.stored_time(cutoff);
-        let n = self.config.anchor_keys();
         loop {
             // The oldest entry of either kind.
             let queued = self.in_order.front().map(|&slot| (self.until[slot as usize], slot));
@@ -431,13 +503,15 @@ impl NearDupIndex {
             }
             self.until[i] = FREE;
             let simhash = self.simhashes[i];
-            self.prefetch_postings(simhash, &self.anchors[i * n..(i + 1) * n]);
+            let mut buffer = [NO_ANCHOR; MAX_ANCHOR_KEYS];
+            let anchors = self.posted_keys(slot, keys, &mut buffer);
+            self.prefetch_postings(simhash, anchors);
             self.low.remove(simhash as u32, slot);
             self.high.remove((simhash >> 32) as u32, slot);
-            for k in 0..n {
-                let anchor = std::mem::replace(&mut self.anchors[i * n + k], NO_ANCHOR);
+            for &anchor in anchors {
                 if anchor != NO_ANCHOR {
-                    self.anchor_postings.remove(anchor, slot);
+                    let removed = self.anchor_postings.remove(anchor, slot);
+                    debug_assert!(removed, "slot {slot} was given back a key it was not inserted with");
                 }
             }
             self.free.push(slot);
@@ -447,7 +521,7 @@ impl NearDupIndex {
         }
         // The next call evicts the entry now at the front: its misses start here, and overlap
         // with the lookup and insert that come between.
-        self.prefetch_evictions(0);
+        self.prefetch_evictions(0, keys);
     }
 
     /// Heap bytes of the SimHash part: hashes, times, the two block tables and the time heap.
@@ -461,9 +535,9 @@ impl NearDupIndex {
             + self.late.capacity() * std::mem::size_of::<Reverse<(u32, Slot)>>()
     }
 
-    /// Heap bytes of the anchor part: the anchors per slot and their postings.
+    /// Heap bytes of the anchor part: their postings and which keys of each entry have one.
     pub fn anchor_heap_bytes(&self) -> usize {
-        self.anchors.capacity() * 4 + self.anchor_postings.heap_bytes()
+        self.posted.capacity() * 8 + self.anchor_postings.heap_bytes()
     }
 
     /// All heap bytes held by the index.
@@ -489,6 +563,30 @@ mod tests {
         })
     }
 
+    /// The caller's side of [`EntryKeys`]: the anchors each slot was inserted with.
+    #[derive(Default)]
+    struct Kept(Vec<Vec<u32>>);
+
+    impl EntryKeys for Kept {
+        fn anchor_keys(&self, slot: Slot, keys: &mut [u32]) {
+            keys.fill(NO_ANCHOR);
+            let kept = &self.0[slot as usize];
+            let n = kept.len().min(keys.len());
+            keys[..n].copy_from_slice(&kept[..n]);
+        }
+    }
+
+    impl Kept {
+        fn insert(&mut self, idx: &mut NearDupIndex, simhash: u64, anchors: &[u32], until: i64) -> Slot {
+            let slot = idx.insert(simhash, anchors, until, self);
+            if self.0.len() <= slot as usize {
+                self.0.resize(slot as usize + 1, Vec::new());
+            }
+            self.0[slot as usize] = anchors.to_vec();
+            slot
+        }
+    }
+
     fn query(idx: &NearDupIndex, simhash: u64, anchors: &[u32]) -> Vec<Slot> {
         let mut out = Vec::new();
         idx.candidates(simhash, anchors, &mut out);
@@ -498,13 +596,14 @@ mod tests {
     #[test]
     fn finds_by_anchor_and_ignores_stock_phrases() {
         let mut idx = index(0);
-        let a = idx.insert(1, &[10, 20], 0);
+        let mut kept = Kept::default();
+        let a = kept.insert(&mut idx, 1, &[10, 20], 0);
         assert_eq!(query(&idx, u64::MAX, &[20, 99]), vec![a]);
         for i in 0..3 {
-            idx.insert(100 + i, &[77], 0);
+            kept.insert(&mut idx, 100 + i, &[77], 0);
         }
         assert_eq!(query(&idx, u64::MAX, &[77]).len(), 3);
-        idx.insert(200, &[77], 0);
+        kept.insert(&mut idx, 200, &[77], 0);
         assert!(
             query(&idx, u64::MAX, &[77]).is_empty(),
             "an over-full anchor must yield nothing"
@@ -514,14 +613,15 @@ mod tests {
     #[test]
     fn evicts_by_event_time_whatever_the_arrival_order() {
         let mut idx = index(3);
+        let mut kept = Kept::default();
         let mut ev = Vec::new();
-        idx.advance_to(150, &mut ev);
-        let late_old = idx.insert(0xAAAA, &[], 150);
-        idx.advance_to(10, &mut ev);
-        let early = idx.insert(0xBBBB, &[], 10);
+        idx.advance_to(150, &mut ev, &kept);
+        let late_old = kept.insert(&mut idx, 0xAAAA, &[], 150);
+        idx.advance_to(10, &mut ev, &kept);
+        let early = kept.insert(&mut idx, 0xBBBB, &[], 10);
         assert!(ev.is_empty());
-        idx.advance_to(200, &mut ev);
-        idx.insert(0xCCCC, &[], 200);
+        idx.advance_to(200, &mut ev, &kept);
+        kept.insert(&mut idx, 0xCCCC, &[], 200);
         assert_eq!(ev, vec![early]);
         assert_eq!(query(&idx, 0xAAAA, &[]), vec![late_old]);
         assert!(query(&idx, 0xBBBB, &[]).is_empty());
@@ -539,12 +639,13 @@ mod tests {
             radius in 0u32..6,
         ) {
             let mut idx = index(radius);
+            let mut kept = Kept::default();
             let mut stored = Vec::new();
             for (i, h) in base.iter().enumerate() {
                 // Variations of a few bases make near neighbours common.
                 let mut h = *h;
                 for &bit in &flips[i % flips.len()] { h ^= 1 << bit; }
-                stored.push((idx.insert(h, &[], 0), h));
+                stored.push((kept.insert(&mut idx, h, &[], 0), h));
             }
             for q in &base {
                 let mut expected: Vec<Slot> = stored.iter().filter(|(_, h)| (h ^ q).count_ones() <= radius).map(|(s, _)| *s).collect();
@@ -553,39 +654,59 @@ mod tests {
             }
         }
 
-        /// With anchors and evictions, and postings that start too narrow for the slots (so the
-        /// tables are rebuilt wider, and larger, on the way), the index returns exactly the live
-        /// entries that share an anchor or lie within the radius, as a scan of them would.
+        /// With anchors and evictions, anchors held past the cap (which get no postings), and
+        /// postings that start too narrow for the slots (so the tables are rebuilt wider, and
+        /// larger, on the way), the index returns exactly the live entries that lie within the
+        /// radius or posted an anchor of the query that no more than the cap hold, as a scan
+        /// of them would.
         #[test]
         fn search_with_anchors_and_evictions_equals_a_scan(
             entries in proptest::collection::vec((any::<u64>(), proptest::collection::vec(0u32..60, 0..5), 0i64..300), 1..200),
             narrow in any::<bool>(),
+            capped in any::<bool>(),
         ) {
+            let cap = if capped { 2 } else { usize::MAX };
             let config = IndexConfig {
                 simhash_radius: 2,
                 anchors: 4,
                 lead_anchors: 0,
                 title_anchor: false,
-                max_anchor_postings: usize::MAX,
+                max_anchor_postings: cap,
                 window_secs: 100,
                 ..IndexConfig::default()
             };
             let mut idx = if narrow { NearDupIndex::with_slot_bits(config, 4) } else { NearDupIndex::new(config) };
+            let mut kept = Kept::default();
+            // Each live entry: its slot, SimHash, the anchors it posted, its time.
             let mut live: Vec<(Slot, u64, Vec<u32>, i64)> = Vec::new();
             let mut evicted = Vec::new();
             let mut newest = i64::MIN;
+            let held = |live: &[(Slot, u64, Vec<u32>, i64)], key: u32| {
+                live.iter().map(|entry| entry.2.iter().filter(|&&a| a == key).count()).sum::<usize>()
+            };
             for (simhash, anchors, t) in entries {
-                idx.advance_to(t, &mut evicted);
+                // Few keys, so that capped ones are common.
+                let anchors: Vec<u32> = anchors.iter().map(|a| if capped { a % 8 } else { *a }).collect();
+                idx.advance_to(t, &mut evicted, &kept);
                 newest = newest.max(t);
                 live.retain(|entry| entry.3 >= newest - 100);
                 let mut expected: Vec<Slot> = live
                     .iter()
-                    .filter(|(_, h, a, _)| (h ^ simhash).count_ones() <= 2 || a.iter().any(|x| anchors.contains(x)))
+                    .filter(|(_, h, posted, _)| {
+                        (h ^ simhash).count_ones() <= 2
+                            || posted.iter().any(|x| anchors[..anchors.len().min(4)].contains(x) && held(&live, *x) <= cap)
+                    })
                     .map(|entry| entry.0)
                     .collect();
                 expected.sort_unstable();
                 prop_assert_eq!(query(&idx, simhash, &anchors), expected);
-                live.push((idx.insert(simhash, &anchors, t), simhash, anchors, t));
+                let mut posted: Vec<u32> = Vec::new();
+                for &anchor in &anchors[..anchors.len().min(4)] {
+                    if held(&live, anchor) + posted.iter().filter(|&&a| a == anchor).count() <= cap {
+                        posted.push(anchor);
+                    }
+                }
+                live.push((kept.insert(&mut idx, simhash, &anchors, t), simhash, posted, t));
             }
         }
 
@@ -594,11 +715,12 @@ mod tests {
         #[test]
         fn eviction_keeps_exactly_the_window(times in proptest::collection::vec(0i64..400, 1..300)) {
             let mut idx = NearDupIndex::new(IndexConfig { window_secs: 100, ..IndexConfig::default() });
+            let mut keys = Kept::default();
             let mut live: Vec<(Slot, i64)> = Vec::new();
             let mut evicted = Vec::new();
             for (n, &t) in times.iter().enumerate() {
                 evicted.clear();
-                idx.advance_to(t, &mut evicted);
+                idx.advance_to(t, &mut evicted, &keys);
                 let newest = times[..=n].iter().copied().max().unwrap_or(t);
                 let (gone, kept): (Vec<_>, Vec<_>) = live.iter().partition(|(_, until)| *until < newest - 100);
                 let mut gone: Vec<Slot> = gone.iter().map(|(slot, _)| *slot).collect();
@@ -606,7 +728,7 @@ mod tests {
                 evicted.sort_unstable();
                 prop_assert_eq!(&evicted, &gone);
                 live = kept;
-                live.push((idx.insert(n as u64, &[], t), t));
+                live.push((keys.insert(&mut idx, n as u64, &[], t), t));
                 prop_assert_eq!(idx.len(), live.len());
             }
         }

@@ -15,8 +15,8 @@
 //!   (about one lookup in twenty at 8-bit tags finds one). Its callers check what they get
 //!   anyway: the SimHash tables by Hamming distance, anchor candidates by their sketch.
 //! * It cannot place its postings anew by itself. Growing, or making room for wider slots, is a
-//!   rebuild from the keys of the index's live entries, which the index holds
-//!   ([`crate::index`]).
+//!   rebuild from the keys of the index's live entries, which the index reads back from its
+//!   caller ([`crate::index::EntryKeys`]).
 //!
 //! Two postings with the same slot and tag but different keys are the same `u32`; a removal
 //! may take the other key's. The counts stay right, and the posting left stands for the other
@@ -235,10 +235,9 @@ impl Postings {
 
 /// Starts loading the cache line holding `value` without waiting for it. A hint only: it
 /// never faults and changes no state, so it is sound for any reference. Elsewhere than on
-/// x86_64 (no stable prefetch intrinsic yet) it reads the value, an ordinary load that still
-/// overlaps with the others issued next to it.
+/// x86_64 (no stable prefetch intrinsic yet) it does nothing.
 #[inline]
-pub(crate) fn prefetch_line<T: Copy>(value: &T) {
+pub fn prefetch_line<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCHT0 only moves a line into the cache; it never faults or writes, and the
     // pointer comes from a live reference anyway.
@@ -246,7 +245,7 @@ pub(crate) fn prefetch_line<T: Copy>(value: &T) {
         std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((value as *const T).cast());
     }
     #[cfg(not(target_arch = "x86_64"))]
-    std::hint::black_box(*value);
+    let _ = value;
 }
 
 /// Transparent huge pages for large tables. A lookup in a table of gigabytes is a cache miss

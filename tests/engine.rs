@@ -346,6 +346,25 @@ fn every_record_gets_exactly_one_decision_and_bad_ones_say_why() {
     assert_eq!(engine.counters().records, 2000);
 }
 
+/// The index keeps no copy of its entries' keys: it reads them back from the engine when it
+/// evicts an entry or rebuilds its tables, and in debug builds (which tests run in) it checks
+/// that every key it posted is found again on removal. A short window over thousands of
+/// articles with headlines and lead anchors does both all along.
+#[test]
+fn a_short_window_evicts_every_entry_with_the_keys_it_was_indexed_with() {
+    let mut config = CoreConfig::default();
+    config.index.window_secs = 3600;
+    let mut engine = Engine::new(config).unwrap();
+    for r in Generator::new(17).take(3000) {
+        engine.process(&r.line, Utc::now());
+    }
+    let counters = engine.counters();
+    let indexed = counters.new_story + counters.duplicate;
+    let evicted = engine.index().evicted_total();
+    assert!(evicted > indexed / 2, "{evicted} of {indexed} evicted");
+    assert_eq!(engine.index().len() as u64, indexed - evicted);
+}
+
 /// Pair precision and recall of the engine's stories against the generator's clusters.
 fn pair_scores(seed: u64, n: usize) -> (f64, f64) {
     let mut engine = Engine::new(CoreConfig::default()).unwrap();
