@@ -229,8 +229,8 @@ pub const MIN_TITLE_WORDS: usize = 4;
 /// A key for a headline: xxh3 of its words, lower-cased, punctuation dropped, so that
 /// "Officials: 31 wounded" and "officials - 31 wounded" agree. `None` without a headline of
 /// [`MIN_TITLE_WORDS`] words or more. A site's name after the headline is left out (see
-/// [`without_site_suffix`]): each site adds its own; so is a wire's tag before it ("UPDATE 2-",
-/// "BREAKING:", see [`without_wire_tag`]), which marks versions of one story.
+/// `without_site_suffix`): each site adds its own; so is a wire's tag before it ("UPDATE 2-",
+/// "BREAKING:", see `without_wire_tag`), which marks versions of one story.
 ///
 /// Copies of one wire story keep its headline while their bodies may part: a write-thru adds
 /// and rewrites paragraphs under the same headline. The engine accepts a lower containment for
