@@ -110,6 +110,9 @@ pub trait EntryKeys {
     fn prefetch(&self, _slot: Slot, _depth: u32) {}
 }
 
+/// How many entries ahead a rebuild of the anchor table asks for the keys it will read.
+const REBUILD_PREFETCH_AHEAD: usize = 16;
+
 /// Stored time of a free slot: no live entry has it.
 const FREE: u32 = 0;
 
@@ -463,6 +466,10 @@ impl NearDupIndex {
             let mut postings = Postings::with_capacity(anchor_capacity, slot_bits);
             let mut buffer = [NO_ANCHOR; MAX_ANCHOR_KEYS];
             for i in (0..self.simhashes.len()).filter(live) {
+                // The keys sit behind the caller's pointers, a miss each unless requested
+                // ahead. A rebuild holds up the stream: at 1.5M entries the engine's took
+                // 816 ms without this, 697-720 ms with it (BENCHMARKS.md).
+                keys.prefetch((i + REBUILD_PREFETCH_AHEAD) as Slot, 0);
                 for &anchor in self.posted_keys(i as Slot, keys, &mut buffer) {
                     if anchor != NO_ANCHOR {
                         postings.insert(anchor, i as Slot);
