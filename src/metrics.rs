@@ -157,13 +157,13 @@ impl Metrics {
         })
     }
 
-    /// The Prometheus text exposition of every series.
     /// Raises `counter` to `total`, a count the engine keeps: counters only go up, and the
     /// engine's totals are read once a second rather than counted where they happen.
     pub fn raise_to(counter: &IntCounter, total: u64) {
         counter.inc_by(total.saturating_sub(counter.get()));
     }
 
+    /// The Prometheus text exposition of every series.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
         // Encoding into a Vec cannot fail for well-formed families.
