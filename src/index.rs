@@ -24,14 +24,14 @@
 //!   write-thru keeps it while its wording moves too far for the anchors of its text.
 //!
 //! Candidates are only candidates: [`crate::engine`] confirms them with the sketch.
+//! Eviction follows event time: an entry leaves once the newest event time seen is more than
+//! the window past its own, whatever order articles arrived in.
 //!
 //! The index keeps no copy of an entry's anchor keys. It needs them only to remove the entry
 //! and to rebuild its anchor table, and its caller holds them anyway (the engine in each
 //! entry's fingerprint: the anchors are the smallest values of its verification sketch), so
 //! it reads them back through [`EntryKeys`]. That saves 36 bytes per article at the default
 //! nine keys, a quarter of the index.
-//! Eviction follows event time: an entry leaves once the newest event time seen is more than
-//! the window past its own, whatever order articles arrived in.
 
 use crate::fingerprint::LEAD_ANCHORS;
 use crate::postings::{huge_pages, prefetch_line, Postings, MIN_SLOT_BITS};
