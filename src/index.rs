@@ -28,13 +28,13 @@
 //! the window past its own, whatever order articles arrived in.
 //!
 //! The index keeps no copy of an entry's anchor keys. It needs them only to remove the entry
-//! and to rebuild its anchor table, and its caller holds them anyway (the engine in each
+//! and to move its postings when the anchor table grows, and its caller holds them anyway (the engine in each
 //! entry's fingerprint: the anchors are the smallest values of its verification sketch), so
 //! it reads them back through [`EntryKeys`]. That saves 36 bytes per article at the default
 //! nine keys, a quarter of the index.
 
 use crate::fingerprint::LEAD_ANCHORS;
-use crate::postings::{huge_pages, prefetch_line, Postings, MIN_SLOT_BITS};
+use crate::postings::{huge_pages, prefetch_line, GrowingPostings, Postings, MIN_SLOT_BITS};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -95,7 +95,7 @@ impl IndexConfig {
 pub const MAX_ANCHOR_KEYS: usize = MAX_ANCHORS + LEAD_ANCHORS + 1;
 
 /// Where the index reads back the anchor keys of its live entries (see the module
-/// documentation): when it removes an entry and when it rebuilds its anchor table.
+/// documentation): when it removes an entry and when its anchor table grows.
 pub trait EntryKeys {
     /// Writes to `keys` ([`IndexConfig::anchor_keys`] of them) the anchor keys the live entry
     /// at `slot` was inserted with, in the order given to [`NearDupIndex::insert`], and
@@ -110,8 +110,14 @@ pub trait EntryKeys {
     fn prefetch(&self, _slot: Slot, _depth: u32) {}
 }
 
-/// How many entries ahead a rebuild of the anchor table asks for the keys it will read.
+/// How many entries ahead a move or rebuild of the anchor table asks for the keys it will read.
 const REBUILD_PREFETCH_AHEAD: usize = 16;
+
+/// Slots whose postings move into a growing table on each insert ([`GrowingPostings`]). Enough
+/// that a table has moved long before its successor, larger by half, fills; few enough that an
+/// insert stays in microseconds where placing all postings at once held the stream for
+/// seconds at millions of entries.
+const MOVES_PER_INSERT: usize = 16;
 
 /// Stored time of a free slot: no live entry has it.
 const FREE: u32 = 0;
@@ -139,9 +145,9 @@ pub struct NearDupIndex {
     /// of its slot's bits.
     posted: Vec<u64>,
     free: Vec<Slot>,
-    low: Postings,
-    high: Postings,
-    anchor_postings: Postings,
+    low: GrowingPostings,
+    high: GrowingPostings,
+    anchor_postings: GrowingPostings,
     /// Entries by event time, for eviction. Articles mostly arrive in event-time order: those
     /// go to the back of a queue in O(1); the rest to a heap. A heap for all would pay a
     /// cache miss per level on every eviction in a large index, which is what kept query time
@@ -154,6 +160,9 @@ pub struct NearDupIndex {
     newest_event_time: i64,
     live: usize,
     evicted_total: u64,
+    /// [`MIN_SLOT_BITS`] and [`MOVES_PER_INSERT`], but in tests.
+    min_slot_bits: u32,
+    moves_per_insert: usize,
 }
 
 /// Calls `f` with every 32-bit value within Hamming distance `radius` of `key`.
@@ -182,26 +191,32 @@ impl NearDupIndex {
             until: Vec::new(),
             posted: Vec::new(),
             free: Vec::new(),
-            low: Postings::default(),
-            high: Postings::default(),
-            anchor_postings: Postings::default(),
+            low: GrowingPostings::default(),
+            high: GrowingPostings::default(),
+            anchor_postings: GrowingPostings::default(),
             in_order: VecDeque::new(),
             late: BinaryHeap::new(),
             time_base: None,
             newest_event_time: i64::MIN,
             live: 0,
             evicted_total: 0,
+            min_slot_bits: MIN_SLOT_BITS,
+            moves_per_insert: MOVES_PER_INSERT,
         }
     }
 
-    /// An index whose postings start at `slot_bits`, so that tests reach the rebuild for wider
-    /// slots, which takes 2^24 entries otherwise.
+    /// An index whose postings start at `slot_bits` and widen a bit at a time, and whose
+    /// growing tables move one slot per insert, so that tests reach what takes 2^24 entries
+    /// otherwise: tables growing for wider slots, lookups and evictions while postings move, and
+    /// a table that must grow again before it has moved.
     #[cfg(test)]
     fn with_slot_bits(config: IndexConfig, slot_bits: u32) -> Self {
         let mut index = Self::new(config);
-        index.low = Postings::with_capacity(0, slot_bits);
-        index.high = Postings::with_capacity(0, slot_bits);
-        index.anchor_postings = Postings::with_capacity(0, slot_bits);
+        index.low = GrowingPostings::with_capacity(0, slot_bits);
+        index.high = GrowingPostings::with_capacity(0, slot_bits);
+        index.anchor_postings = GrowingPostings::with_capacity(0, slot_bits);
+        index.min_slot_bits = slot_bits;
+        index.moves_per_insert = 1;
         index
     }
 
@@ -233,7 +248,7 @@ impl NearDupIndex {
     pub fn candidates(&self, simhash: u64, anchors: &[u32], out: &mut Vec<Slot>) {
         let start = out.len();
         let radius = self.config.simhash_radius;
-        let probe = |table: &Postings, key: u32, out: &mut Vec<Slot>| {
+        let probe = |table: &GrowingPostings, key: u32, out: &mut Vec<Slot>| {
             for_each_within(key, radius / 2, &mut |k| {
                 table.for_each(k, |slot| {
                     if (self.simhashes[slot as usize] ^ simhash).count_ones() <= radius {
@@ -428,56 +443,114 @@ impl NearDupIndex {
         slot
     }
 
-    /// Rebuilds, before `slot` is inserted with up to `anchors` anchors, each posting table that
-    /// has no room for them, larger by half; and all of them when `slot` needs wider postings.
-    /// The tables hold no keys (`postings` explains why), so their postings are placed anew
-    /// from the keys of the live entries. Growing by half keeps the tables between 2/3 and all
+    /// Makes room, before `slot` is inserted with up to `anchors` anchors, in each posting
+    /// table that has none, or whose postings are too narrow for `slot`: it starts growing into
+    /// a table larger by half (wide enough), and the postings move over the next inserts
+    /// ([`NearDupIndex::move_postings`]). Growing by half keeps the tables between 2/3 and all
     /// of their maximum load; each posting is placed about three times over the index's growth.
     fn make_room(&mut self, slot: Slot, anchors: usize, keys: &impl EntryKeys) {
-        const GROWTH: (usize, usize) = (3, 2);
         let slot_bits = if self.low.holds_slot(slot) {
             self.low.slot_bits()
         } else {
-            (u32::BITS - (slot + 1).leading_zeros()).max(MIN_SLOT_BITS)
+            (u32::BITS - (slot + 1).leading_zeros()).max(self.min_slot_bits)
         };
-        let capacity = |table: &Postings, adding: usize| {
-            let needed = table.len() + adding;
-            if needed > table.max_len() {
-                needed * GROWTH.0 / GROWTH.1
-            } else if slot_bits != table.slot_bits() {
-                table.max_len()
+        let must_grow = |table: &GrowingPostings, adding: usize| {
+            table.len() + adding > table.max_len() || slot_bits != table.slot_bits()
+        };
+        if must_grow(&self.low, 1) {
+            let capacity = Self::grown(&self.low, 1);
+            if self.low.moving_from().is_some() {
+                self.rebuild_simhash_tables(capacity, slot_bits);
             } else {
-                0
+                self.low.grow(capacity, slot_bits);
+                self.high.grow(capacity, slot_bits);
             }
-        };
-        let live = |i: &usize| self.until[*i] != FREE;
-        let simhash_capacity = capacity(&self.low, 1);
-        if simhash_capacity > 0 {
-            let mut low = Postings::with_capacity(simhash_capacity, slot_bits);
-            let mut high = Postings::with_capacity(simhash_capacity, slot_bits);
-            for i in (0..self.simhashes.len()).filter(live) {
-                low.insert(self.simhashes[i] as u32, i as Slot);
-                high.insert((self.simhashes[i] >> 32) as u32, i as Slot);
-            }
-            (self.low, self.high) = (low, high);
         }
-        let anchor_capacity = capacity(&self.anchor_postings, anchors);
-        if anchor_capacity > 0 {
-            let mut postings = Postings::with_capacity(anchor_capacity, slot_bits);
+        if must_grow(&self.anchor_postings, anchors) {
+            let capacity = Self::grown(&self.anchor_postings, anchors);
+            if self.anchor_postings.moving_from().is_some() {
+                self.rebuild_anchor_table(capacity, slot_bits, keys);
+            } else {
+                self.anchor_postings.grow(capacity, slot_bits);
+            }
+        }
+        self.move_postings(keys);
+    }
+
+    /// The capacity a table grows to when it must take `adding` more postings: larger by half
+    /// than what it holds, and never smaller than it was, so that a table grown only for wider
+    /// slots has room for the postings that move into it. While a table is still moving (the
+    /// successor filled first, or needs wider slots), its retiring part counts whole, although
+    /// some of it has moved: a rare case, where a larger table is better than a second rebuild.
+    fn grown(table: &GrowingPostings, adding: usize) -> usize {
+        const GROWTH: (usize, usize) = (3, 2);
+        let held = table.len() + table.retiring_len();
+        ((held + adding) * GROWTH.0 / GROWTH.1).max(table.max_len())
+    }
+
+    /// Moves the postings of the next [`MOVES_PER_INSERT`] slots into each growing table.
+    /// Called on every insert, so that a table has moved before its successor fills: a table
+    /// grows by half, and moving all of its slots takes as many inserts as a sixteenth of them.
+    fn move_postings(&mut self, keys: &impl EntryKeys) {
+        let slots = self.until.len();
+        let live = |until: &[u32], i: usize| until[i] != FREE;
+        if let Some(from) = self.low.moving_from() {
+            let to = from.saturating_add(self.moves_per_insert).min(slots);
+            for i in from..to {
+                if live(&self.until, i) && !self.low.has_moved(i as Slot) {
+                    let simhash = self.simhashes[i];
+                    self.low.insert(simhash as u32, i as Slot);
+                    self.high.insert((simhash >> 32) as u32, i as Slot);
+                }
+            }
+            self.low.moved_below(to, slots);
+            self.high.moved_below(to, slots);
+        }
+        if let Some(from) = self.anchor_postings.moving_from() {
+            let to = from.saturating_add(self.moves_per_insert).min(slots);
             let mut buffer = [NO_ANCHOR; MAX_ANCHOR_KEYS];
-            for i in (0..self.simhashes.len()).filter(live) {
-                // The keys sit behind the caller's pointers, a miss each unless requested
-                // ahead. A rebuild holds up the stream: at 1.5M entries the engine's took
-                // 816 ms without this, 697-720 ms with it (BENCHMARKS.md).
+            for i in from..to {
+                // The keys sit behind the caller's pointers, a miss each unless requested ahead
+                // (BENCHMARKS.md, thirteenth round).
                 keys.prefetch((i + REBUILD_PREFETCH_AHEAD) as Slot, 0);
-                for &anchor in self.posted_keys(i as Slot, keys, &mut buffer) {
-                    if anchor != NO_ANCHOR {
-                        postings.insert(anchor, i as Slot);
+                if live(&self.until, i) && !self.anchor_postings.has_moved(i as Slot) {
+                    for &anchor in self.posted_keys(i as Slot, keys, &mut buffer) {
+                        if anchor != NO_ANCHOR {
+                            self.anchor_postings.insert(anchor, i as Slot);
+                        }
                     }
                 }
             }
-            self.anchor_postings = postings;
+            self.anchor_postings.moved_below(to, slots);
         }
+    }
+
+    /// Places the SimHash postings of every live entry anew in tables of `capacity`, at once:
+    /// for a table that must grow again before it has finished moving.
+    fn rebuild_simhash_tables(&mut self, capacity: usize, slot_bits: u32) {
+        let mut low = Postings::with_capacity(capacity, slot_bits);
+        let mut high = Postings::with_capacity(capacity, slot_bits);
+        for i in (0..self.simhashes.len()).filter(|&i| self.until[i] != FREE) {
+            low.insert(self.simhashes[i] as u32, i as Slot);
+            high.insert((self.simhashes[i] >> 32) as u32, i as Slot);
+        }
+        self.low.replace(low);
+        self.high.replace(high);
+    }
+
+    /// [`NearDupIndex::rebuild_simhash_tables`] for the anchor table.
+    fn rebuild_anchor_table(&mut self, capacity: usize, slot_bits: u32, keys: &impl EntryKeys) {
+        let mut postings = Postings::with_capacity(capacity, slot_bits);
+        let mut buffer = [NO_ANCHOR; MAX_ANCHOR_KEYS];
+        for i in (0..self.simhashes.len()).filter(|&i| self.until[i] != FREE) {
+            keys.prefetch((i + REBUILD_PREFETCH_AHEAD) as Slot, 0);
+            for &anchor in self.posted_keys(i as Slot, keys, &mut buffer) {
+                if anchor != NO_ANCHOR {
+                    postings.insert(anchor, i as Slot);
+                }
+            }
+        }
+        self.anchor_postings.replace(postings);
     }
 
     /// Removes every entry whose event time is before `cutoff`; their slots go to `evicted`.
@@ -668,7 +741,12 @@ mod tests {
         /// of them would.
         #[test]
         fn search_with_anchors_and_evictions_equals_a_scan(
-            entries in proptest::collection::vec((any::<u64>(), proptest::collection::vec(0u32..60, 0..5), 0i64..300), 1..200),
+            // A few SimHashes recur, so that queries meet the postings of entries gone.
+            entries in proptest::collection::vec((
+                prop_oneof![any::<u64>(), (0u64..6).prop_map(|b| b.wrapping_mul(0x9E37_79B9_7F4A_7C15))],
+                proptest::collection::vec(0u32..60, 0..5),
+                0i64..300,
+            ), 1..200),
             narrow in any::<bool>(),
             capped in any::<bool>(),
         ) {

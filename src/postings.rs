@@ -14,9 +14,10 @@
 //! * A lookup also reports the postings of other keys that share the home chunk and the tag
 //!   (about one lookup in twenty at 8-bit tags finds one). Its callers check what they get
 //!   anyway: the SimHash tables by Hamming distance, anchor candidates by their sketch.
-//! * It cannot place its postings anew by itself. Growing, or making room for wider slots, is a
-//!   rebuild from the keys of the index's live entries, which the index reads back from its
-//!   caller ([`crate::index::EntryKeys`]).
+//! * It cannot place its postings anew by itself. Growing, or making room for wider slots,
+//!   places them anew from the keys of the index's live entries, which the index reads back
+//!   from its caller ([`crate::index::EntryKeys`]): a few entries at each insert, while the
+//!   full table still answers beside its successor ([`GrowingPostings`]).
 //!
 //! Two postings with the same slot and tag but different keys are the same `u32`; a removal
 //! may take the other key's. The counts stay right, and the posting left stands for the other
@@ -178,7 +179,7 @@ impl Postings {
 
     /// Adds a posting. Returns false, storing nothing, when the table is at
     /// [`Postings::max_len`] or `slot` does not fit ([`Postings::holds_slot`]): the index
-    /// rebuilds it first.
+    /// grows it first.
     pub fn insert(&mut self, key: u32, slot: Slot) -> bool {
         if self.len >= self.max_len() || !self.holds_slot(slot) {
             return false;
@@ -230,6 +231,175 @@ impl Postings {
             }
             at = self.next(at);
         }
+    }
+}
+
+/// A posting table that grows without holding up its user: instead of placing every posting
+/// anew at once (which at millions of entries held the stream for seconds), the full table is
+/// kept, *retiring*, beside its larger successor while the user moves the postings of a few
+/// slots at a time ([`GrowingPostings::move_from`]). New postings go to the successor.
+///
+/// A bit per slot says which table holds its postings: set when a slot's first posting goes to
+/// the successor. A moved slot's postings stay in the retiring table, unreachable (lookups skip
+/// slots whose bit is set there), until that table is dropped when the last slot has moved; so a
+/// move costs one insert per posting, no removal. Lookups read both tables meanwhile.
+#[derive(Debug, Clone, Default)]
+pub struct GrowingPostings {
+    table: Postings,
+    retiring: Option<Retiring>,
+}
+
+#[derive(Debug, Clone)]
+struct Retiring {
+    table: Postings,
+    /// Bit per slot: its postings are in the successor.
+    moved: Vec<u64>,
+    /// Slots below this have been moved (or were free when their turn came).
+    next: usize,
+}
+
+impl Retiring {
+    fn has_moved(&self, slot: Slot) -> bool {
+        self.moved
+            .get(slot as usize / 64)
+            .is_some_and(|word| word >> (slot % 64) & 1 == 1)
+    }
+}
+
+impl GrowingPostings {
+    pub fn with_capacity(postings: usize, slot_bits: u32) -> Self {
+        Self {
+            table: Postings::with_capacity(postings, slot_bits),
+            retiring: None,
+        }
+    }
+
+    /// Postings in the table that takes new ones.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty() && self.retiring.is_none()
+    }
+
+    /// Postings in the retiring table, some of which may belong to moved slots; 0 when no
+    /// table retires.
+    pub fn retiring_len(&self) -> usize {
+        self.retiring.as_ref().map_or(0, |r| r.table.len())
+    }
+
+    /// Postings the table that takes new ones holds before it must grow.
+    pub fn max_len(&self) -> usize {
+        self.table.max_len()
+    }
+
+    pub fn slot_bits(&self) -> u32 {
+        self.table.slot_bits()
+    }
+
+    pub fn holds_slot(&self, slot: Slot) -> bool {
+        self.table.holds_slot(slot)
+    }
+
+    /// Both tables while one retires, with the bits that say which holds each slot.
+    pub fn heap_bytes(&self) -> usize {
+        self.table.heap_bytes()
+            + self
+                .retiring
+                .as_ref()
+                .map_or(0, |r| r.table.heap_bytes() + r.moved.capacity() * 8)
+    }
+
+    /// Calls `f` with every slot stored under `key` (as [`Postings::for_each`]), in either
+    /// table; returns how many there were.
+    #[inline]
+    pub fn for_each(&self, key: u32, mut f: impl FnMut(Slot)) -> usize {
+        let mut found = self.table.for_each(key, &mut f);
+        if let Some(retiring) = &self.retiring {
+            retiring.table.for_each(key, |slot| {
+                if !retiring.has_moved(slot) {
+                    found += 1;
+                    f(slot);
+                }
+            });
+        }
+        found
+    }
+
+    pub fn count(&self, key: u32) -> usize {
+        self.for_each(key, |_| {})
+    }
+
+    #[inline]
+    pub fn prefetch(&self, key: u32) {
+        self.table.prefetch(key);
+        if let Some(retiring) = &self.retiring {
+            retiring.table.prefetch(key);
+        }
+    }
+
+    /// Adds a posting to the table that takes new ones; false as [`Postings::insert`]. While a
+    /// table retires, the slot counts as moved from here on: give a slot's postings all at once.
+    pub fn insert(&mut self, key: u32, slot: Slot) -> bool {
+        let placed = self.table.insert(key, slot);
+        if let (true, Some(retiring)) = (placed, &mut self.retiring) {
+            let word = slot as usize / 64;
+            if retiring.moved.len() <= word {
+                retiring.moved.resize(word + 1, 0);
+            }
+            retiring.moved[word] |= 1 << (slot % 64);
+        }
+        placed
+    }
+
+    /// Removes one posting of `slot` under `key` from the table that holds the slot's postings.
+    pub fn remove(&mut self, key: u32, slot: Slot) -> bool {
+        match &mut self.retiring {
+            Some(retiring) if !retiring.has_moved(slot) => retiring.table.remove(key, slot),
+            _ => self.table.remove(key, slot),
+        }
+    }
+
+    /// Where the slots still to move start, while a table retires.
+    pub fn moving_from(&self) -> Option<usize> {
+        self.retiring.as_ref().map(|r| r.next)
+    }
+
+    /// Whether `slot`'s postings are in the table that takes new ones: always, unless a table
+    /// retires and the slot has not moved yet.
+    pub fn has_moved(&self, slot: Slot) -> bool {
+        self.retiring.as_ref().is_none_or(|r| r.has_moved(slot))
+    }
+
+    /// Records that the slots below `next` have moved (their postings given to
+    /// [`GrowingPostings::insert`]); once `next` reaches `slots`, the number of slots there
+    /// are, the retiring table is dropped.
+    pub fn moved_below(&mut self, next: usize, slots: usize) {
+        if next >= slots {
+            self.retiring = None;
+        } else if let Some(retiring) = &mut self.retiring {
+            retiring.next = next;
+        }
+    }
+
+    /// Starts growing into a table with room for `postings`: the current one retires, and the
+    /// user moves every slot's postings with [`GrowingPostings::insert`] and
+    /// [`GrowingPostings::moved_below`]. Only when no table retires.
+    pub fn grow(&mut self, postings: usize, slot_bits: u32) {
+        debug_assert!(self.retiring.is_none(), "a table is still retiring");
+        let table = std::mem::replace(&mut self.table, Postings::with_capacity(postings, slot_bits));
+        self.retiring = Some(Retiring {
+            table,
+            moved: Vec::new(),
+            next: 0,
+        });
+    }
+
+    /// Replaces both tables with `table`, which holds every live slot's postings.
+    pub fn replace(&mut self, table: Postings) {
+        self.table = table;
+        self.retiring = None;
     }
 }
 

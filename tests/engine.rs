@@ -347,9 +347,9 @@ fn every_record_gets_exactly_one_decision_and_bad_ones_say_why() {
 }
 
 /// The index keeps no copy of its entries' keys: it reads them back from the engine when it
-/// evicts an entry or rebuilds its tables, and in debug builds (which tests run in) it checks
-/// that every key it posted is found again on removal. A short window over thousands of
-/// articles with headlines and lead anchors does both all along.
+/// evicts an entry or moves its postings into a larger table, and in debug builds (which tests
+/// run in) it checks that every key it posted is found again on removal. A short window over
+/// thousands of articles with headlines and lead anchors does both all along.
 #[test]
 fn a_short_window_evicts_every_entry_with_the_keys_it_was_indexed_with() {
     let mut config = CoreConfig::default();
