@@ -140,8 +140,12 @@ pub struct Stories {
     priority: HashMap<String, usize>,
     /// The rank of a source matching no entry: the list's length.
     unranked: usize,
-    stories: HashMap<StoryKey, Story>,
-    next_key: StoryKey,
+    /// Open stories by key; a closed story's key goes to `free`, for the next story. A slab
+    /// rather than a map: a map of a million stories held the stream for over a second each
+    /// time it doubled, rehashing them all, where a vector's growth moves its pages.
+    stories: Vec<Option<Story>>,
+    free: Vec<StoryKey>,
+    open: usize,
     seen: u64,
 }
 
@@ -174,8 +178,9 @@ impl Stories {
                 .map(|(position, entry)| (entry.to_lowercase(), position))
                 .collect(),
             unranked: config.source_priority.len(),
-            stories: HashMap::new(),
-            next_key: 0,
+            stories: Vec::new(),
+            free: Vec::new(),
+            open: 0,
             seen: 0,
         }
     }
@@ -200,15 +205,23 @@ impl Stories {
     }
 
     pub fn len(&self) -> usize {
-        self.stories.len()
+        self.open
     }
 
     pub fn is_empty(&self) -> bool {
-        self.stories.is_empty()
+        self.open == 0
     }
 
     pub fn story_id(&self, key: StoryKey) -> Option<&str> {
-        self.stories.get(&key).map(|s| s.id.as_str())
+        self.story(key).map(|s| s.id.as_str())
+    }
+
+    fn story(&self, key: StoryKey) -> Option<&Story> {
+        self.stories.get(key as usize).and_then(Option::as_ref)
+    }
+
+    fn story_mut(&mut self, key: StoryKey) -> Option<&mut Story> {
+        self.stories.get_mut(key as usize).and_then(Option::as_mut)
     }
 
     fn event(story: &Story, kind: EventKind) -> StoryEvent {
@@ -225,8 +238,6 @@ impl Stories {
     /// Founds a story with `article` as its first member.
     pub fn create(&mut self, article: &Article) -> (StoryKey, StoryEvent) {
         self.seen += 1;
-        let key = self.next_key;
-        self.next_key = self.next_key.wrapping_add(1);
         let story = Story {
             id: story_id_for(&article.source, &article.id),
             version: 1,
@@ -237,7 +248,17 @@ impl Stories {
             live_entries: 1,
         };
         let event = Self::event(&story, EventKind::StoryCreated);
-        self.stories.insert(key, story);
+        let key = match self.free.pop() {
+            Some(key) => {
+                self.stories[key as usize] = Some(story);
+                key
+            }
+            None => {
+                self.stories.push(Some(story));
+                (self.stories.len() - 1) as StoryKey
+            }
+        };
+        self.open += 1;
         (key, event)
     }
 
@@ -246,7 +267,7 @@ impl Stories {
     pub fn join(&mut self, key: StoryKey, article: &Article, matched: Match, indexed: bool) -> Option<StoryEvent> {
         self.seen += 1;
         let rank = (self.rank(&article.source), article.published_at, self.seen);
-        let story = self.stories.get_mut(&key)?;
+        let story = self.story_mut(key)?;
         if story.members.iter().any(|m| m.article_id == article.id) {
             return None;
         }
@@ -268,10 +289,12 @@ impl Stories {
 
     /// An index entry of the story was evicted; the story closes with its last entry.
     pub fn release(&mut self, key: StoryKey) {
-        if let Some(story) = self.stories.get_mut(&key) {
+        if let Some(story) = self.story_mut(key) {
             story.live_entries = story.live_entries.saturating_sub(1);
             if story.live_entries == 0 {
-                self.stories.remove(&key);
+                self.stories[key as usize] = None;
+                self.free.push(key);
+                self.open -= 1;
             }
         }
     }
@@ -374,5 +397,37 @@ mod tests {
         assert_eq!(stories.len(), 1);
         stories.release(key);
         assert!(stories.is_empty());
+    }
+
+    #[test]
+    fn a_closed_story_is_gone_and_the_stories_opened_after_it_keep_their_own_members() {
+        let mut stories = Stories::new(StoryConfig::default());
+        let m = Match {
+            similarity: 0.9,
+            distance: 3,
+        };
+        let (first, _) = stories.create(&article("a1", "news.az", "2024-01-01"));
+        let (second, second_created) = stories.create(&article("b1", "trend.az", "2024-01-01"));
+        stories.release(first);
+        assert_eq!(stories.story_id(first), None);
+        assert!(stories
+            .join(first, &article("a2", "apa.az", "2024-01-01"), m, true)
+            .is_none());
+        assert_eq!(stories.len(), 1);
+        let mut opened = Vec::new();
+        for i in 0..3 {
+            let (key, created) = stories.create(&article(&format!("c{i}"), "report.az", "2024-01-01"));
+            opened.push((key, created.story_id));
+        }
+        for (i, (key, id)) in opened.iter().enumerate() {
+            assert_eq!(stories.story_id(*key), Some(id.as_str()));
+            let joined = stories.join(*key, &article(&format!("d{i}"), "apa.az", "2024-01-01"), m, true);
+            let joined = joined.expect("an open story takes a new member");
+            assert_eq!(&joined.story_id, id);
+            let members: Vec<&str> = joined.members.iter().map(|m| m.article_id.as_str()).collect();
+            assert_eq!(members, [format!("c{i}"), format!("d{i}")]);
+        }
+        assert_eq!(stories.story_id(second), Some(second_created.story_id.as_str()));
+        assert_eq!(stories.len(), 4);
     }
 }
