@@ -117,7 +117,7 @@ const REBUILD_PREFETCH_AHEAD: usize = 16;
 /// that a table has moved long before its successor, larger by half, fills; few enough that an
 /// insert stays in microseconds where placing all postings at once held the stream for
 /// seconds at millions of entries.
-const MOVES_PER_INSERT: usize = 16;
+const MOVES_PER_INSERT: usize = 32;
 
 /// Stored time of a free slot: no live entry has it.
 const FREE: u32 = 0;
@@ -160,6 +160,8 @@ pub struct NearDupIndex {
     newest_event_time: i64,
     live: usize,
     evicted_total: u64,
+    /// The anchor postings of a step of [`NearDupIndex::move_postings`], reused.
+    moving: Vec<(Slot, u32)>,
     /// [`MIN_SLOT_BITS`] and [`MOVES_PER_INSERT`], but in tests.
     min_slot_bits: u32,
     moves_per_insert: usize,
@@ -200,6 +202,7 @@ impl NearDupIndex {
             newest_event_time: i64::MIN,
             live: 0,
             evicted_total: 0,
+            moving: Vec::new(),
             min_slot_bits: MIN_SLOT_BITS,
             moves_per_insert: MOVES_PER_INSERT,
         }
@@ -231,6 +234,12 @@ impl NearDupIndex {
 
     pub fn is_empty(&self) -> bool {
         self.live == 0
+    }
+
+    /// Whether a posting table is growing: its postings still moving into its successor, the
+    /// two held at once (see [`GrowingPostings`]).
+    pub fn is_growing(&self) -> bool {
+        self.low.moving_from().is_some() || self.anchor_postings.moving_from().is_some()
     }
 
     /// Entries evicted since the index was created.
@@ -490,14 +499,21 @@ impl NearDupIndex {
 
     /// Moves the postings of the next [`MOVES_PER_INSERT`] slots into each growing table.
     /// Called on every insert, so that a table has moved before its successor fills: a table
-    /// grows by half, and moving all of its slots takes as many inserts as a sixteenth of them.
+    /// grows by half, and moving all of its slots takes a thirty-second as many inserts.
     fn move_postings(&mut self, keys: &impl EntryKeys) {
         let slots = self.until.len();
-        let live = |until: &[u32], i: usize| until[i] != FREE;
+        // Each posting that moves lands in a random chunk of a table far larger than the cache:
+        // the chunks of a step's postings are all requested before any is written, so that
+        // their misses overlap instead of coming one after another.
         if let Some(from) = self.low.moving_from() {
             let to = from.saturating_add(self.moves_per_insert).min(slots);
+            let moving = |index: &Self, i: usize| index.until[i] != FREE && !index.low.has_moved(i as Slot);
+            for i in (from..to).filter(|&i| moving(self, i)) {
+                self.low.prefetch_successor(self.simhashes[i] as u32);
+                self.high.prefetch_successor((self.simhashes[i] >> 32) as u32);
+            }
             for i in from..to {
-                if live(&self.until, i) && !self.low.has_moved(i as Slot) {
+                if moving(self, i) {
                     let simhash = self.simhashes[i];
                     self.low.insert(simhash as u32, i as Slot);
                     self.high.insert((simhash >> 32) as u32, i as Slot);
@@ -509,17 +525,22 @@ impl NearDupIndex {
         if let Some(from) = self.anchor_postings.moving_from() {
             let to = from.saturating_add(self.moves_per_insert).min(slots);
             let mut buffer = [NO_ANCHOR; MAX_ANCHOR_KEYS];
+            self.moving.clear();
             for i in from..to {
                 // The keys sit behind the caller's pointers, a miss each unless requested ahead
                 // (BENCHMARKS.md, thirteenth round).
                 keys.prefetch((i + REBUILD_PREFETCH_AHEAD) as Slot, 0);
-                if live(&self.until, i) && !self.anchor_postings.has_moved(i as Slot) {
+                if self.until[i] != FREE && !self.anchor_postings.has_moved(i as Slot) {
                     for &anchor in self.posted_keys(i as Slot, keys, &mut buffer) {
                         if anchor != NO_ANCHOR {
-                            self.anchor_postings.insert(anchor, i as Slot);
+                            self.anchor_postings.prefetch_successor(anchor);
+                            self.moving.push((i as Slot, anchor));
                         }
                     }
                 }
+            }
+            for &(slot, anchor) in &self.moving {
+                self.anchor_postings.insert(anchor, slot);
             }
             self.anchor_postings.moved_below(to, slots);
         }

@@ -339,6 +339,12 @@ impl GrowingPostings {
         }
     }
 
+    /// [`Postings::prefetch`] in the table that takes new ones only: for postings that move.
+    #[inline]
+    pub fn prefetch_successor(&self, key: u32) {
+        self.table.prefetch(key);
+    }
+
     /// Adds a posting to the table that takes new ones; false as [`Postings::insert`]. While a
     /// table retires, the slot counts as moved from here on: give a slot's postings all at once.
     pub fn insert(&mut self, key: u32, slot: Slot) -> bool {
