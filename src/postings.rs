@@ -237,7 +237,8 @@ impl Postings {
 /// A posting table that grows without holding up its user: instead of placing every posting
 /// anew at once (which at millions of entries held the stream for seconds), the full table is
 /// kept, *retiring*, beside its larger successor while the user moves the postings of a few
-/// slots at a time ([`GrowingPostings::move_from`]). New postings go to the successor.
+/// slots at a time ([`GrowingPostings::moving_from`], [`GrowingPostings::moved_below`]). New
+/// postings go to the successor.
 ///
 /// A bit per slot says which table holds its postings: set when a slot's first posting goes to
 /// the successor. A moved slot's postings stay in the retiring table, unreachable (lookups skip
