@@ -28,10 +28,10 @@
 //! the window past its own, whatever order articles arrived in.
 //!
 //! The index keeps no copy of an entry's anchor keys. It needs them only to remove the entry
-//! and to move its postings when the anchor table grows, and its caller holds them anyway (the engine in each
-//! entry's fingerprint: the anchors are the smallest values of its verification sketch), so
-//! it reads them back through [`EntryKeys`]. That saves 36 bytes per article at the default
-//! nine keys, a quarter of the index.
+//! and to move its postings when the anchor table grows, and its caller holds them anyway
+//! (the engine in each entry's fingerprint: the anchors are the smallest values of its
+//! verification sketch), so it reads them back through [`EntryKeys`]. That saves 36 bytes per
+//! article at the default nine keys, a quarter of the index.
 
 use crate::fingerprint::LEAD_ANCHORS;
 use crate::postings::{huge_pages, prefetch_line, GrowingPostings, Postings, MIN_SLOT_BITS};
@@ -408,7 +408,7 @@ impl NearDupIndex {
     /// Adds an article and returns its slot (possibly one freed by an earlier eviction).
     /// `until` is the latest event time the article may stand for. The caller keeps `anchors`
     /// for the slot and gives them back through `keys`, which also gives the other live
-    /// entries' keys when the tables are rebuilt.
+    /// entries' keys when the anchor table grows.
     pub fn insert(&mut self, simhash: u64, anchors: &[u32], until: i64, keys: &impl EntryKeys) -> Slot {
         let n = self.config.anchor_keys();
         let slot = match self.free.pop() {

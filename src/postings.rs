@@ -281,7 +281,7 @@ impl GrowingPostings {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty() && self.retiring.is_none()
+        self.table.is_empty()
     }
 
     /// Postings in the retiring table, some of which may belong to moved slots; 0 when no
