@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Builds a labelled set of syndicated copies of any articles JSONL, one copy pattern at a time.
+
+The development sets hold few copies of each kind, and syndic's rules were written while
+reading them; this checks whether what it learned holds on other text. For every article
+long enough, it writes the article and a copy made with the pattern given (a site's furniture
+around it, hard wraps, an edit, ...), both in one `cluster`, so that
+
+    scripts/syndicate.py --pattern wraps ../shared/data/tgcontest/docs.jsonl > copies.jsonl
+    syndic eval --input copies.jsonl
+
+scores how many copies join their original. Outlets, agencies and furniture come from lists
+of this script's own, with names that syndic's rules and generator never mention, in the
+article's script (Latin or Cyrillic). Pairs across articles are scored too: sets of real news
+hold copies of each other, so compare false positives with those of `--pattern none`, which
+writes the originals only.
+"""
+import argparse
+import json
+import random
+import re
+import sys
+
+OUTLETS = ["Kathmandu Herald", "Balkan Wire", "Tashkent Times", "Gulf Ledger", "Danube Post", "Andes Daily",
+           "Nordic Monitor", "Sahel Observer", "Pacific Dispatch", "Caucasus Today"]
+HOSTS = ["kathmanduherald.com", "balkanwire.net", "tashkenttimes.uz", "gulfledger.ae", "danubepost.eu",
+         "andesdaily.pe", "nordicmonitor.se", "sahelobserver.org", "pacificdispatch.com", "caucasustoday.ge"]
+AGENCIES = ["Yonhap", "Kyodo", "Anadolu Agency", "Bernama", "UzA", "Armenpress", "Prensa Latina", "Antara",
+            "BTA", "Kabar"]
+RU_OUTLETS = ["Вести Поволжья", "Сибирский вестник", "Новый Кавказ", "Уральский курьер", "Балтийское обозрение"]
+RU_AGENCIES = ["Интерфакс", "РБК", "Регнум", "Прайм", "Фонтанка"]
+CITIES = ["SEOUL", "TOKYO", "ANKARA", "KUALA LUMPUR", "TASHKENT", "YEREVAN", "HAVANA", "JAKARTA"]
+RU_CITIES = ["МОСКВА", "КАЗАНЬ", "НОВОСИБИРСК", "САМАРА"]
+MONTHS = ["January", "March", "May", "July", "September", "November"]
+RU_MONTHS = ["января", "марта", "мая", "июля", "сентября", "ноября"]
+
+
+def cyrillic(text):
+    return len(re.findall(r"[\u0400-\u04FF]", text)) > len(text) / 4
+
+
+def paragraphs(body):
+    parts = [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()]
+    if len(parts) == 1:
+        # One block: split it after every third sentence, as sites that re-flow copies do.
+        sentences = re.split(r"(?<=[.!?])\s+(?=[\"“«A-ZА-ЯЁ])", parts[0])
+        parts = [" ".join(sentences[i:i + 3]) for i in range(0, len(sentences), 3)]
+    return parts
+
+
+def furniture(ru, rng):
+    """A site's header (its name or host, a dateline, an attribution) and its footer."""
+    if ru:
+        outlet, agency = rng.choice(RU_OUTLETS), rng.choice(RU_AGENCIES)
+        head = [outlet, f"{rng.choice(RU_CITIES)}, {rng.randint(1, 28)} {rng.choice(RU_MONTHS)} - {agency}."]
+        lead_suffix = rng.choice([f" Об этом сообщает {agency}.", f", передает {agency}."])
+        foot = [rng.choice(["Подписывайтесь на наш канал в Telegram", "Читайте также: главные новости дня",
+                            f"Фото: {agency}", "Нашли ошибку? Выделите текст и нажмите Ctrl+Enter"])]
+        return head, lead_suffix, foot
+    outlet, host, agency = rng.choice(OUTLETS), rng.choice(HOSTS), rng.choice(AGENCIES)
+    head = [rng.choice([outlet, host, f"By {outlet} staff"]),
+            rng.choice([f"{rng.choice(CITIES)}, {rng.choice(MONTHS)} {rng.randint(1, 28)}. ",
+                        f"{rng.choice(CITIES)} ({agency}) - ", ""]) + f"{outlet} reports, citing {agency}."]
+    lead_suffix = rng.choice([f", {agency} reported.", f", according to {agency}.", f", {outlet} reports."])
+    foot = [rng.choice([f"Follow {outlet} on Telegram for the latest updates.", "Share this article",
+                        f"© 2024 {outlet}. All rights reserved.", f"Source: {agency}",
+                        f"Sign up for the {outlet} newsletter"])]
+    return head, lead_suffix, foot
+
+
+def add_to_first_sentence(text, suffix):
+    match = re.search(r"[.!?](?=\s|$)", text)
+    if not match or suffix.startswith(" "):
+        return text + suffix if not match else text[:match.end()] + suffix + text[match.end():]
+    return text[:match.start()] + suffix + text[match.end():]
+
+
+def wrap(text, width):
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return "\n".join(lines + [line])
+
+
+def light_edit(parts, rng):
+    """An editor's hand: a sentence dropped, one word in `--edit-every` changed, a paragraph moved."""
+    words = [p.split() for p in parts]
+    for _ in range(max(1, sum(map(len, words)) // args.edit_every)):
+        para = rng.randrange(len(words))
+        if len(words[para]) > 3:
+            i = rng.randrange(len(words[para]))
+            words[para][i] = rng.choice(["reportedly", "also", "now", "further", "the"])
+    parts = [" ".join(w) for w in words]
+    if len(parts) > 3:
+        sentences = re.split(r"(?<=[.!?])\s+", parts[-2])
+        if len(sentences) > 1:
+            del sentences[rng.randrange(len(sentences))]
+            parts[-2] = " ".join(sentences)
+        parts[1], parts[2] = parts[2], parts[1]
+    return parts
+
+
+def copy(article, pattern, rng):
+    body = article["body"]
+    ru = cyrillic(body)
+    parts = paragraphs(body)
+    head, lead_suffix, foot = furniture(ru, rng)
+    if pattern == "furniture":
+        parts = head + [add_to_first_sentence(parts[0], lead_suffix)] + parts[1:] + foot
+    elif pattern == "wraps":
+        # MENAFN-style: hard line breaks inside paragraphs, a header glued to the first line.
+        parts = [wrap(p, rng.randint(60, 80)) for p in parts]
+        parts[0] = f"({rng.choice(AGENCIES if not ru else RU_AGENCIES)}) " + parts[0]
+    elif pattern == "lost-spaces":
+        # Scrapers that drop the markup between paragraphs and after sentences.
+        text = " ".join(parts)
+        text = re.sub(r"([.!?])\s+(?=\S)", lambda m: m.group(1) if rng.random() < 0.5 else m.group(0), text)
+        parts = [text]
+    elif pattern == "entities":
+        text = "\n\n".join(parts)
+        for plain, other in (("\"", "&quot;"), ("'", "&#39;"), ("“", "&ldquo;"), ("”", "&rdquo;"),
+                             ("’", "&rsquo;"), (" - ", " &mdash; ")):
+            text = text.replace(plain, other)
+        text = text.replace(" ", "\u00a0", 3).replace("\n\n", "\n\u200b\n")
+        parts = [text]
+    elif pattern == "inserts":
+        # Furniture between paragraphs: captions, an advertisement label, a link to another story.
+        inserts = (["Реклама", "Фото: пресс-служба", "Читайте также: новости региона"] if ru else
+                   ["Advertisement", "Photo: handout", "READ ALSO: Markets close higher on Friday",
+                    "Story continues below advertisement"])
+        out = []
+        for i, p in enumerate(parts):
+            out.append(p)
+            if i % 2 == 1 and i + 1 < len(parts):
+                out.append(rng.choice(inserts))
+        parts = out
+    elif pattern == "edit":
+        parts = light_edit(parts, rng)
+    elif pattern == "truncate":
+        keep = max(1, (len(parts) * 3 + 4) // 5)
+        parts = parts[:keep] + ["Читать далее" if ru else "Continue reading on the original site"]
+    elif pattern == "update":
+        # A wire's later version: a new first paragraph, the story below it, a closing addition.
+        new_lead = ("Число пострадавших выросло, сообщили власти в понедельник вечером." if ru else
+                    "Officials gave new details on Monday evening as the situation developed further.")
+        extra = ("Ранее ведомство не комментировало ситуацию." if ru else
+                 "The ministry had declined to comment earlier in the day.")
+        parts = [new_lead] + parts + [extra]
+    elif pattern == "all":
+        parts = light_edit(parts, rng)
+        parts = head + [add_to_first_sentence(parts[0], lead_suffix)] + parts[1:] + foot
+        parts = [wrap(p, rng.randint(60, 80)) if len(p) > 100 else p for p in parts]
+    else:
+        raise ValueError(pattern)
+    return "\n\n".join(parts)
+
+
+PATTERNS = ["furniture", "wraps", "lost-spaces", "entities", "inserts", "edit", "truncate", "update", "all"]
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("inputs", nargs="+", help="articles as JSONL (id, source, body, ...)")
+parser.add_argument("--pattern", required=True, choices=PATTERNS + ["none"])
+parser.add_argument("--min-words", type=int, default=80, help="skip shorter articles [80]")
+parser.add_argument("--edit-every", type=int, default=40, help="patterns edit and all: one word in N changed [40]")
+parser.add_argument("--seed", type=int, default=1)
+args = parser.parse_args()
+
+rng = random.Random(args.seed)
+count = 0
+for path in args.inputs:
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            article = json.loads(line)
+            if len((article.get("body") or "").split()) < args.min_words:
+                continue
+            original = {k: article[k] for k in ("id", "source", "body", "title", "url", "published_at") if k in article}
+            original["cluster"] = article["id"]
+            print(json.dumps(original, ensure_ascii=False))
+            if args.pattern != "none":
+                print(json.dumps({"id": f"{args.pattern}-{article['id']}", "source": "copy.example",
+                                  "title": article.get("title"), "body": copy(article, args.pattern, rng),
+                                  "published_at": article.get("published_at"), "cluster": article["id"]},
+                                 ensure_ascii=False))
+            count += 1
+print(f"{count} articles", file=sys.stderr)
