@@ -365,6 +365,30 @@ fn a_short_window_evicts_every_entry_with_the_keys_it_was_indexed_with() {
     assert_eq!(engine.index().len() as u64, indexed - evicted);
 }
 
+/// Exact copies are found through the index (the same text has the same SimHash), so they
+/// must be found whatever came between, while its tables grow and move, and must name the
+/// entry that holds the text: the first article that had it.
+#[test]
+fn an_exact_copy_names_the_first_article_with_its_text_however_many_came_between() {
+    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let records: Vec<_> = Generator::new(23).take(6000).collect();
+    let mut holder = Vec::new();
+    for r in &records {
+        let decision = engine.process(&r.line, Utc::now()).decision;
+        holder.push(match decision.verdict {
+            Verdict::ExactDuplicate => decision.matched_article_id.unwrap(),
+            _ => r.id.clone(),
+        });
+    }
+    for (r, holder) in records.iter().zip(&holder).step_by(7) {
+        let mut again: serde_json::Value = serde_json::from_slice(&r.line).unwrap();
+        again["id"] = format!("again-{}", r.id).into();
+        let decision = engine.process(again.to_string().as_bytes(), Utc::now()).decision;
+        assert_eq!(decision.verdict, Verdict::ExactDuplicate, "{decision:?}");
+        assert_eq!(decision.matched_article_id.as_ref(), Some(holder));
+    }
+}
+
 /// Pair precision and recall of the engine's stories against the generator's clusters.
 fn pair_scores(seed: u64, n: usize) -> (f64, f64) {
     let mut engine = Engine::new(CoreConfig::default()).unwrap();
