@@ -9,11 +9,17 @@ around it, hard wraps, an edit, ...), both in one `cluster`, so that
     scripts/syndicate.py --pattern wraps ../shared/data/tgcontest/docs.jsonl > copies.jsonl
     syndic eval --input copies.jsonl
 
-scores how many copies join their original. Outlets, agencies and furniture come from lists
-of this script's own, with names that syndic's rules and generator never mention, in the
-article's script (Latin or Cyrillic). Pairs across articles are scored too: sets of real news
-hold copies of each other, so compare false positives with those of `--pattern none`, which
-writes the originals only.
+scores how many copies join their original. Three patterns write look-alikes instead, each
+in a cluster of its own, which must NOT join it: the same text with other figures
+(`other-numbers`: every number changed), with other names (`other-names`: every capitalized
+word that does not open a sentence, each for an invented one), or both (`other-facts`), as a
+recurring format reports another event. Articles with fewer than `--min-facts` of them to
+change are left out: changing one or two words makes an edited copy, not another event.
+
+Outlets, agencies and furniture come from lists of this script's own, with names that
+syndic's rules and generator never mention, in the article's script (Latin or Cyrillic).
+Pairs across articles are scored too: sets of real news hold copies of each other, so compare
+false positives with those of `--pattern none`, which writes the originals only.
 """
 import argparse
 import json
@@ -104,8 +110,61 @@ def light_edit(parts, rng):
     return parts
 
 
+SYLLABLES = ["ka", "lo", "ver", "mi", "dan", "so", "ret", "bu", "nil", "za", "gor", "te"]
+RU_SYLLABLES = ["ка", "ло", "вер", "ми", "дан", "со", "рет", "бу", "нил", "за", "гор", "те"]
+
+
+def invented_name(ru, rng):
+    syllables = RU_SYLLABLES if ru else SYLLABLES
+    return "".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))).capitalize()
+
+
+# A capitalized word, or a part of one after a hyphen or an apostrophe ("Wi-Fi", "O'Neill").
+NAME = re.compile(r"\b[A-ZА-ЯЁ]\w*")
+SENTENCE_START = re.compile(r"(?:^|[.!?][\"'»”)]*)\s*[\"'«“(]*$")
+
+
+def names_in(body):
+    """Capitalized words that do not open a sentence, as syndic reads names."""
+    return [m for m in NAME.finditer(body) if not SENTENCE_START.search(body[max(0, m.start() - 8):m.start()])]
+
+
+def facts(body, numbers, names):
+    """How many distinct numbers and names `other_facts` would change: too few, and the
+    look-alike is a copy with a word or two edited."""
+    found = set(re.findall(r"\d+", body)) if numbers else set()
+    found |= {m.group() for m in names_in(body)} if names else set()
+    return len(found)
+
+
+def other_facts(body, numbers, names, rng):
+    """The same wording about another event: every number and/or every name inside a sentence
+    replaced, consistently (one name always becomes the same other name)."""
+    if numbers:
+        def renumber(match):
+            digits = match.group()
+            while True:
+                other = "".join(str(rng.randrange(10)) for _ in digits)
+                if other != digits and (len(digits) == 1 or other[0] != "0"):
+                    return other
+        body = re.sub(r"\d+", renumber, body)
+    if names:
+        ru = cyrillic(body)
+        chosen = {}
+        out, last = [], 0
+        for match in names_in(body):
+            if match.group() not in chosen:
+                chosen[match.group()] = invented_name(ru, rng)
+            out += [body[last:match.start()], chosen[match.group()]]
+            last = match.end()
+        body = "".join(out) + body[last:]
+    return body
+
+
 def copy(article, pattern, rng):
     body = article["body"]
+    if pattern.startswith("other-"):
+        return other_facts(body, pattern != "other-names", pattern != "other-numbers", rng)
     ru = cyrillic(body)
     parts = paragraphs(body)
     head, lead_suffix, foot = furniture(ru, rng)
@@ -159,12 +218,15 @@ def copy(article, pattern, rng):
     return "\n\n".join(parts)
 
 
-PATTERNS = ["furniture", "wraps", "lost-spaces", "entities", "inserts", "edit", "truncate", "update", "all"]
+PATTERNS = ["furniture", "wraps", "lost-spaces", "entities", "inserts", "edit", "truncate", "update", "all",
+            "other-numbers", "other-names", "other-facts"]
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("inputs", nargs="+", help="articles as JSONL (id, source, body, ...)")
 parser.add_argument("--pattern", required=True, choices=PATTERNS + ["none"])
 parser.add_argument("--min-words", type=int, default=80, help="skip shorter articles [80]")
 parser.add_argument("--edit-every", type=int, default=40, help="patterns edit and all: one word in N changed [40]")
+parser.add_argument("--min-facts", type=int, default=4,
+                    help="look-alike patterns: skip articles with fewer distinct numbers or names to change [4]")
 parser.add_argument("--seed", type=int, default=1)
 args = parser.parse_args()
 
@@ -174,15 +236,23 @@ for path in args.inputs:
     with open(path, encoding="utf-8") as lines:
         for line in lines:
             article = json.loads(line)
-            if len((article.get("body") or "").split()) < args.min_words:
+            body = article.get("body") or ""
+            if len(body.split()) < args.min_words:
+                continue
+            if args.pattern.startswith("other-") and facts(body, args.pattern != "other-names",
+                                                           args.pattern != "other-numbers") < args.min_facts:
                 continue
             original = {k: article[k] for k in ("id", "source", "body", "title", "url", "published_at") if k in article}
             original["cluster"] = article["id"]
             print(json.dumps(original, ensure_ascii=False))
             if args.pattern != "none":
-                print(json.dumps({"id": f"{args.pattern}-{article['id']}", "source": "copy.example",
-                                  "title": article.get("title"), "body": copy(article, args.pattern, rng),
-                                  "published_at": article.get("published_at"), "cluster": article["id"]},
+                copy_id = f"{args.pattern}-{article['id']}"
+                look_alike = args.pattern.startswith("other-")
+                print(json.dumps({"id": copy_id, "source": "copy.example",
+                                  "title": None if look_alike else article.get("title"),
+                                  "body": copy(article, args.pattern, rng),
+                                  "published_at": article.get("published_at"),
+                                  "cluster": copy_id if look_alike else article["id"]},
                                  ensure_ascii=False))
             count += 1
 print(f"{count} articles", file=sys.stderr)
