@@ -251,6 +251,16 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
         engine.index().len(),
         c.candidates_checked as f64 / c.records.max(1) as f64
     );
+    if let Some(peak) = peak_resident_bytes() {
+        // What sizing a deployment needs: the window's articles, each story's canonical
+        // record as received, and the allocator's slack (BENCHMARKS.md, "Memory of the whole
+        // engine").
+        eprintln!(
+            "syndic: peak resident memory {} MB, {:.1} KB per indexed article",
+            peak >> 20,
+            peak as f64 / 1024.0 / engine.index().len().max(1) as f64
+        );
+    }
     if c.dated_ahead > 0 {
         eprintln!(
             "syndic: {} articles were dated more than index.max_ahead_secs after they arrived (the clock, for this command) and were placed in the window at arrival plus that bound; articles dated later than today on purpose need a larger index.max_ahead_secs",
@@ -258,6 +268,14 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
         );
     }
     Ok(())
+}
+
+/// Peak resident memory of this process, where the system says (Linux: `VmHWM`).
+fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|line| line.strip_prefix("VmHWM:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib << 10)
 }
 
 /// `text` on one line, cut to `max` characters.

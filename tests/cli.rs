@@ -44,6 +44,9 @@ fn dedup_writes_one_decision_per_record_in_order_and_events_per_story_change() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("300 records"), "summary missing: {stderr}");
+    if cfg!(target_os = "linux") {
+        assert!(stderr.contains("peak resident memory"), "memory missing: {stderr}");
+    }
 
     let input: Vec<&[u8]> = std::fs::read(sample)
         .unwrap()
