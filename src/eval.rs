@@ -71,6 +71,7 @@ pub struct PairError {
     pub kind: PairErrorKind,
     pub containment: f64,
     pub numbers: Option<f64>,
+    pub names: Option<f64>,
     pub hamming: u32,
     pub would_verify: bool,
 }
@@ -124,10 +125,11 @@ impl Report {
                 PairErrorKind::FalseNegative => "FN",
                 PairErrorKind::AtRisk => "RISK",
             };
-            let numbers = e.numbers.map_or("-".to_string(), |n| format!("{n:.2}"));
+            let share = |overlap: Option<f64>| overlap.map_or("-".to_string(), |n| format!("{n:.2}"));
+            let (numbers, names) = (share(e.numbers), share(e.names));
             let _ = writeln!(
                 out,
-                "{kind} {}-{} [{}] containment {:.3} numbers {numbers} hamming {} verifies {}",
+                "{kind} {}-{} [{}] containment {:.3} numbers {numbers} names {names} hamming {} verifies {}",
                 e.a, e.b, e.label, e.containment, e.hamming, e.would_verify
             );
         }
@@ -339,6 +341,7 @@ pub fn evaluate(
                 kind,
                 containment: similarity.containment,
                 numbers: similarity.numbers,
+                names: similarity.names,
                 hamming: hamming(fa.simhash, fb.simhash),
                 would_verify,
             });
@@ -393,7 +396,13 @@ mod tests {
             .map(|e| (e.a.as_str(), e.b.as_str(), e.kind))
             .collect();
         assert_eq!(listed, [("a", "b", PairErrorKind::AtRisk)]);
-        assert!(report.render().contains("RISK a-b [different] containment 1.000"));
+        assert!(
+            report
+                .render()
+                .contains("RISK a-b [different] containment 1.000 numbers 1.00 names - hamming 0 verifies true"),
+            "{}",
+            report.render()
+        );
     }
 
     #[test]
