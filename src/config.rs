@@ -376,6 +376,13 @@ impl CoreConfig {
                 return range(key, value.to_string(), "a fraction from 0 to 1");
             }
         }
+        if !(1..=100_000).contains(&self.stories.max_event_members) {
+            return range(
+                "stories.max_event_members",
+                self.stories.max_event_members.to_string(),
+                "1 to 100000 (a story event carries that many members, about 200 bytes each)",
+            );
+        }
         if self.kafka.max_in_flight == 0 {
             return range("kafka.max_in_flight", "0".into(), "at least 1");
         }

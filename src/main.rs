@@ -461,7 +461,7 @@ fn run(cli: Cli) -> Result<()> {
                 report.produced
             );
             let mut stories = report.stories.clone();
-            stories.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then(a.story_id.cmp(&b.story_id)));
+            stories.sort_by(|a, b| b.member_count.cmp(&a.member_count).then(a.story_id.cmp(&b.story_id)));
             println!("largest stories (canonical source: title; members):");
             for story in stories.iter().take(8) {
                 let title: String = story.canonical_title.chars().take(60).collect();

@@ -6,12 +6,17 @@
 //! copy is the best member by source priority (wire agencies first), then earliest
 //! `published_at`, then first seen. Every join emits one event: `story_updated`, or
 //! `canonical_changed` when the newcomer outranks the current canonical copy.
+//!
+//! A story keeps, and its events carry, only its latest members (and the canonical one) with
+//! a count of all: a wire story reprinted by thousands of sites would otherwise grow every
+//! event with each copy, the output with the square of the copies, and its events past what a
+//! broker accepts (`message.max.bytes`, 1 MB by default: about 5,000 members).
 
 use crate::article::Article;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -21,7 +26,14 @@ pub struct StoryConfig {
     /// Sources in order of preference for the canonical copy. An entry matches a source equal
     /// to it or having it as one dot-separated label (`trend` matches `trend.az`), ignoring case.
     pub source_priority: Vec<String>,
+    /// Latest members a story keeps and its events carry (the canonical member too, first,
+    /// when it is older); `member_count` says how many joined in all.
+    pub max_event_members: usize,
 }
+
+/// Default of [`StoryConfig::max_event_members`]: an event of some 20 KB besides its canonical
+/// article.
+pub const MAX_EVENT_MEMBERS: usize = 100;
 
 impl Default for StoryConfig {
     fn default() -> Self {
@@ -53,6 +65,7 @@ impl Default for StoryConfig {
         ];
         Self {
             source_priority: wire.iter().map(|s| s.to_string()).collect(),
+            max_event_members: MAX_EVENT_MEMBERS,
         }
     }
 }
@@ -112,7 +125,11 @@ pub struct StoryEvent {
     pub version: u64,
     pub canonical_article_id: String,
     pub canonical: Arc<RawValue>,
-    /// Shared with the story: an event costs a reference count per member, not a copy.
+    /// Members who joined, this one included.
+    pub member_count: u64,
+    /// The canonical member first when it is not among the latest, then the latest
+    /// [`StoryConfig::max_event_members`] in arrival order. Shared with the story: an event
+    /// costs a reference count per member, not a copy.
     pub members: Vec<Arc<Member>>,
 }
 
@@ -123,8 +140,10 @@ pub type StoryKey = u32;
 struct Story {
     id: String,
     version: u64,
-    members: Vec<Arc<Member>>,
-    canonical: usize,
+    /// The latest members, oldest first.
+    latest: VecDeque<Arc<Member>>,
+    member_count: u64,
+    canonical: Arc<Member>,
     canonical_rank: (usize, DateTime<Utc>, u64),
     canonical_raw: Arc<RawValue>,
     /// Index entries still pointing at this story; the story is dropped at zero.
@@ -140,6 +159,7 @@ pub struct Stories {
     priority: HashMap<String, usize>,
     /// The rank of a source matching no entry: the list's length.
     unranked: usize,
+    max_members: usize,
     /// Open stories by key; a closed story's key goes to `free`, for the next story. A slab
     /// rather than a map: a map of a million stories held the stream for over a second each
     /// time it doubled, rehashing them all, where a vector's growth moves its pages.
@@ -178,6 +198,7 @@ impl Stories {
                 .map(|(position, entry)| (entry.to_lowercase(), position))
                 .collect(),
             unranked: config.source_priority.len(),
+            max_members: config.max_event_members.max(1),
             stories: Vec::new(),
             free: Vec::new(),
             open: 0,
@@ -225,24 +246,32 @@ impl Stories {
     }
 
     fn event(story: &Story, kind: EventKind) -> StoryEvent {
+        let canonical_listed = story.latest.iter().any(|m| Arc::ptr_eq(m, &story.canonical));
+        let older_canonical = (!canonical_listed).then(|| story.canonical.clone());
         StoryEvent {
             kind,
             story_id: story.id.clone(),
             version: story.version,
-            canonical_article_id: story.members[story.canonical].article_id.clone(),
+            canonical_article_id: story.canonical.article_id.clone(),
             canonical: story.canonical_raw.clone(),
-            members: story.members.clone(),
+            member_count: story.member_count,
+            members: older_canonical
+                .into_iter()
+                .chain(story.latest.iter().cloned())
+                .collect(),
         }
     }
 
     /// Founds a story with `article` as its first member.
     pub fn create(&mut self, article: &Article) -> (StoryKey, StoryEvent) {
         self.seen += 1;
+        let founder = Arc::new(member_of(article, None));
         let story = Story {
             id: story_id_for(&article.source, &article.id),
             version: 1,
-            members: vec![Arc::new(member_of(article, None))],
-            canonical: 0,
+            latest: VecDeque::from([founder.clone()]),
+            member_count: 1,
+            canonical: founder,
             canonical_rank: (self.rank(&article.source), article.published_at, self.seen),
             canonical_raw: article.raw.clone(),
             live_entries: 1,
@@ -263,21 +292,31 @@ impl Stories {
     }
 
     /// Adds `article` to a story. Returns `None` when the story is gone or the article is
-    /// already a member (a redelivery), since nothing changed.
+    /// already a member (a redelivery), since nothing changed. Only the members the story
+    /// keeps are recognised here. That matters for exact copies alone, since the engine knows
+    /// any article it indexed by its slot: an exact copy redelivered after as many newer
+    /// members as the story keeps joins again, as records do after a crash (at least once).
     pub fn join(&mut self, key: StoryKey, article: &Article, matched: Match, indexed: bool) -> Option<StoryEvent> {
         self.seen += 1;
         let rank = (self.rank(&article.source), article.published_at, self.seen);
+        let max_members = self.max_members;
         let story = self.story_mut(key)?;
-        if story.members.iter().any(|m| m.article_id == article.id) {
+        let known = |m: &Arc<Member>| m.article_id == article.id;
+        if known(&story.canonical) || story.latest.iter().any(known) {
             return None;
         }
-        story.members.push(Arc::new(member_of(article, Some(matched))));
+        let member = Arc::new(member_of(article, Some(matched)));
+        if story.latest.len() == max_members {
+            story.latest.pop_front();
+        }
+        story.latest.push_back(member.clone());
+        story.member_count += 1;
         if indexed {
             story.live_entries += 1;
         }
         story.version += 1;
         let kind = if rank < story.canonical_rank {
-            story.canonical = story.members.len() - 1;
+            story.canonical = member;
             story.canonical_rank = rank;
             story.canonical_raw = article.raw.clone();
             EventKind::CanonicalChanged
@@ -314,6 +353,7 @@ mod tests {
     fn a_source_ranks_by_the_first_entry_matching_it_or_one_of_its_labels() {
         let config = StoryConfig {
             source_priority: ["AZERTAG", "trend", "report", "trend"].map(String::from).to_vec(),
+            ..StoryConfig::default()
         };
         let stories = Stories::new(config);
         assert_eq!(stories.rank("azertag"), 0, "entries are compared lower-cased");
@@ -429,5 +469,49 @@ mod tests {
         }
         assert_eq!(stories.story_id(second), Some(second_created.story_id.as_str()));
         assert_eq!(stories.len(), 4);
+    }
+
+    #[test]
+    fn a_story_keeps_its_latest_members_and_its_canonical_one_and_counts_them_all() {
+        let mut stories = Stories::new(StoryConfig {
+            max_event_members: 3,
+            ..StoryConfig::default()
+        });
+        let m = Match {
+            similarity: 0.9,
+            distance: 3,
+        };
+        let ids = |event: &StoryEvent| event.members.iter().map(|m| m.article_id.clone()).collect::<Vec<_>>();
+        let (key, _) = stories.create(&article("wire", "trend.az", "2024-01-01"));
+        let mut last = None;
+        for i in 1..=5 {
+            last = stories.join(key, &article(&format!("r{i}"), "news.az", "2024-01-01"), m, true);
+        }
+        let event = last.expect("a copy joins");
+        assert_eq!(event.member_count, 6);
+        assert_eq!(
+            ids(&event),
+            ["wire", "r3", "r4", "r5"],
+            "the canonical founder, then the latest"
+        );
+        assert!(stories
+            .join(key, &article("r4", "news.az", "2024-01-01"), m, true)
+            .is_none());
+        let event = stories
+            .join(key, &article("o1", "azertag.az", "2024-01-01"), m, true)
+            .expect("a copy joins");
+        assert_eq!(event.kind, EventKind::CanonicalChanged);
+        assert_eq!(
+            ids(&event),
+            ["r4", "r5", "o1"],
+            "a canonical among the latest is listed once"
+        );
+        assert_eq!(event.member_count, 7);
+        assert!(
+            stories
+                .join(key, &article("r1", "news.az", "2024-01-01"), m, true)
+                .is_some(),
+            "a member no longer kept is not recognised"
+        );
     }
 }

@@ -389,6 +389,30 @@ fn an_exact_copy_names_the_first_article_with_its_text_however_many_came_between
     }
 }
 
+/// A wire story reprinted by thousands of sites: its events stay the same size however many
+/// copies join, and still say how many did.
+#[test]
+fn a_story_of_many_copies_keeps_its_events_bounded() {
+    let mut config = CoreConfig::default();
+    config.stories.max_event_members = 5;
+    let mut engine = Engine::new(config).unwrap();
+    engine.process(&record("o1", "azertag.az", "2024-12-26T09:00:00Z", AZERTAC), Utc::now());
+    let mut last = None;
+    for i in 0..40 {
+        let copy = record(
+            &format!("r{i}"),
+            "site.example",
+            "2024-12-26T10:00:00Z",
+            &news_az_reprint(),
+        );
+        last = engine.process(&copy, Utc::now()).event;
+    }
+    let event = last.expect("each copy updates the story");
+    assert_eq!(event.member_count, 41);
+    let members: Vec<&str> = event.members.iter().map(|m| m.article_id.as_str()).collect();
+    assert_eq!(members, ["o1", "r35", "r36", "r37", "r38", "r39"]);
+}
+
 /// Pair precision and recall of the engine's stories against the generator's clusters.
 fn pair_scores(seed: u64, n: usize) -> (f64, f64) {
     let mut engine = Engine::new(CoreConfig::default()).unwrap();

@@ -27,6 +27,8 @@ pub struct StoryState {
     pub version: u64,
     pub canonical_source: String,
     pub canonical_title: String,
+    /// Members who joined in all; `members` lists the latest the event carried.
+    pub member_count: u64,
     pub members: Vec<String>,
 }
 
@@ -114,6 +116,7 @@ fn read_stories(brokers: &str, topic: &str) -> Result<Vec<StoryState>, WorkerErr
             version: event["version"].as_u64().unwrap_or(0),
             canonical_source: text(&event["canonical"]["source"]),
             canonical_title: text(&event["canonical"]["title"]),
+            member_count: event["member_count"].as_u64().unwrap_or(0),
             members: event["members"]
                 .as_array()
                 .map(|m| {
