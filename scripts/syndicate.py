@@ -9,11 +9,13 @@ around it, hard wraps, an edit, ...), both in one `cluster`, so that
     scripts/syndicate.py --pattern wraps ../shared/data/tgcontest/docs.jsonl > copies.jsonl
     syndic eval --input copies.jsonl
 
-scores how many copies join their original. Three patterns write look-alikes instead, each
-in a cluster of its own, which must NOT join it: the same text with other figures
-(`other-numbers`: every number changed), with other names (`other-names`: every capitalized
-word that does not open a sentence, each for an invented one), or both (`other-facts`), as a
-recurring format reports another event. Articles with fewer than `--min-facts` of them to
+scores how many copies join their original. `teaser` writes an aggregator's teaser of the
+lead (`--words`, `--title`), as `scripts/teasers.py` did.
+
+Three patterns write look-alikes instead, each in a cluster of its own, which must NOT join
+it: the same text with other figures (`other-numbers`: every number changed), with other
+names (`other-names`: every capitalized word that does not open a sentence, each for an
+invented one), or both (`other-facts`), as a recurring format reports another event. Articles with fewer than `--min-facts` of them to
 change are left out: changing one or two words makes an edited copy, not another event.
 
 Outlets, agencies and furniture come from lists of this script's own, with names that
@@ -161,8 +163,24 @@ def other_facts(body, numbers, names, rng):
     return body
 
 
+def teaser(article):
+    """An aggregator's teaser: the first `--words` words, continued to the end of that
+    sentence (line breaks kept), then "Read more"; with `--title`, the headline first."""
+    body = article["body"]
+    seen, end = 0, len(body)
+    for match in re.finditer(r"\S+", body):
+        seen += 1
+        if seen >= args.words and re.search(r"[.!?]$", match.group()):
+            end = match.end()
+            break
+    title = (article.get("title") or "") + "\n\n" if args.title else ""
+    return title + body[:end] + "\n\nRead more"
+
+
 def copy(article, pattern, rng):
     body = article["body"]
+    if pattern == "teaser":
+        return teaser(article)
     if pattern.startswith("other-"):
         return other_facts(body, pattern != "other-names", pattern != "other-numbers", rng)
     ru = cyrillic(body)
@@ -219,7 +237,7 @@ def copy(article, pattern, rng):
 
 
 PATTERNS = ["furniture", "wraps", "lost-spaces", "entities", "inserts", "edit", "truncate", "update", "all",
-            "other-numbers", "other-names", "other-facts"]
+            "teaser", "other-numbers", "other-names", "other-facts"]
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("inputs", nargs="+", help="articles as JSONL (id, source, body, ...)")
 parser.add_argument("--pattern", required=True, choices=PATTERNS + ["none"])
@@ -227,6 +245,11 @@ parser.add_argument("--min-words", type=int, default=80, help="skip shorter arti
 parser.add_argument("--edit-every", type=int, default=40, help="patterns edit and all: one word in N changed [40]")
 parser.add_argument("--min-facts", type=int, default=4,
                     help="look-alike patterns: skip articles with fewer distinct numbers or names to change [4]")
+parser.add_argument("--words", type=int, default=40,
+                    help="pattern teaser: its length in words, of articles at least three times as long [40]")
+parser.add_argument("--title", action="store_true",
+                    help="pattern teaser: start it with the article's title, as many scrapers do")
+parser.add_argument("--copy-first", action="store_true", help="write each copy before its original")
 parser.add_argument("--seed", type=int, default=1)
 args = parser.parse_args()
 
@@ -237,22 +260,25 @@ for path in args.inputs:
         for line in lines:
             article = json.loads(line)
             body = article.get("body") or ""
-            if len(body.split()) < args.min_words:
+            words = len(body.split())
+            if words < args.min_words or (args.pattern == "teaser" and words < 3 * args.words):
                 continue
             if args.pattern.startswith("other-") and facts(body, args.pattern != "other-names",
                                                            args.pattern != "other-numbers") < args.min_facts:
                 continue
             original = {k: article[k] for k in ("id", "source", "body", "title", "url", "published_at") if k in article}
             original["cluster"] = article["id"]
-            print(json.dumps(original, ensure_ascii=False))
+            records = [original]
             if args.pattern != "none":
                 copy_id = f"{args.pattern}-{article['id']}"
                 look_alike = args.pattern.startswith("other-")
-                print(json.dumps({"id": copy_id, "source": "copy.example",
-                                  "title": None if look_alike else article.get("title"),
-                                  "body": copy(article, args.pattern, rng),
-                                  "published_at": article.get("published_at"),
-                                  "cluster": copy_id if look_alike else article["id"]},
-                                 ensure_ascii=False))
+                # A teaser carries no headline field: finding it by its text is what is measured.
+                title = None if look_alike or args.pattern == "teaser" else article.get("title")
+                records.append({"id": copy_id, "source": "copy.example", "title": title,
+                                "body": copy(article, args.pattern, rng),
+                                "published_at": article.get("published_at"),
+                                "cluster": copy_id if look_alike else article["id"]})
+            for record in reversed(records) if args.copy_first else records:
+                print(json.dumps(record, ensure_ascii=False))
             count += 1
 print(f"{count} articles", file=sys.stderr)
