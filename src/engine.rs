@@ -1,9 +1,9 @@
 //! The engine runs one record through every stage and says what became of it.
 //!
 //! It owns the state that ties the stages together: which index slot belongs to which story,
-//! and each entry's exact hash and the sketch that confirms candidates. It does no I/O and keeps
-//! no clock of its own (the caller passes ingest time), so the CLI, the Kafka worker, tests and
-//! benchmarks all drive the same code.
+//! and each entry's exact hash and the sketch that confirms candidates. It does no I/O and
+//! keeps no clock of its own (the caller passes ingest time), so the CLI, the Kafka worker,
+//! tests and benchmarks all drive the same code.
 
 use crate::article::{Article, InvalidRecord};
 use crate::config::{ConfigError, CoreConfig, VerifyConfig};
@@ -504,8 +504,6 @@ impl Engine {
         }
     }
 
-    /// The verified candidate with the highest containment, if any: its story, article id and
-    /// how it matched.
     /// The live entry with the same text as `fp`, among [`Engine::candidates`].
     ///
     /// No table of exact hashes is needed: the same text has the same SimHash, and the index
@@ -519,7 +517,8 @@ impl Engine {
             .find(|info| info.exact == fp.exact)
     }
 
-    /// The best verified copy among [`Engine::candidates`].
+    /// The verified candidate with the highest containment among [`Engine::candidates`], if
+    /// any: its story, article id and how it matched.
     fn best_candidate(&mut self, fp: &Fingerprint) -> Option<(StoryKey, String, Match)> {
         self.counters.candidates_checked += self.candidates.len() as u64;
         touch_sketches(&self.slots, &self.candidates);
