@@ -251,7 +251,7 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
         engine.index().len(),
         c.candidates_checked as f64 / c.records.max(1) as f64
     );
-    if let Some(peak) = peak_resident_bytes() {
+    if let Some(peak) = syndic::metrics::process_memory("VmHWM") {
         // What sizing a deployment needs: the window's articles, each story's canonical
         // record as received, and the allocator's slack (BENCHMARKS.md, "Memory of the whole
         // engine").
@@ -268,14 +268,6 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
         );
     }
     Ok(())
-}
-
-/// Peak resident memory of this process, where the system says (Linux: `VmHWM`).
-fn peak_resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find_map(|line| line.strip_prefix("VmHWM:"))?;
-    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
-    Some(kib << 10)
 }
 
 /// `text` on one line, cut to `max` characters.

@@ -1,8 +1,10 @@
 //! Prometheus metrics: every series syndic exports, registered in one place.
 //!
-//! Names are prefixed `syndic_`; label values come from small fixed sets (verdicts, reason
-//! codes, event kinds, configured topics, partition numbers), never from article ids, urls or
-//! sources. docs/metrics.md lists each series with its type, labels and meaning.
+//! Names are prefixed `syndic_`, but for the process's resident memory, which carries the name
+//! every Prometheus client gives it (`process_resident_memory_bytes`), so that dashboards and
+//! alerts written for any service read it. Label values come from small fixed sets (verdicts,
+//! reason codes, event kinds, configured topics, partition numbers), never from article ids,
+//! urls or sources. docs/metrics.md lists each series with its type, labels and meaning.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -32,6 +34,18 @@ pub struct Metrics {
     pub headline_matches: IntCounter,
     pub dated_ahead: IntCounter,
     pub stories_open: IntGauge,
+    pub resident_memory: IntGauge,
+}
+
+/// A memory figure of this process from `/proc/self/status` (Linux), in bytes: `VmRSS` for
+/// what it holds now, `VmHWM` for the most it held. `None` elsewhere.
+pub fn process_memory(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib << 10)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +167,10 @@ impl Metrics {
                 "syndic_stories_open",
                 "Stories with at least one article inside the window.",
             )?,
+            resident_memory: gauge(
+                "process_resident_memory_bytes",
+                "Resident memory of the process in bytes (Linux: VmRSS).",
+            )?,
             registry,
         })
     }
@@ -209,12 +227,23 @@ mod tests {
             "syndic_headline_matches_total",
             "syndic_dated_ahead_total",
             "syndic_stories_open",
+            "process_resident_memory_bytes",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
         assert!(text
             .lines()
             .filter(|l| !l.starts_with('#'))
-            .all(|l| l.starts_with("syndic_")));
+            .all(|l| l.starts_with("syndic_") || l.starts_with("process_resident_memory_bytes ")));
+    }
+
+    #[test]
+    fn the_process_memory_is_read_where_the_system_tells_it() {
+        let (now, peak) = (process_memory("VmRSS"), process_memory("VmHWM"));
+        if cfg!(target_os = "linux") {
+            let (now, peak) = (now.expect("VmRSS on Linux"), peak.expect("VmHWM on Linux"));
+            assert!(now > 1 << 20 && peak >= now, "resident {now}, peak {peak}");
+        }
+        assert_eq!(process_memory("NoSuchField"), None);
     }
 }

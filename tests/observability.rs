@@ -216,15 +216,16 @@ fn prometheus_sees_the_documented_series_move_and_readiness_drops_on_sigterm() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).expect("docs/metrics.md");
     let documented: Vec<&str> = doc
         .lines()
-        .filter_map(|l| l.strip_prefix("| `syndic_"))
+        .filter_map(|l| l.strip_prefix("| `"))
         .filter_map(|l| l.split('`').next())
+        .filter(|name| name.starts_with("syndic_") || name.starts_with("process_"))
         .collect();
     assert!(documented.len() >= 15, "docs/metrics.md lists the series");
     for name in documented {
-        let series = if doc.contains(&format!("`syndic_{name}` | histogram")) {
-            format!("syndic_{name}_count")
+        let series = if doc.contains(&format!("`{name}` | histogram")) {
+            format!("{name}_count")
         } else {
-            format!("syndic_{name}")
+            name.to_string()
         };
         assert!(
             query(prometheus_port, &format!("count({series})")).is_some(),

@@ -15,7 +15,7 @@ use crate::config::{ConfigError, CoreConfig, KafkaConfig};
 use crate::engine::{Engine, Outcome, Verdict};
 use crate::http::Telemetry;
 use crate::kafka::publish::{InFlightRecord, Output, PublishError, Publisher};
-use crate::metrics::Metrics;
+use crate::metrics::{process_memory, Metrics};
 use crate::offsets::OffsetTracker;
 use crate::prepare::{Prepared, Preparer};
 use crate::shutdown::Shutdown;
@@ -869,6 +869,9 @@ pub async fn run_in_mode(
                     Metrics::raise_to(&metrics.headline_matches, engine.counters().headline_matches);
                     Metrics::raise_to(&metrics.dated_ahead, engine.counters().dated_ahead);
                     metrics.stories_open.set(engine.open_stories() as i64);
+                    if let Some(resident) = process_memory("VmRSS") {
+                        metrics.resident_memory.set(resident as i64);
+                    }
                     last_gauges = Instant::now();
                 }
                 if last_progress.elapsed() >= Duration::from_secs(10) {
