@@ -10,7 +10,7 @@
 //! A story keeps, and its events carry, only its latest members (and the canonical one) with
 //! a count of all: a wire story reprinted by thousands of sites would otherwise grow every
 //! event with each copy, the output with the square of the copies, and its events past what a
-//! broker accepts (`message.max.bytes`, 1 MB by default: about 5,000 members).
+//! broker accepts (`message.max.bytes`, 1 MB by default: a few thousand members).
 
 use crate::article::Article;
 use chrono::{DateTime, SecondsFormat, Utc};
