@@ -514,4 +514,48 @@ mod tests {
             "a member no longer kept is not recognised"
         );
     }
+
+    proptest::proptest! {
+        /// Whatever joins and redeliveries come, an event counts every member, names the
+        /// best-ranked one canonical, and carries the latest `max` members in arrival order,
+        /// preceded by the canonical one when it is older.
+        #[test]
+        fn events_carry_the_latest_members_and_the_best_ranked_one(
+            max in 1usize..6,
+            joins in proptest::collection::vec((0usize..12, 0usize..3, 1u32..28), 0..40),
+        ) {
+            const SOURCES: [&str; 3] = ["trend.az", "news.az", "today.az"];
+            let mut stories = Stories::new(StoryConfig { max_event_members: max, ..StoryConfig::default() });
+            let m = Match { similarity: 1.0, distance: 0 };
+            let (key, _) = stories.create(&article("founder", "news.az", "2024-01-15"));
+            // The model: every member in arrival order, with what ranks it.
+            let mut joined = vec![("founder".to_string(), stories.rank("news.az"), 15u32)];
+            for (id, source, day) in joins {
+                let id = format!("a{id}");
+                let date = format!("2024-01-{day:02}");
+                let event = stories.join(key, &article(&id, SOURCES[source], &date), m, true);
+                let kept_from = joined.len().saturating_sub(max);
+                let known = joined[kept_from..].iter().any(|(j, _, _)| *j == id)
+                    || joined.iter().min_by_key(|(_, rank, day)| (*rank, *day)).is_some_and(|(c, _, _)| *c == id);
+                if known {
+                    proptest::prop_assert!(event.is_none(), "{id} is a member still kept");
+                    continue;
+                }
+                joined.push((id, stories.rank(SOURCES[source]), day));
+                let event = event.expect("a new member joins");
+                // Ties go to the first seen: min_by_key keeps the first of equals.
+                let canonical = &joined.iter().min_by_key(|(_, rank, day)| (*rank, *day)).unwrap().0;
+                let latest: Vec<&String> = joined[joined.len().saturating_sub(max)..].iter().map(|(j, _, _)| j).collect();
+                let mut expected: Vec<&String> = Vec::new();
+                if !latest.contains(&canonical) {
+                    expected.push(canonical);
+                }
+                expected.extend(latest);
+                let listed: Vec<&String> = event.members.iter().map(|m| &m.article_id).collect();
+                proptest::prop_assert_eq!(event.member_count, joined.len() as u64);
+                proptest::prop_assert_eq!(&event.canonical_article_id, canonical);
+                proptest::prop_assert_eq!(listed, expected);
+            }
+        }
+    }
 }
