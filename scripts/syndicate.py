@@ -77,10 +77,13 @@ def furniture(ru, rng):
 
 
 def add_to_first_sentence(text, suffix):
+    """An attribution in the first sentence: ", Y reported." takes the place of its full stop,
+    a sentence of its own (" Об этом сообщает Y.") follows it."""
     match = re.search(r"[.!?](?=\s|$)", text)
-    if not match or suffix.startswith(" "):
-        return text + suffix if not match else text[:match.end()] + suffix + text[match.end():]
-    return text[:match.start()] + suffix + text[match.end():]
+    if not match:
+        return text + suffix
+    cut = match.end() if suffix.startswith(" ") else match.start()
+    return text[:cut] + suffix + text[match.end():]
 
 
 def wrap(text, width):
@@ -97,11 +100,13 @@ def wrap(text, width):
 def light_edit(parts, rng):
     """An editor's hand: a sentence dropped, one word in `--edit-every` changed, a paragraph moved."""
     words = [p.split() for p in parts]
+    fillers = (["также", "теперь", "ранее", "уже", "этот"] if cyrillic(" ".join(parts)) else
+               ["reportedly", "also", "now", "further", "the"])
     for _ in range(max(1, sum(map(len, words)) // args.edit_every)):
         para = rng.randrange(len(words))
         if len(words[para]) > 3:
             i = rng.randrange(len(words[para]))
-            words[para][i] = rng.choice(["reportedly", "also", "now", "further", "the"])
+            words[para][i] = rng.choice(fillers)
     parts = [" ".join(w) for w in words]
     if len(parts) > 3:
         sentences = re.split(r"(?<=[.!?])\s+", parts[-2])
