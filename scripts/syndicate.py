@@ -190,8 +190,8 @@ def copy(article, pattern, rng):
         return other_facts(body, pattern != "other-names", pattern != "other-numbers", rng)
     ru = cyrillic(body)
     parts = paragraphs(body)
-    head, lead_suffix, foot = furniture(ru, rng)
     if pattern == "furniture":
+        head, lead_suffix, foot = furniture(ru, rng)
         parts = head + [add_to_first_sentence(parts[0], lead_suffix)] + parts[1:] + foot
     elif pattern == "wraps":
         # MENAFN-style: hard line breaks inside paragraphs, a header glued to the first line.
@@ -233,6 +233,7 @@ def copy(article, pattern, rng):
                  "The ministry had declined to comment earlier in the day.")
         parts = [new_lead] + parts + [extra]
     elif pattern == "all":
+        head, lead_suffix, foot = furniture(ru, rng)
         parts = light_edit(parts, rng)
         parts = head + [add_to_first_sentence(parts[0], lead_suffix)] + parts[1:] + foot
         parts = [wrap(p, rng.randint(60, 80)) if len(p) > 100 else p for p in parts]
