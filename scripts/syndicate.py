@@ -233,6 +233,7 @@ def copy(article, pattern, rng):
                  "The ministry had declined to comment earlier in the day.")
         parts = [new_lead] + parts + [extra]
     elif pattern == "all":
+        # Furniture drawn before the edit, in the order the recorded figures were made with.
         head, lead_suffix, foot = furniture(ru, rng)
         parts = light_edit(parts, rng)
         parts = head + [add_to_first_sentence(parts[0], lead_suffix)] + parts[1:] + foot
