@@ -7,7 +7,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -81,8 +80,9 @@ pub struct Article {
     /// When the record arrived: the Kafka message's timestamp, or the clock in the CLI.
     pub ingest_time: DateTime<Utc>,
     pub lang: Option<String>,
-    /// The record exactly as received, for carrying through to story events.
-    pub raw: Arc<RawValue>,
+    /// The record exactly as received, without the whitespace around it, for carrying through
+    /// to story events. Valid JSON: parsing read all of it.
+    pub raw: Arc<str>,
 }
 
 /// One field of the record as it came: a string (borrowed when it had no escapes) or the name
@@ -257,15 +257,16 @@ pub fn parse_with_body(
     let text = std::str::from_utf8(bytes).map_err(|e| InvalidRecord::InvalidUtf8 {
         offset: e.valid_up_to(),
     })?;
-    // The first pass checks the record is one JSON value and keeps it as received; the second
-    // reads only the known fields, mostly as borrowed slices of the record.
-    let raw: Box<RawValue> =
-        serde_json::from_str(text).map_err(|e| InvalidRecord::InvalidJson { message: e.to_string() })?;
-    if let Some(found) = non_object_type(raw.get()) {
+    let invalid_json = |e: serde_json::Error| InvalidRecord::InvalidJson { message: e.to_string() };
+    if let Some(found) = non_object_type(text) {
+        // Not an object, or not JSON at all: which one decides the reason.
+        serde_json::from_str::<IgnoredAny>(text).map_err(invalid_json)?;
         return Err(InvalidRecord::NotAnObject { found });
     }
-    let fields: Fields =
-        serde_json::from_str(text).map_err(|e| InvalidRecord::InvalidJson { message: e.to_string() })?;
+    // One pass reads the known fields, mostly as borrowed slices of the record, and checks the
+    // syntax of the rest as it skips it; the record is then kept as received. A pass of its own
+    // to keep it (serde_json's `RawValue`) cost 1.2 µs per 3 KB record, about 4% of the core.
+    let fields: Fields = serde_json::from_str(text).map_err(invalid_json)?;
     let id = required_string(fields.id, "id")?;
     if id.trim().is_empty() {
         return Err(InvalidRecord::MissingField { field: "id" });
@@ -297,7 +298,7 @@ pub fn parse_with_body(
         has_published_at,
         ingest_time,
         lang: owned(lang),
-        raw: Arc::from(raw),
+        raw: Arc::from(text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))),
     };
     Ok((article, body))
 }
@@ -321,7 +322,14 @@ mod tests {
         assert_eq!(a.id, "a1");
         assert!(!a.has_published_at);
         assert_eq!(a.published_at, now());
-        assert!(a.raw.get().contains(r#""extra":{"k":1}"#));
+        assert!(a.raw.contains(r#""extra":{"k":1}"#));
+    }
+
+    #[test]
+    fn keeps_the_record_as_received_without_the_whitespace_around_it() {
+        let rec = b" \r\n{ \"id\" : \"a1\", \"source\":\"s\",\"body\":\"T\\u00e9xt\"}\t\n";
+        let a = parse(rec, 1 << 20, now()).unwrap();
+        assert_eq!(&*a.raw, r#"{ "id" : "a1", "source":"s","body":"T\u00e9xt"}"#);
     }
 
     #[test]
@@ -388,6 +396,20 @@ mod tests {
         assert_eq!(reason(b"{\"id\":\"\xff\"}"), "invalid_utf8");
         assert_eq!(reason(b"{not json"), "invalid_json");
         assert_eq!(reason(b"[1,2]"), "not_an_object");
+        assert_eq!(reason(b" \"headline\" "), "not_an_object");
+        // Not JSON, whatever it starts with: the record is broken, not of the wrong type.
+        assert_eq!(reason(b"[1,2"), "invalid_json");
+        assert_eq!(reason(b"5x"), "invalid_json");
+        assert_eq!(reason(b""), "invalid_json");
+        assert_eq!(reason(br#"{"id":"a","source":"s","body":"b"} {}"#), "invalid_json");
+        assert_eq!(
+            reason(br#"{"id":"a","source":"s","body":"b","extra":[1,}"#),
+            "invalid_json"
+        );
+        assert_eq!(
+            reason(br#"{"id":"a","source":"s","body":"b","extra":"\q"}"#),
+            "invalid_json"
+        );
         assert_eq!(reason(br#"{"source":"s","body":"b"}"#), "missing_field");
         assert_eq!(reason(br#"{"id":7,"source":"s","body":"b"}"#), "wrong_type");
         assert_eq!(reason(br#"{"id":"a","source":"s","body":"  "}"#), "empty_body");

@@ -220,6 +220,7 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
     let mut events = open_output(output)?;
     let mut decisions_out = open_output(decisions)?;
     let started = std::time::Instant::now();
+    let mut event_json = Vec::new();
     for_each_record(input, |line_no, record| {
         let outcome = engine.process(record, chrono::Utc::now());
         if let Some(reason) = &outcome.decision.reason {
@@ -228,8 +229,10 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
         serde_json::to_writer(&mut decisions_out, &outcome.decision)?;
         decisions_out.write_all(b"\n")?;
         if let Some(event) = &outcome.event {
-            serde_json::to_writer(&mut events, event)?;
-            events.write_all(b"\n")?;
+            event_json.clear();
+            event.write_json(&mut event_json)?;
+            event_json.push(b'\n');
+            events.write_all(&event_json)?;
         }
         Ok(())
     })?;

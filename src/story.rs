@@ -15,7 +15,6 @@
 use crate::article::Article;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
@@ -117,20 +116,71 @@ impl EventKind {
     }
 }
 
-/// A story event, as published (JSON). `canonical` is the canonical article as received.
-#[derive(Debug, Clone, Serialize)]
+/// A story event, as published (JSON, [`StoryEvent::write_json`]). `canonical` is the
+/// canonical article as received.
+#[derive(Debug, Clone)]
 pub struct StoryEvent {
     pub kind: EventKind,
     pub story_id: String,
     pub version: u64,
     pub canonical_article_id: String,
-    pub canonical: Arc<RawValue>,
+    /// Valid JSON ([`Article::raw`]).
+    pub canonical: Arc<str>,
     /// Members who joined, this one included.
     pub member_count: u64,
     /// The canonical member first when it is not among the latest, then the latest
     /// [`StoryConfig::max_event_members`] in arrival order. Shared with the story: an event
     /// costs a reference count per member, not a copy.
     pub members: Vec<Arc<Member>>,
+}
+
+/// The fields of a [`StoryEvent`] before `canonical`, in the order they are written.
+#[derive(Serialize)]
+struct EventHead<'a> {
+    kind: EventKind,
+    story_id: &'a str,
+    version: u64,
+    canonical_article_id: &'a str,
+}
+
+/// The fields of a [`StoryEvent`] after `canonical`.
+#[derive(Serialize)]
+struct EventTail<'a> {
+    member_count: u64,
+    members: &'a [Arc<Member>],
+}
+
+impl StoryEvent {
+    /// Appends the event to `out` as one JSON object, with the canonical article's record as it
+    /// came.
+    ///
+    /// The record is written between the fields serde writes, not through serde: serde_json
+    /// carries a text as JSON only as a `RawValue`, which it makes only by parsing the text
+    /// again, and keeping every record as one took a parsing pass of its own per record.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let head = EventHead {
+            kind: self.kind,
+            story_id: &self.story_id,
+            version: self.version,
+            canonical_article_id: &self.canonical_article_id,
+        };
+        serde_json::to_writer(&mut *out, &head)?;
+        // Both parts are objects with fields, `{...}`: the head's closing brace and the tail's
+        // opening one make way for `canonical` between them.
+        out.pop();
+        out.extend_from_slice(b",\"canonical\":");
+        out.extend_from_slice(self.canonical.as_bytes());
+        let tail_start = out.len();
+        let tail = EventTail {
+            member_count: self.member_count,
+            members: &self.members,
+        };
+        serde_json::to_writer(&mut *out, &tail)?;
+        if let Some(opening) = out.get_mut(tail_start) {
+            *opening = b',';
+        }
+        Ok(())
+    }
 }
 
 /// Internal handle of a story.
@@ -145,7 +195,7 @@ struct Story {
     member_count: u64,
     canonical: Arc<Member>,
     canonical_rank: (usize, DateTime<Utc>, u64),
-    canonical_raw: Arc<RawValue>,
+    canonical_raw: Arc<str>,
     /// Index entries still pointing at this story; the story is dropped at zero.
     live_entries: u32,
 }
@@ -399,6 +449,41 @@ mod tests {
             stories.join(key, &later, m, true).is_none(),
             "a redelivery changes nothing"
         );
+    }
+
+    #[test]
+    fn an_event_is_one_json_object_carrying_the_canonical_record_as_received() {
+        let mut stories = Stories::new(StoryConfig::default());
+        let rec = r#"{ "id" : "r1", "source":"news.az", "body":"T\u00e9xt \"q\"",  "extra":[1, {"k":null}],"published_at":"2024-01-02"}"#;
+        let (key, _) = stories.create(&parse(rec.as_bytes(), 1 << 20, Utc::now()).unwrap());
+        let joined = stories
+            .join(
+                key,
+                &article("r2", "today.az", "2024-01-03"),
+                Match {
+                    similarity: 0.9,
+                    distance: 4,
+                },
+                true,
+            )
+            .unwrap();
+        let mut out = b"before ".to_vec();
+        joined.write_json(&mut out).unwrap();
+        let json = std::str::from_utf8(&out).unwrap().strip_prefix("before ").unwrap();
+        assert!(
+            json.starts_with(r#"{"kind":"story_updated","story_id":"#),
+            "fields keep their documented order: {json}"
+        );
+        assert!(json.contains(&format!(
+            r#""canonical_article_id":"r1","canonical":{rec},"member_count":2,"members":[{{"#
+        )));
+        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            value["canonical"],
+            serde_json::from_str::<serde_json::Value>(rec).unwrap()
+        );
+        assert_eq!(value["members"][1]["article_id"], "r2");
+        assert_eq!(value.as_object().unwrap().len(), 7, "{json}");
     }
 
     #[test]

@@ -45,7 +45,7 @@ fn a_news_az_reprint_joins_the_azertac_original_which_becomes_canonical() {
     assert_eq!(event.kind, EventKind::CanonicalChanged);
     assert_eq!(event.canonical_article_id, "o1");
     assert!(
-        event.canonical.get().contains("azertag.az"),
+        event.canonical.contains("azertag.az"),
         "the canonical article is carried as received"
     );
 }

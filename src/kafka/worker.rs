@@ -302,7 +302,7 @@ async fn publish(
     publisher.send(seq, output).await?;
     if let Some(event) = &outcome.event {
         scratch.clear();
-        let _ = serde_json::to_writer(&mut *scratch, event);
+        let _ = event.write_json(scratch);
         let output = Output {
             topic: &kafka.stories_topic,
             key: Some(event.story_id.as_bytes()),
