@@ -456,17 +456,12 @@ mod tests {
         let mut stories = Stories::new(StoryConfig::default());
         let rec = r#"{ "id" : "r1", "source":"news.az", "body":"T\u00e9xt \"q\"",  "extra":[1, {"k":null}],"published_at":"2024-01-02"}"#;
         let (key, _) = stories.create(&parse(rec.as_bytes(), 1 << 20, Utc::now()).unwrap());
-        let joined = stories
-            .join(
-                key,
-                &article("r2", "today.az", "2024-01-03"),
-                Match {
-                    similarity: 0.9,
-                    distance: 4,
-                },
-                true,
-            )
-            .unwrap();
+        let copy = Match {
+            similarity: 0.9,
+            distance: 4,
+        };
+        let reprint = article("r2", "today.az", "2024-01-03");
+        let joined = stories.join(key, &reprint, copy, true).unwrap();
         let mut out = b"before ".to_vec();
         joined.write_json(&mut out).unwrap();
         let json = std::str::from_utf8(&out).unwrap().strip_prefix("before ").unwrap();
