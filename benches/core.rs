@@ -8,7 +8,7 @@ use syndic::config::CoreConfig;
 use syndic::corpus::{Generator, Rng};
 use syndic::engine::Engine;
 use syndic::fingerprint::{FingerprintConfig, Fingerprinter};
-use syndic::index::{EntryKeys, IndexConfig, NearDupIndex, Slot};
+use syndic::index::{EntryKeys, EventSpan, IndexConfig, NearDupIndex, Slot};
 use syndic::normalize::{Normalized, Normalizer, Scratch};
 use syndic::postings::prefetch_line;
 use syndic::rules::BoilerplateRules;
@@ -119,7 +119,8 @@ impl EntryKeys for KeptKeys {
 
 impl KeptKeys {
     fn insert(&mut self, index: &mut NearDupIndex, simhash: u64, anchors: &[u32; ANCHOR_KEYS], t: i64) {
-        let slot = index.insert(simhash, anchors, t, self) as usize;
+        let span = Some(EventSpan { from: t, until: t });
+        let slot = index.insert(simhash, anchors, span, self) as usize;
         if slot == self.0.len() {
             self.0.push(Box::new(*anchors));
         } else {
@@ -132,14 +133,14 @@ impl KeptKeys {
     }
 }
 
-/// An index filled with `size` random entries, one second apart, whose window keeps exactly
+/// An index filled with `size` random entries, one second apart, whose capacity is exactly
 /// `size` entries: each insert in the benchmark evicts one, so the size stays put. A table may
 /// still be growing when the index reaches `size`, holding both its parts while its postings
 /// move; the index is churned at its size until that is done, so that the benchmarks measure
 /// it settled. Returns the next event time.
 fn filled_index(size: usize, rng: &mut Rng) -> (NearDupIndex, KeptKeys, i64) {
     let config = IndexConfig {
-        window_secs: size as i64,
+        capacity: size,
         ..IndexConfig::default()
     };
     assert_eq!(config.anchor_keys(), ANCHOR_KEYS);
@@ -156,14 +157,14 @@ fn filled_index(size: usize, rng: &mut Rng) -> (NearDupIndex, KeptKeys, i64) {
             );
         }
         anchors.iter_mut().for_each(|a| *a = rng.next_u64() as u32);
-        index.advance_to(t, &mut evicted, &keys);
+        index.make_room_for_one(&mut evicted, &keys);
         keys.insert(&mut index, rng.next_u64(), &anchors, t);
         t += 1;
     }
     (index, keys, t)
 }
 
-/// What the engine does in the index per article: evict what left the window, look up, insert.
+/// What the engine does in the index per article: make room, look up, insert.
 fn index_step(
     (index, keys): &mut (NearDupIndex, KeptKeys),
     simhash: u64,
@@ -174,8 +175,8 @@ fn index_step(
 ) {
     candidates.clear();
     evicted.clear();
-    index.advance_to(t, evicted, keys);
-    index.candidates(simhash, anchors, candidates);
+    index.make_room_for_one(evicted, keys);
+    index.candidates(simhash, anchors, Some(EventSpan { from: t, until: t }), candidates);
     keys.insert(index, simhash, anchors, t);
     black_box(&candidates);
 }
@@ -210,7 +211,7 @@ fn index(c: &mut Criterion) {
             b.iter(|| {
                 anchors.iter_mut().for_each(|a| *a = rng.next_u64() as u32);
                 candidates.clear();
-                index.candidates(rng.next_u64(), &anchors, &mut candidates);
+                index.candidates(rng.next_u64(), &anchors, None, &mut candidates);
                 black_box(&candidates);
             })
         });

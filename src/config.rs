@@ -328,6 +328,13 @@ impl CoreConfig {
                 "a positive number of seconds",
             );
         }
+        if self.index.capacity == 0 {
+            return range(
+                "index.capacity",
+                self.index.capacity.to_string(),
+                "at least 1 article (about 4.5 KB of memory each; size it to the articles that arrive within index.window_secs)",
+            );
+        }
         if self.index.max_ahead_secs < 0 {
             return range(
                 "index.max_ahead_secs",

@@ -8,7 +8,7 @@
 use crate::article::{Article, InvalidRecord};
 use crate::config::{ConfigError, CoreConfig, VerifyConfig};
 use crate::fingerprint::{hamming, same_headline, Fingerprint, LEAD_ANCHORS};
-use crate::index::{EntryKeys, IndexConfig, NearDupIndex, Slot, MAX_ANCHORS, MAX_ANCHOR_KEYS, NO_ANCHOR};
+use crate::index::{EntryKeys, EventSpan, IndexConfig, NearDupIndex, Slot, MAX_ANCHORS, MAX_ANCHOR_KEYS, NO_ANCHOR};
 use crate::postings::prefetch_line;
 use crate::prepare::{Prepared, Preparer};
 use crate::sketch::{Similarity, Sketch};
@@ -100,8 +100,8 @@ pub struct Counters {
     /// because both articles carry one headline: the matches to sample when checking
     /// `verify.min_containment_same_title`.
     pub headline_matches: u64,
-    /// Articles dated more than `index.max_ahead_secs` after they arrived, placed in the
-    /// window at their arrival plus that bound: a feed with a wrong clock or a typo in a year.
+    /// Articles dated more than `index.max_ahead_secs` after they arrived, compared as undated
+    /// ones are: a feed with a wrong clock or a typo in a year.
     pub dated_ahead: u64,
 }
 
@@ -366,22 +366,11 @@ impl Engine {
         if fp.tokens == 0 {
             return self.invalid(Some(article.id.clone()), InvalidRecord::EmptyBody);
         }
-        // A date far ahead of the article's arrival is a mistake (a typo in the year, a wrong
-        // clock): taken as it is, it would move the window there and evict everything before.
-        let latest_plausible = article
-            .ingest_time
-            .timestamp()
-            .saturating_add(self.config.index.max_ahead_secs);
-        let dated_ahead = article.published_at.timestamp() > latest_plausible;
-        self.counters.dated_ahead += u64::from(dated_ahead);
-        let (event_time, until) = if dated_ahead {
-            (latest_plausible, latest_plausible)
-        } else {
-            (article.published_at.timestamp(), article.published_until.timestamp())
-        };
-        // The window moves first, so nothing outside it is matched.
+        let span = self.event_span(article);
+        // Room is made first, so that whatever the article is matched with is still held when
+        // it joins.
         let kept = KeptKeys::new(&self.slots, &self.config.index);
-        self.index.advance_to(event_time, &mut self.evicted, &kept);
+        self.index.make_room_for_one(&mut self.evicted, &kept);
         let mut evicted = std::mem::take(&mut self.evicted);
         for &slot in &evicted {
             self.release(slot);
@@ -390,7 +379,8 @@ impl Engine {
         self.evicted = evicted;
         let keys = AnchorKeys::of(&fp, &self.config.index);
         self.candidates.clear();
-        self.index.candidates(fp.simhash, keys.as_slice(), &mut self.candidates);
+        self.index
+            .candidates(fp.simhash, keys.as_slice(), span, &mut self.candidates);
         if let Some(info) = self.exact_copy(&fp) {
             if info.article_id == article.id {
                 // The same record again (a redelivery after a rebalance or a restart):
@@ -411,9 +401,8 @@ impl Engine {
         } else {
             None
         };
-        // Kept until the window has passed the latest time its date may stand for.
         let kept = KeptKeys::new(&self.slots, &self.config.index);
-        let slot = self.index.insert(fp.simhash, keys.as_slice(), until, &kept);
+        let slot = self.index.insert(fp.simhash, keys.as_slice(), span, &kept);
         let Some((story, matched, m)) = best else {
             return self.found_story(article, slot, fp);
         };
@@ -422,6 +411,28 @@ impl Engine {
         let outcome = self.joined(article, Verdict::Duplicate, story, matched.clone(), m, event);
         self.remember(slot, story, article, fp, Some((matched, m)));
         outcome
+    }
+
+    /// The event time the article is compared by: `None` (unknown, compared with every held
+    /// article) when it has no date, or a date more than `index.max_ahead_secs` after its
+    /// arrival, which is a mistake (a typo in the year, a wrong clock) and says nothing of when
+    /// the story happened. Neither is "now": an undated reprint may be of a five-year-old story.
+    fn event_span(&mut self, article: &Article) -> Option<EventSpan> {
+        if !article.has_published_at {
+            return None;
+        }
+        let latest_plausible = article
+            .ingest_time
+            .timestamp()
+            .saturating_add(self.config.index.max_ahead_secs);
+        if article.published_at.timestamp() > latest_plausible {
+            self.counters.dated_ahead += 1;
+            return None;
+        }
+        Some(EventSpan {
+            from: article.published_at.timestamp(),
+            until: article.published_until.timestamp(),
+        })
     }
 
     fn found_story(&mut self, article: &Article, slot: Slot, fp: Fingerprint) -> Outcome {

@@ -24,8 +24,16 @@
 //!   write-thru keeps it while its wording moves too far for the anchors of its text.
 //!
 //! Candidates are only candidates: [`crate::engine`] confirms them with the sketch.
-//! Eviction follows event time: an entry leaves once the newest event time seen is more than
-//! the window past its own, whatever order articles arrived in.
+//!
+//! **Who is compared, who is kept.** Event time decides who is compared: a lookup returns only
+//! entries whose event time lies within `window_secs` of the article's own, and an article
+//! without a trustworthy date (undated, or dated far ahead of its arrival) is compared with
+//! every entry, as an undated entry is with every article. Arrival decides who is kept: the
+//! index holds the last `capacity` articles that arrived, and the earliest arrival leaves first.
+//! No event time seen in a stream says which older articles can still receive copies (one
+//! article dated 2025 in a shuffled archive of 2011-2025, a backfill, a feed that runs late),
+//! so none of them evicts anything: a copy is found whatever order it arrives in, as long as
+//! its original is among the last `capacity` arrivals.
 //!
 //! The index keeps no copy of an entry's anchor keys. It needs them only to remove the entry
 //! and to move its postings when the anchor table grows, and its caller holds them anyway
@@ -35,8 +43,7 @@
 
 use crate::fingerprint::LEAD_ANCHORS;
 use crate::postings::{huge_pages, prefetch_line, GrowingPostings, Postings, MIN_SLOT_BITS};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 /// Position of an entry in the index; reused after eviction.
 pub type Slot = u32;
@@ -57,12 +64,25 @@ pub struct IndexConfig {
     pub title_anchor: bool,
     /// An anchor held by more than this many live articles yields no candidates.
     pub max_anchor_postings: usize,
-    /// Time window in seconds of event time.
+    /// Two articles are compared only when their event times lie within this many seconds.
     pub window_secs: i64,
-    /// An article dated more than this many seconds after it arrived is placed in the window as
-    /// if dated then (see `engine`): one article dated 2099 by mistake would otherwise move the
-    /// window there and evict everything.
+    /// An article dated more than this many seconds after it arrived has a date that cannot be
+    /// trusted (a typo in the year, a wrong clock): it is compared as an undated one is, with
+    /// every held article.
     pub max_ahead_secs: i64,
+    /// Most articles held: once full, the earliest arrival leaves for each new one. Memory is
+    /// about 4.5 KB per held article in the whole engine (BENCHMARKS.md), so the default of one
+    /// million takes about 4.5 GB; size it to the articles that arrive within the window.
+    pub capacity: usize,
+}
+
+/// The event time an entry or a query stands for: from `published_at` to the latest instant
+/// its precision allows (a month-precision date covers its month), in Unix seconds. `None` in
+/// place of one means the event time is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventSpan {
+    pub from: i64,
+    pub until: i64,
 }
 
 impl Default for IndexConfig {
@@ -75,6 +95,7 @@ impl Default for IndexConfig {
             max_anchor_postings: 64,
             window_secs: 7 * 24 * 3600,
             max_ahead_secs: 24 * 3600,
+            capacity: 1_000_000,
         }
     }
 }
@@ -122,9 +143,13 @@ const MOVES_PER_INSERT: usize = 32;
 /// Stored time of a free slot: no live entry has it.
 const FREE: u32 = 0;
 
+/// Stored span of an entry whose event time is unknown: all of time, so that it is within the
+/// window of every query.
+const UNKNOWN: (u32, u32) = (1, u32::MAX);
+
 /// Event times are stored as 32-bit seconds from a base set 2^31 seconds (68 years) before the
-/// first event time seen, which halves the per-article cost of times in the index and its
-/// eviction heap. Times outside those 136 years are clamped to its ends: such an article is
+/// first event time seen, which halves the per-article cost of times in the index. Times
+/// outside those 136 years are clamped to its ends: such an article is
 /// kept or evicted as if it were dated at the end, which only matters for archives that old.
 const TIME_SPAN_BEFORE_FIRST: i64 = 1 << 31;
 
@@ -136,7 +161,9 @@ pub const NO_ANCHOR: u32 = u32::MAX;
 pub struct NearDupIndex {
     config: IndexConfig,
     simhashes: Vec<u64>,
-    /// Latest event time each entry stands for, stored as [`NearDupIndex::stored_time`];
+    /// Earliest event time each entry stands for, stored as [`NearDupIndex::stored_span`].
+    from: Vec<u32>,
+    /// Latest event time each entry stands for, stored as [`NearDupIndex::stored_span`];
     /// [`FREE`] for a free slot.
     until: Vec<u32>,
     /// Which anchor keys of each entry have postings: `config.anchor_keys()` bits per slot.
@@ -148,16 +175,12 @@ pub struct NearDupIndex {
     low: GrowingPostings,
     high: GrowingPostings,
     anchor_postings: GrowingPostings,
-    /// Entries by event time, for eviction. Articles mostly arrive in event-time order: those
-    /// go to the back of a queue in O(1); the rest to a heap. A heap for all would pay a
-    /// cache miss per level on every eviction in a large index, which is what kept query time
-    /// from staying flat as the index grew. The queue holds slots only: an entry's time is in
-    /// `until`, which eviction reads anyway (4 bytes per article instead of 8).
-    in_order: VecDeque<Slot>,
-    late: BinaryHeap<Reverse<(u32, Slot)>>,
+    /// Live entries in arrival order, for eviction: the front is the earliest arrival.
+    arrivals: VecDeque<Slot>,
     /// The base of stored times; set by the first event time seen.
     time_base: Option<i64>,
-    newest_event_time: i64,
+    /// `window_secs` in stored units.
+    window: u32,
     live: usize,
     evicted_total: u64,
     /// The anchor postings of a step of [`NearDupIndex::move_postings`], reused.
@@ -190,16 +213,16 @@ impl NearDupIndex {
         Self {
             config,
             simhashes: Vec::new(),
+            from: Vec::new(),
             until: Vec::new(),
             posted: Vec::new(),
             free: Vec::new(),
             low: GrowingPostings::default(),
             high: GrowingPostings::default(),
             anchor_postings: GrowingPostings::default(),
-            in_order: VecDeque::new(),
-            late: BinaryHeap::new(),
+            arrivals: VecDeque::new(),
             time_base: None,
-            newest_event_time: i64::MIN,
+            window: config.window_secs.clamp(0, i64::from(u32::MAX)) as u32,
             live: 0,
             evicted_total: 0,
             moving: Vec::new(),
@@ -253,8 +276,10 @@ impl NearDupIndex {
         (self.until.get(i).is_some_and(|&t| t != FREE)).then(|| self.simhashes[i])
     }
 
-    /// Candidate slots for an article, deduplicated, in no particular order. Appends to `out`.
-    pub fn candidates(&self, simhash: u64, anchors: &[u32], out: &mut Vec<Slot>) {
+    /// Candidate slots for an article whose event time is `span` (`None`: unknown), deduplicated,
+    /// in no particular order: entries near it by SimHash or sharing an anchor, and within the
+    /// window of its event time. Appends to `out`.
+    pub fn candidates(&self, simhash: u64, anchors: &[u32], span: Option<EventSpan>, out: &mut Vec<Slot>) {
         let start = out.len();
         let radius = self.config.simhash_radius;
         let probe = |table: &GrowingPostings, key: u32, out: &mut Vec<Slot>| {
@@ -278,14 +303,35 @@ impl NearDupIndex {
             }
         }
         out[start..].sort_unstable();
+        let (from, until) = self.query_span(span);
         let mut kept = start;
+        let mut previous = None;
         for i in start..out.len() {
-            if i == start || out[i] != out[kept - 1] {
-                out[kept] = out[i];
+            let slot = out[i];
+            if previous != Some(slot) && self.within_window(slot, from, until) {
+                out[kept] = slot;
                 kept += 1;
             }
+            previous = Some(slot);
         }
         out.truncate(kept);
+    }
+
+    /// A query's span in stored units; all of time when unknown, or before any dated entry
+    /// has set the base (every entry is then undated, and within the window of anything).
+    fn query_span(&self, span: Option<EventSpan>) -> (u32, u32) {
+        match (span, self.time_base) {
+            (Some(span), Some(base)) => (Self::stored(base, span.from), Self::stored(base, span.until)),
+            _ => UNKNOWN,
+        }
+    }
+
+    /// Whether the live entry at `slot` and a span overlap once widened by the window.
+    fn within_window(&self, slot: Slot, from: u32, until: u32) -> bool {
+        let i = slot as usize;
+        let (entry_from, entry_until) = (self.from[i], self.until[i]);
+        u64::from(entry_until) + u64::from(self.window) >= u64::from(from)
+            && u64::from(until) + u64::from(self.window) >= u64::from(entry_from)
     }
 
     /// Starts loading, without waiting, what a later [`NearDupIndex::candidates`] and
@@ -305,13 +351,13 @@ impl NearDupIndex {
     /// stage reads only what the stage before requested. In a steady stream each article
     /// evicts about one entry, so this is the next article's eviction.
     fn prefetch_evictions(&self, ahead: usize, keys: &impl EntryKeys) {
-        if let Some(&slot) = self.in_order.get(ahead) {
+        if let Some(&slot) = self.arrivals.get(ahead) {
             if let Some(&simhash) = self.simhashes.get(slot as usize) {
                 let mut buffer = [NO_ANCHOR; MAX_ANCHOR_KEYS];
                 self.prefetch_postings(simhash, self.posted_keys(slot, keys, &mut buffer));
             }
         }
-        if let Some(&slot) = self.in_order.get(ahead + 1) {
+        if let Some(&slot) = self.arrivals.get(ahead + 1) {
             let i = slot as usize;
             if let (Some(simhash), Some(until)) = (self.simhashes.get(i), self.until.get(i)) {
                 prefetch_line(simhash);
@@ -322,7 +368,7 @@ impl NearDupIndex {
             }
             keys.prefetch(slot, 0);
         }
-        if let Some(&slot) = self.in_order.get(ahead + 2) {
+        if let Some(&slot) = self.arrivals.get(ahead + 2) {
             keys.prefetch(slot, 1);
         }
     }
@@ -372,24 +418,46 @@ impl NearDupIndex {
         }
     }
 
-    /// Moves the window forward to `event_time` (never back) and evicts what falls out of it;
-    /// their slots go to `evicted`. Call before querying for an article, so that it is
-    /// compared only with what is in the window. `keys` gives back the evicted entries' keys.
-    pub fn advance_to(&mut self, event_time: i64, evicted: &mut Vec<Slot>, keys: &impl EntryKeys) {
-        self.newest_event_time = self.newest_event_time.max(event_time);
-        self.evict_older_than(
-            self.newest_event_time.saturating_sub(self.config.window_secs),
-            evicted,
-            keys,
-        );
+    /// Makes room for one more entry: evicts the earliest arrivals until fewer than `capacity`
+    /// are held; their slots go to `evicted`. Call before querying for an article, so that
+    /// what it is matched with is still held when it joins. `keys` gives back the evicted
+    /// entries' keys.
+    pub fn make_room_for_one(&mut self, evicted: &mut Vec<Slot>, keys: &impl EntryKeys) {
+        let capacity = self.config.capacity.max(1);
+        while self.live >= capacity {
+            let Some(slot) = self.arrivals.pop_front() else {
+                break;
+            };
+            self.remove(slot, keys);
+            evicted.push(slot);
+        }
+        // The next call evicts the entry now at the front: its misses start here, and overlap
+        // with the lookup and insert that come between.
+        if self.live + 1 >= capacity {
+            self.prefetch_evictions(0, keys);
+        }
     }
 
-    /// `time` as stored: seconds past the base, clamped into `1..=u32::MAX` (0 is [`FREE`]).
-    fn stored_time(&mut self, time: i64) -> u32 {
-        let base = *self
-            .time_base
-            .get_or_insert_with(|| time.saturating_sub(TIME_SPAN_BEFORE_FIRST));
-        time.saturating_sub(base).clamp(1, i64::from(u32::MAX)) as u32
+    /// `time` as stored against `base`: seconds past it, clamped into `1..u32::MAX` (0 is
+    /// [`FREE`], and `u32::MAX` ends the span of an unknown time).
+    fn stored(base: i64, time: i64) -> u32 {
+        time.saturating_sub(base).clamp(1, i64::from(u32::MAX - 1)) as u32
+    }
+
+    /// A span as stored, [`UNKNOWN`] for `None`; the first dated span sets the base.
+    fn stored_span(&mut self, span: Option<EventSpan>) -> (u32, u32) {
+        match span {
+            Some(span) => {
+                let base = *self
+                    .time_base
+                    .get_or_insert_with(|| span.from.saturating_sub(TIME_SPAN_BEFORE_FIRST));
+                (
+                    Self::stored(base, span.from),
+                    Self::stored(base, span.until.max(span.from)),
+                )
+            }
+            None => UNKNOWN,
+        }
     }
 
     /// Grows `v` by an eighth (at least `MIN_GROWTH`) when full, instead of doubling: the
@@ -405,16 +473,18 @@ impl NearDupIndex {
         v.push(value);
     }
 
-    /// Adds an article and returns its slot (possibly one freed by an earlier eviction).
-    /// `until` is the latest event time the article may stand for. The caller keeps `anchors`
-    /// for the slot and gives them back through `keys`, which also gives the other live
-    /// entries' keys when the anchor table grows.
-    pub fn insert(&mut self, simhash: u64, anchors: &[u32], until: i64, keys: &impl EntryKeys) -> Slot {
+    /// Adds an article whose event time is `span` (`None`: unknown) and returns its slot
+    /// (possibly one freed by an earlier eviction). Call [`NearDupIndex::make_room_for_one`]
+    /// first, or the index grows past its capacity until the next call. The caller keeps
+    /// `anchors` for the slot and gives them back through `keys`, which also gives the other
+    /// live entries' keys when the anchor table grows.
+    pub fn insert(&mut self, simhash: u64, anchors: &[u32], span: Option<EventSpan>, keys: &impl EntryKeys) -> Slot {
         let n = self.config.anchor_keys();
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
                 Self::push_compact(&mut self.simhashes, 0);
+                Self::push_compact(&mut self.from, FREE);
                 Self::push_compact(&mut self.until, FREE);
                 while self.posted.len() * 64 < self.simhashes.len() * n {
                     Self::push_compact(&mut self.posted, 0);
@@ -424,8 +494,9 @@ impl NearDupIndex {
         };
         let i = slot as usize;
         self.make_room(slot, n, keys);
-        let until = self.stored_time(until);
+        let (from, until) = self.stored_span(span);
         self.simhashes[i] = simhash;
+        self.from[i] = from;
         self.until[i] = until;
         let placed = self.low.insert(simhash as u32, slot) & self.high.insert((simhash >> 32) as u32, slot);
         for k in 0..n {
@@ -439,15 +510,7 @@ impl NearDupIndex {
             }
         }
         debug_assert!(placed, "make_room leaves room for both SimHash halves");
-        if self
-            .in_order
-            .back()
-            .is_none_or(|&newest| self.until[newest as usize] <= until)
-        {
-            self.in_order.push_back(slot);
-        } else {
-            self.late.push(Reverse((until, slot)));
-        }
+        self.arrivals.push_back(slot);
         self.live += 1;
         slot
     }
@@ -574,66 +637,41 @@ impl NearDupIndex {
         self.anchor_postings.replace(postings);
     }
 
-    /// Removes every entry whose event time is before `cutoff`; their slots go to `evicted`.
-    pub fn evict_older_than(&mut self, cutoff: i64, evicted: &mut Vec<Slot>, keys: &impl EntryKeys) {
-        if self.time_base.is_none() {
+    /// Removes the live entry at `slot` from the tables and frees its slot.
+    fn remove(&mut self, slot: Slot, keys: &impl EntryKeys) {
+        let i = slot as usize;
+        if self.until.get(i).is_none_or(|&t| t == FREE) {
+            debug_assert!(false, "slot {slot} was removed while free");
             return;
         }
-        let cutoff = self.stored_time(cutoff);
-        loop {
-            // The oldest entry of either kind.
-            let queued = self.in_order.front().map(|&slot| (self.until[slot as usize], slot));
-            let late = self.late.peek().map(|r| r.0);
-            let (time, slot) = match (queued, late) {
-                (Some(q), Some(l)) if l < q => l,
-                (Some(q), _) => q,
-                (None, Some(l)) => l,
-                (None, None) => break,
-            };
-            if time >= cutoff {
-                break;
+        self.until[i] = FREE;
+        let simhash = self.simhashes[i];
+        let mut buffer = [NO_ANCHOR; MAX_ANCHOR_KEYS];
+        let anchors = self.posted_keys(slot, keys, &mut buffer);
+        self.prefetch_postings(simhash, anchors);
+        self.low.remove(simhash as u32, slot);
+        self.high.remove((simhash >> 32) as u32, slot);
+        for &anchor in anchors {
+            if anchor != NO_ANCHOR {
+                let removed = self.anchor_postings.remove(anchor, slot);
+                debug_assert!(removed, "slot {slot} was given back a key it was not inserted with");
             }
-            if queued == Some((time, slot)) {
-                self.in_order.pop_front();
-            } else {
-                self.late.pop();
-            }
-            let i = slot as usize;
-            if self.until[i] != time {
-                continue;
-            }
-            self.until[i] = FREE;
-            let simhash = self.simhashes[i];
-            let mut buffer = [NO_ANCHOR; MAX_ANCHOR_KEYS];
-            let anchors = self.posted_keys(slot, keys, &mut buffer);
-            self.prefetch_postings(simhash, anchors);
-            self.low.remove(simhash as u32, slot);
-            self.high.remove((simhash >> 32) as u32, slot);
-            for &anchor in anchors {
-                if anchor != NO_ANCHOR {
-                    let removed = self.anchor_postings.remove(anchor, slot);
-                    debug_assert!(removed, "slot {slot} was given back a key it was not inserted with");
-                }
-            }
-            self.free.push(slot);
-            self.live -= 1;
-            self.evicted_total += 1;
-            evicted.push(slot);
         }
-        // The next call evicts the entry now at the front: its misses start here, and overlap
-        // with the lookup and insert that come between.
-        self.prefetch_evictions(0, keys);
+        self.free.push(slot);
+        self.live -= 1;
+        self.evicted_total += 1;
     }
 
-    /// Heap bytes of the SimHash part: hashes, times, the two block tables and the time heap.
+    /// Heap bytes of the SimHash part: hashes, times, the two block tables and the arrival
+    /// queue.
     pub fn simhash_heap_bytes(&self) -> usize {
         self.simhashes.capacity() * 8
+            + self.from.capacity() * 4
             + self.until.capacity() * 4
             + self.free.capacity() * 4
             + self.low.heap_bytes()
             + self.high.heap_bytes()
-            + self.in_order.capacity() * std::mem::size_of::<Slot>()
-            + self.late.capacity() * std::mem::size_of::<Reverse<(u32, Slot)>>()
+            + self.arrivals.capacity() * std::mem::size_of::<Slot>()
     }
 
     /// Heap bytes of the anchor part: their postings and which keys of each entry have one.
@@ -678,8 +716,22 @@ mod tests {
     }
 
     impl Kept {
-        fn insert(&mut self, idx: &mut NearDupIndex, simhash: u64, anchors: &[u32], until: i64) -> Slot {
-            let slot = idx.insert(simhash, anchors, until, self);
+        /// Makes room, then inserts an entry dated `t` (`None`: undated).
+        fn insert(&mut self, idx: &mut NearDupIndex, simhash: u64, anchors: &[u32], t: Option<i64>) -> Slot {
+            let mut evicted = Vec::new();
+            self.insert_evicting(idx, simhash, anchors, t, &mut evicted)
+        }
+
+        fn insert_evicting(
+            &mut self,
+            idx: &mut NearDupIndex,
+            simhash: u64,
+            anchors: &[u32],
+            t: Option<i64>,
+            evicted: &mut Vec<Slot>,
+        ) -> Slot {
+            idx.make_room_for_one(evicted, self);
+            let slot = idx.insert(simhash, anchors, t.map(|t| EventSpan { from: t, until: t }), self);
             if self.0.len() <= slot as usize {
                 self.0.resize(slot as usize + 1, Vec::new());
             }
@@ -689,8 +741,12 @@ mod tests {
     }
 
     fn query(idx: &NearDupIndex, simhash: u64, anchors: &[u32]) -> Vec<Slot> {
+        query_at(idx, simhash, anchors, None)
+    }
+
+    fn query_at(idx: &NearDupIndex, simhash: u64, anchors: &[u32], t: Option<i64>) -> Vec<Slot> {
         let mut out = Vec::new();
-        idx.candidates(simhash, anchors, &mut out);
+        idx.candidates(simhash, anchors, t.map(|t| EventSpan { from: t, until: t }), &mut out);
         out
     }
 
@@ -698,13 +754,13 @@ mod tests {
     fn finds_by_anchor_and_ignores_stock_phrases() {
         let mut idx = index(0);
         let mut kept = Kept::default();
-        let a = kept.insert(&mut idx, 1, &[10, 20], 0);
+        let a = kept.insert(&mut idx, 1, &[10, 20], Some(0));
         assert_eq!(query(&idx, u64::MAX, &[20, 99]), vec![a]);
         for i in 0..3 {
-            kept.insert(&mut idx, 100 + i, &[77], 0);
+            kept.insert(&mut idx, 100 + i, &[77], Some(0));
         }
         assert_eq!(query(&idx, u64::MAX, &[77]).len(), 3);
-        kept.insert(&mut idx, 200, &[77], 0);
+        kept.insert(&mut idx, 200, &[77], Some(0));
         assert!(
             query(&idx, u64::MAX, &[77]).is_empty(),
             "an over-full anchor must yield nothing"
@@ -712,22 +768,39 @@ mod tests {
     }
 
     #[test]
-    fn evicts_by_event_time_whatever_the_arrival_order() {
+    fn compares_within_the_window_of_event_time_whatever_the_arrival_order() {
         let mut idx = index(3);
         let mut kept = Kept::default();
-        let mut ev = Vec::new();
-        idx.advance_to(150, &mut ev, &kept);
-        let late_old = kept.insert(&mut idx, 0xAAAA, &[], 150);
-        idx.advance_to(10, &mut ev, &kept);
-        let early = kept.insert(&mut idx, 0xBBBB, &[], 10);
-        assert!(ev.is_empty());
-        idx.advance_to(200, &mut ev, &kept);
-        kept.insert(&mut idx, 0xCCCC, &[], 200);
-        assert_eq!(ev, vec![early]);
-        assert_eq!(query(&idx, 0xAAAA, &[]), vec![late_old]);
-        assert!(query(&idx, 0xBBBB, &[]).is_empty());
-        assert_eq!(idx.len(), 2);
-        assert_eq!(idx.evicted_total(), 1);
+        let late = kept.insert(&mut idx, 0xAAAA, &[], Some(150));
+        let early = kept.insert(&mut idx, 0xAAAA, &[], Some(10));
+        let undated = kept.insert(&mut idx, 0xAAAA, &[], None);
+        // No event time evicts: only arrivals past the capacity do.
+        assert_eq!(idx.len(), 3);
+        assert_eq!(query_at(&idx, 0xAAAA, &[], Some(200)), vec![late, undated]);
+        assert_eq!(query_at(&idx, 0xAAAA, &[], Some(60)), vec![late, early, undated]);
+        assert_eq!(query_at(&idx, 0xAAAA, &[], Some(-85)), vec![early, undated]);
+        assert_eq!(query_at(&idx, 0xAAAA, &[], Some(5000)), vec![undated]);
+        assert_eq!(query_at(&idx, 0xAAAA, &[], None), vec![late, early, undated]);
+    }
+
+    #[test]
+    fn a_full_index_lets_the_earliest_arrival_go_first() {
+        let mut idx = NearDupIndex::new(IndexConfig {
+            capacity: 2,
+            ..IndexConfig::default()
+        });
+        let mut kept = Kept::default();
+        let mut evicted = Vec::new();
+        // SimHashes far apart, so that each finds only itself.
+        let (a, b, c) = (0, u64::MAX, 0xFFFF_0000_FFFF_0000);
+        let first = kept.insert_evicting(&mut idx, a, &[], Some(100), &mut evicted);
+        let second = kept.insert_evicting(&mut idx, b, &[], Some(10), &mut evicted);
+        assert!(evicted.is_empty());
+        kept.insert_evicting(&mut idx, c, &[], Some(50), &mut evicted);
+        assert_eq!(evicted, vec![first], "the earliest arrival, not the oldest date");
+        assert_eq!(query(&idx, b, &[]), vec![second]);
+        assert!(query(&idx, a, &[]).is_empty());
+        assert_eq!((idx.len(), idx.evicted_total()), (2, 1));
     }
 
     proptest! {
@@ -746,7 +819,7 @@ mod tests {
                 // Variations of a few bases make near neighbours common.
                 let mut h = *h;
                 for &bit in &flips[i % flips.len()] { h ^= 1 << bit; }
-                stored.push((kept.insert(&mut idx, h, &[], 0), h));
+                stored.push((kept.insert(&mut idx, h, &[], Some(0)), h));
             }
             for q in &base {
                 let mut expected: Vec<Slot> = stored.iter().filter(|(_, h)| (h ^ q).count_ones() <= radius).map(|(s, _)| *s).collect();
@@ -766,10 +839,12 @@ mod tests {
             entries in proptest::collection::vec((
                 prop_oneof![any::<u64>(), (0u64..6).prop_map(|b| b.wrapping_mul(0x9E37_79B9_7F4A_7C15))],
                 proptest::collection::vec(0u32..60, 0..5),
-                0i64..300,
+                proptest::option::weighted(0.9, 0i64..300),
+                proptest::option::of(0i64..300),
             ), 1..200),
             narrow in any::<bool>(),
             capped in any::<bool>(),
+            capacity in 1usize..60,
         ) {
             let cap = if capped { 2 } else { usize::MAX };
             let config = IndexConfig {
@@ -779,33 +854,46 @@ mod tests {
                 title_anchor: false,
                 max_anchor_postings: cap,
                 window_secs: 100,
+                capacity,
                 ..IndexConfig::default()
             };
             let mut idx = if narrow { NearDupIndex::with_slot_bits(config, 4) } else { NearDupIndex::new(config) };
             let mut kept = Kept::default();
-            // Each live entry: its slot, SimHash, the anchors it posted, its time.
-            let mut live: Vec<(Slot, u64, Vec<u32>, i64)> = Vec::new();
+            // Each live entry, in arrival order: its slot, SimHash, the anchors it posted, its
+            // time (`None`: undated).
+            let mut live: Vec<(Slot, u64, Vec<u32>, Option<i64>)> = Vec::new();
             let mut evicted = Vec::new();
-            let mut newest = i64::MIN;
-            let held = |live: &[(Slot, u64, Vec<u32>, i64)], key: u32| {
+            let held = |live: &[(Slot, u64, Vec<u32>, Option<i64>)], key: u32| {
                 live.iter().map(|entry| entry.2.iter().filter(|&&a| a == key).count()).sum::<usize>()
             };
-            for (simhash, anchors, t) in entries {
+            let near = |a: Option<i64>, b: Option<i64>| match (a, b) {
+                (Some(a), Some(b)) => (a - b).abs() <= 100,
+                _ => true,
+            };
+            for (simhash, anchors, t, probe) in entries {
                 // Few keys, so that capped ones are common.
                 let anchors: Vec<u32> = anchors.iter().map(|a| if capped { a % 8 } else { *a }).collect();
-                idx.advance_to(t, &mut evicted, &kept);
-                newest = newest.max(t);
-                live.retain(|entry| entry.3 >= newest - 100);
-                let mut expected: Vec<Slot> = live
-                    .iter()
-                    .filter(|(_, h, posted, _)| {
-                        (h ^ simhash).count_ones() <= 2
-                            || posted.iter().any(|x| anchors[..anchors.len().min(4)].contains(x) && held(&live, *x) <= cap)
-                    })
-                    .map(|entry| entry.0)
-                    .collect();
-                expected.sort_unstable();
-                prop_assert_eq!(query(&idx, simhash, &anchors), expected);
+                let expected_for = |live: &[(Slot, u64, Vec<u32>, Option<i64>)], at: Option<i64>| {
+                    let mut expected: Vec<Slot> = live
+                        .iter()
+                        .filter(|(_, h, posted, time)| {
+                            near(*time, at)
+                                && ((h ^ simhash).count_ones() <= 2
+                                    || posted.iter().any(|x| anchors[..anchors.len().min(4)].contains(x) && held(live, *x) <= cap))
+                        })
+                        .map(|entry| entry.0)
+                        .collect();
+                    expected.sort_unstable();
+                    expected
+                };
+                prop_assert_eq!(query_at(&idx, simhash, &anchors, probe), expected_for(&live, probe));
+                evicted.clear();
+                idx.make_room_for_one(&mut evicted, &kept);
+                let gone = live.len().saturating_sub(capacity - 1);
+                let mut expected_gone: Vec<Slot> = live.drain(..gone).map(|entry| entry.0).collect();
+                prop_assert_eq!(&evicted, &expected_gone);
+                expected_gone.clear();
+                prop_assert_eq!(query_at(&idx, simhash, &anchors, t), expected_for(&live, t));
                 let mut posted: Vec<u32> = Vec::new();
                 for &anchor in &anchors[..anchors.len().min(4)] {
                     if held(&live, anchor) + posted.iter().filter(|&&a| a == anchor).count() <= cap {
@@ -813,30 +901,9 @@ mod tests {
                     }
                 }
                 live.push((kept.insert(&mut idx, simhash, &anchors, t), simhash, posted, t));
-            }
-        }
-
-        /// Whatever order event times arrive in, the live entries are exactly those within the
-        /// window of the newest time seen, and each evicted slot is reported once.
-        #[test]
-        fn eviction_keeps_exactly_the_window(times in proptest::collection::vec(0i64..400, 1..300)) {
-            let mut idx = NearDupIndex::new(IndexConfig { window_secs: 100, ..IndexConfig::default() });
-            let mut keys = Kept::default();
-            let mut live: Vec<(Slot, i64)> = Vec::new();
-            let mut evicted = Vec::new();
-            for (n, &t) in times.iter().enumerate() {
-                evicted.clear();
-                idx.advance_to(t, &mut evicted, &keys);
-                let newest = times[..=n].iter().copied().max().unwrap_or(t);
-                let (gone, kept): (Vec<_>, Vec<_>) = live.iter().partition(|(_, until)| *until < newest - 100);
-                let mut gone: Vec<Slot> = gone.iter().map(|(slot, _)| *slot).collect();
-                gone.sort_unstable();
-                evicted.sort_unstable();
-                prop_assert_eq!(&evicted, &gone);
-                live = kept;
-                live.push((keys.insert(&mut idx, n as u64, &[], t), t));
                 prop_assert_eq!(idx.len(), live.len());
             }
         }
+
     }
 }

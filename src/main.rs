@@ -266,7 +266,7 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
     }
     if c.dated_ahead > 0 {
         eprintln!(
-            "syndic: {} articles were dated more than index.max_ahead_secs after they arrived (the clock, for this command) and were placed in the window at arrival plus that bound; articles dated later than today on purpose need a larger index.max_ahead_secs",
+            "syndic: {} articles were dated more than index.max_ahead_secs after they arrived (the clock, for this command) and were compared as undated articles, with every held one; articles dated later than today on purpose need a larger index.max_ahead_secs",
             c.dated_ahead
         );
     }

@@ -161,7 +161,7 @@ impl Metrics {
             )?,
             dated_ahead: counter(
                 "syndic_dated_ahead_total",
-                "Articles dated more than index.max_ahead_secs after they arrived, placed in the window at arrival plus that bound.",
+                "Articles dated more than index.max_ahead_secs after they arrived, compared as undated ones.",
             )?,
             stories_open: gauge(
                 "syndic_stories_open",
