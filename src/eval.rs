@@ -1,5 +1,9 @@
 //! Evaluation: runs the engine over a labelled file and scores its clusters as pairs.
 //!
+//! The file is fed as `syndic dedup` feeds it, record by record through [`Engine::process`], in
+//! its own order unless an [`Order`] says otherwise: what is scored is what users run. Sorting
+//! by time is there for comparison only; a stream cannot be sorted.
+//!
 //! Input is JSONL articles with a `cluster` field (null or missing: a singleton), and optionally
 //! a JSONL file of labelled pairs `{a, b, label}`. With pairs, a pair is positive when its label
 //! is the positive label (`duplicate`) and predicted positive when both articles ended in one
@@ -26,6 +30,27 @@ pub enum EvalError {
     Config(#[from] crate::config::ConfigError),
 }
 
+/// The order articles are fed to the engine in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// As the file lists them: what `syndic dedup`, a crawl dump or a topic replay delivers.
+    File,
+    /// A seeded shuffle of the file (Fisher-Yates on [`crate::corpus::Rng`]).
+    Shuffle(u64),
+    /// By `published_at`, undated articles last, ties in file order: for comparison only.
+    SortByTime,
+}
+
+impl std::fmt::Display for Order {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Order::File => f.write_str("file order"),
+            Order::Shuffle(seed) => write!(f, "shuffled with seed {seed}"),
+            Order::SortByTime => f.write_str("sorted by published_at (undated last)"),
+        }
+    }
+}
+
 /// The report lists at most this many wrong pairs.
 const MAX_LISTED_ERRORS: usize = 200;
 
@@ -40,6 +65,8 @@ pub struct LabelledPair {
 /// Scores and the pairs that went wrong.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// The order the articles were fed in.
+    pub order: Option<Order>,
     pub articles: usize,
     pub invalid: usize,
     pub stories: usize,
@@ -51,6 +78,8 @@ pub struct Report {
     /// Negative pairs not merged that verify as copies (with pairs only).
     pub at_risk: usize,
     pub errors: Vec<PairError>,
+    /// The engine's decisions, in the order the articles were fed: what `syndic dedup` writes.
+    pub decisions: Vec<crate::engine::Decision>,
 }
 
 /// Why a pair is listed.
@@ -94,6 +123,9 @@ impl Report {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
+        if let Some(order) = self.order {
+            let _ = writeln!(out, "order: {order}");
+        }
         let _ = writeln!(
             out,
             "articles {}  invalid {}  stories {}",
@@ -151,35 +183,41 @@ struct Doc {
     body: Option<String>,
     title: Option<String>,
     record: Vec<u8>,
-    time: DateTime<Utc>,
+    /// `published_at` when the record has a readable one.
+    time: Option<DateTime<Utc>>,
 }
 
-/// Reads the articles. A line that is not a JSON article is kept: the engine must call it
-/// invalid, and the report counts it.
-fn read_docs(articles: &[u8]) -> Vec<Doc> {
+/// Reads the articles in `order`. A line that is not a JSON article is kept: the engine must
+/// call it invalid, and the report counts it. Blank lines are skipped, as `syndic dedup` skips
+/// them.
+fn read_docs(articles: &[u8], order: Order) -> Vec<Doc> {
     let mut docs = Vec::new();
-    let mut last_time = DateTime::<Utc>::UNIX_EPOCH;
     let lines = articles
         .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
     for (i, line) in lines.enumerate() {
         let value: serde_json::Value = serde_json::from_slice(line).unwrap_or_default();
         let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        // A stream replays in event time; an undated article takes the time of the one before.
-        let time = field("published_at")
-            .and_then(|t| crate::article::parse_timestamp(&t).ok())
-            .unwrap_or(last_time);
-        last_time = time;
         docs.push(Doc {
             id: field("id").unwrap_or_else(|| format!("line {}", i + 1)),
             cluster: field("cluster"),
             body: field("body"),
             title: field("title"),
             record: line.to_vec(),
-            time,
+            time: field("published_at").and_then(|t| crate::article::parse_timestamp(&t).ok()),
         });
     }
-    docs.sort_by_key(|d| d.time);
+    match order {
+        Order::File => {}
+        Order::Shuffle(seed) => {
+            let mut rng = crate::corpus::Rng::new(seed);
+            for i in (1..docs.len()).rev() {
+                docs.swap(i, rng.below(i + 1));
+            }
+        }
+        Order::SortByTime => docs.sort_by_key(|d| (d.time.is_none(), d.time)),
+    }
     docs
 }
 
@@ -198,28 +236,32 @@ pub fn read_pairs(path: &str, text: &str) -> Result<Vec<LabelledPair>, EvalError
         .collect()
 }
 
-/// Runs the engine over `articles` (JSONL text) and scores it.
+/// Runs the engine over `articles` (JSONL text) fed in `order` and scores it.
 pub fn evaluate(
     config: &CoreConfig,
     articles: &[u8],
     pairs: Option<(&str, Vec<LabelledPair>)>,
     positive_label: &str,
+    order: Order,
 ) -> Result<Report, EvalError> {
-    let docs = read_docs(articles);
+    let docs = read_docs(articles, order);
     let mut engine = Engine::new(config.clone())?;
     let mut story_of: HashMap<String, String> = HashMap::new();
     let mut report = Report {
+        order: Some(order),
         articles: docs.len(),
         ..Report::default()
     };
     for doc in &docs {
-        let outcome = engine.process(&doc.record, doc.time);
-        match outcome.decision.story_id {
+        // Ingest time as `syndic dedup` takes it: the clock.
+        let outcome = engine.process(&doc.record, Utc::now());
+        match &outcome.decision.story_id {
             Some(story) => {
-                story_of.insert(doc.id.clone(), story);
+                story_of.insert(doc.id.clone(), story.clone());
             }
             None => report.invalid += 1,
         }
+        report.decisions.push(outcome.decision);
     }
     report.stories = story_of.values().collect::<std::collections::HashSet<_>>().len();
     let cluster_mode = pairs.is_none();
@@ -386,6 +428,7 @@ mod tests {
             articles.as_bytes(),
             Some(("pairs", pairs)),
             "duplicate",
+            Order::File,
         )
         .expect("the labelled file is valid");
         assert_eq!(report.false_positives, 0);
@@ -417,8 +460,14 @@ mod tests {
             })
             .collect();
         let run = || {
-            let report = evaluate(&CoreConfig::default(), articles.as_bytes(), None, "duplicate")
-                .expect("the generated file is valid");
+            let report = evaluate(
+                &CoreConfig::default(),
+                articles.as_bytes(),
+                None,
+                "duplicate",
+                Order::File,
+            )
+            .expect("the generated file is valid");
             report
                 .errors
                 .iter()

@@ -32,11 +32,24 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Score the engine on labelled articles: pair precision, recall, F1, and the errors.
+    /// Score the engine on labelled articles: pair precision, recall, F1, and the errors. The
+    /// articles are fed as `syndic dedup` feeds them, in the file's own order unless --shuffle
+    /// or --sort-by-time says otherwise.
     Eval {
         /// Articles as JSONL, each with a `cluster` field (null: a singleton).
         #[arg(long)]
         input: PathBuf,
+        /// Feed the articles in a shuffled order, from this seed: a figure that holds in one
+        /// order only is not a result.
+        #[arg(long, conflicts_with = "sort_by_time")]
+        shuffle: Option<u64>,
+        /// Feed the articles sorted by published_at (undated last), for comparison: a stream
+        /// cannot be sorted, so this is not what `dedup`, `run` or `replay` do.
+        #[arg(long)]
+        sort_by_time: bool,
+        /// Write the decisions, one per article in the order fed, as `syndic dedup` does.
+        #[arg(long)]
+        decisions: Option<String>,
         /// Labelled pairs as JSONL `{a, b, label}`; without it all pairs are scored by cluster.
         #[arg(long)]
         pairs: Option<PathBuf>,
@@ -357,10 +370,18 @@ fn run(cli: Cli) -> Result<()> {
         } => dedup(&input, &output, &decisions, load_config(&config)?),
         Command::Eval {
             input,
+            shuffle,
+            sort_by_time,
+            decisions,
             pairs,
             positive_label,
             config,
         } => {
+            let order = match (shuffle, sort_by_time) {
+                (Some(seed), _) => syndic::eval::Order::Shuffle(seed),
+                (None, true) => syndic::eval::Order::SortByTime,
+                (None, false) => syndic::eval::Order::File,
+            };
             let config = load_config(&config)?;
             let articles = std::fs::read(&input).with_context(|| format!("cannot read {}", input.display()))?;
             let pairs = match &pairs {
@@ -378,7 +399,16 @@ fn run(cli: Cli) -> Result<()> {
                 &articles,
                 pairs.as_ref().map(|(n, p)| (n.as_str(), p.clone())),
                 &positive_label,
+                order,
             )?;
+            if let Some(path) = &decisions {
+                let mut out = open_output(path)?;
+                for decision in &report.decisions {
+                    serde_json::to_writer(&mut out, decision)?;
+                    out.write_all(b"\n")?;
+                }
+                out.flush()?;
+            }
             print!("{}", report.render());
             Ok(())
         }

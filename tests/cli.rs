@@ -96,6 +96,46 @@ fn eval_scores_a_labelled_file() {
     assert!(precision > 0.95, "{report}");
 }
 
+/// `eval` scores what users run: the same decisions as `dedup` on the same file, in its own
+/// order; `--shuffle` feeds another order and says which.
+#[test]
+fn eval_makes_the_decisions_dedup_makes_and_names_its_order() {
+    let dir = std::env::temp_dir().join(format!("syndic-cli-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample.jsonl");
+    let (from_dedup, from_eval) = (dir.join("dedup.jsonl"), dir.join("eval.jsonl"));
+    let dedup = syndic()
+        .args(["dedup", "--input", sample, "--output", "/dev/null", "--decisions"])
+        .arg(&from_dedup)
+        .output()
+        .unwrap();
+    assert!(dedup.status.success(), "{}", String::from_utf8_lossy(&dedup.stderr));
+    let eval = syndic()
+        .args(["eval", "--input", sample, "--decisions"])
+        .arg(&from_eval)
+        .output()
+        .unwrap();
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    assert!(String::from_utf8_lossy(&eval.stdout).starts_with("order: file order\n"));
+    let (a, b) = (lines(&from_dedup), lines(&from_eval));
+    assert!(a.iter().any(|d| d["verdict"] == "duplicate"), "the sample has copies");
+    assert_eq!(a, b);
+    let shuffled = syndic()
+        .args(["eval", "--input", sample, "--shuffle", "7", "--decisions"])
+        .arg(&from_eval)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&shuffled.stdout).starts_with("order: shuffled with seed 7\n"));
+    let c = lines(&from_eval);
+    assert_eq!(c.len(), a.len());
+    assert_ne!(
+        c.iter().map(|d| &d["article_id"]).collect::<Vec<_>>(),
+        a.iter().map(|d| &d["article_id"]).collect::<Vec<_>>(),
+        "another order"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn explain_names_the_rule_behind_every_removal_and_reports_bad_records() {
     use std::io::Write as _;
