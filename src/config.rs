@@ -68,6 +68,13 @@ pub struct VerifyConfig {
     /// when lower than `min_containment`, and only when the numbers or the names could be
     /// compared (and agree).
     pub min_containment_same_title: f64,
+    /// When less than this share of the longer text is shared, the shared part must be where
+    /// the longer text starts (`min_lead_shared`): a truncation or a teaser is the start of its
+    /// original, while a recap, a shared block or a shared quote sits beside a lead of its own.
+    pub min_longer_share: f64,
+    /// The share of the longer text's lead (its first 30 shingles) that must be found in the
+    /// shorter text's start (its first 60) when `min_longer_share` is not met.
+    pub min_lead_shared: f64,
     /// When both texts carry at least two numbers, the minimum share of the smaller set of
     /// numbers found in the other: recurring templates differ in their figures.
     pub min_number_overlap: f64,
@@ -86,6 +93,8 @@ impl Default for VerifyConfig {
         Self {
             min_containment: 0.40,
             min_containment_same_title: 0.25,
+            min_longer_share: 0.38,
+            min_lead_shared: 0.4,
             min_number_overlap: 0.6,
             min_name_overlap: 0.3,
             min_tokens: 25,

@@ -7,11 +7,11 @@
 
 use crate::article::{Article, InvalidRecord};
 use crate::config::{ConfigError, CoreConfig, VerifyConfig};
-use crate::fingerprint::{hamming, same_headline, Fingerprint, LEAD_ANCHORS};
+use crate::fingerprint::{hamming, same_headline, Fingerprint, Lead, LEAD_ANCHORS};
 use crate::index::{EntryKeys, EventSpan, IndexConfig, NearDupIndex, Slot, MAX_ANCHORS, MAX_ANCHOR_KEYS, NO_ANCHOR};
 use crate::postings::prefetch_line;
 use crate::prepare::{Prepared, Preparer};
-use crate::sketch::{Similarity, Sketch};
+use crate::sketch::Sketch;
 use crate::story::{Match, Stories, StoryEvent, StoryKey};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -58,6 +58,9 @@ pub struct Decision {
     /// SimHash Hamming distance to the matched article.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distance: Option<u32>,
+    /// What the duplicate decision was made on (see [`Evidence`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,12 +82,83 @@ struct SlotInfo {
     article_id: String,
     /// What the article matched when it was decided (`None`: it founded its story), so that a
     /// redelivered record gets the same decision again.
-    matched: Option<(String, Match)>,
+    matched: Option<Matched>,
     exact: u64,
     title: Option<u64>,
+    lead: Lead,
     /// Kept for the index, which reads its keys back from here (see [`KeptKeys`]).
     lead_anchors: [u32; LEAD_ANCHORS],
     sketch: Sketch,
+}
+
+/// The article a duplicate joined through, how it matched, and the evidence.
+#[derive(Debug, Clone)]
+struct Matched {
+    article_id: String,
+    m: Match,
+    evidence: Evidence,
+}
+
+/// What comparing two articles found: the evidence a duplicate decision is made on and carries
+/// in its record, so that an operator can see why two texts were merged (`syndic explain
+/// --pair`). Shares are rounded to three decimals.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Evidence {
+    /// Estimated share of the shorter text's shingles found in the longer (containment).
+    pub shorter_share: f64,
+    /// Estimated share of the longer text's shingles found in the shorter: small when the
+    /// shared text is a block inside a longer, different article.
+    pub longer_share: f64,
+    /// Share of the longer text's lead found at the start of the shorter: where the shared
+    /// part sits. High for copies, truncations and teasers, which start where their original
+    /// starts; low for a recap or a shared block or quote beside a lead of its own.
+    pub lead_shared: f64,
+    /// Share of the smaller set of numbers found in the other (`None`: too few to compare).
+    pub numbers: Option<f64>,
+    /// The same for names.
+    pub names: Option<f64>,
+    /// Both articles carry one headline ([`crate::fingerprint::title_key`]).
+    pub same_headline: bool,
+}
+
+/// One side of a comparison: the parts of an article's fingerprint that verification reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Compared<'a> {
+    pub sketch: &'a Sketch,
+    pub lead: &'a Lead,
+    pub title: Option<u64>,
+    pub tokens: u32,
+}
+
+impl<'a> From<&'a Fingerprint> for Compared<'a> {
+    fn from(fp: &'a Fingerprint) -> Self {
+        Self {
+            sketch: &fp.sketch,
+            lead: &fp.lead,
+            title: fp.title,
+            tokens: fp.tokens,
+        }
+    }
+}
+
+fn rounded(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+impl Evidence {
+    /// Compares two articles.
+    pub fn between(a: Compared<'_>, b: Compared<'_>) -> Self {
+        let similarity = a.sketch.similarity(b.sketch);
+        let (longer, shorter) = if a.tokens >= b.tokens { (a, b) } else { (b, a) };
+        Self {
+            shorter_share: rounded(similarity.containment),
+            longer_share: rounded(similarity.longer_share),
+            lead_shared: rounded(longer.lead.found_in(shorter.lead)),
+            numbers: similarity.numbers.map(rounded),
+            names: similarity.names.map(rounded),
+            same_headline: same_headline(a.title, b.title),
+        }
+    }
 }
 
 /// Running totals, for summaries and metrics.
@@ -115,6 +189,7 @@ fn founded(article: &Article, story_id: Option<String>, event: Option<StoryEvent
             matched_article_id: None,
             score: None,
             distance: None,
+            evidence: None,
             reason_code: None,
             reason: None,
         },
@@ -215,16 +290,25 @@ impl EntryKeys for KeptKeys<'_> {
     }
 }
 
-/// Decides whether a verified similarity makes a copy; `same_title` when both articles carry
-/// one headline ([`crate::fingerprint::title_key`]). Under one headline less of the text must
-/// agree, but then the figures or the names must have been compared and agree: a headline and a
-/// quarter of the wording alone is what two reports of one recurring event can share.
-pub fn is_copy(similarity: &Similarity, same_title: bool, verify: &VerifyConfig) -> bool {
-    let facts_agree = similarity.numbers.is_none_or(|n| n >= verify.min_number_overlap)
-        && similarity.names.is_none_or(|n| n >= verify.min_name_overlap);
-    let facts_compared = similarity.numbers.is_some() || similarity.names.is_some();
-    let by_text = similarity.containment >= verify.min_containment;
-    let by_headline = same_title && facts_compared && similarity.containment >= verify.min_containment_same_title;
+/// Decides whether the evidence makes a copy.
+///
+/// By the text: enough of the shorter text is in the longer, and either enough of the longer
+/// is in the shorter too, or the shared part is where the longer text starts (a truncation, a
+/// teaser): a block shared by two different stories, a quote two agencies both carry, or an
+/// older article repeated under a new lead is neither. By the headline: under one headline less
+/// of the text must agree, but then the figures or the names must have been compared and agree
+/// (a wire story's write-thru has a new lead; a headline and a quarter of the wording alone is
+/// what two reports of one recurring event can share). Either way the figures and the names,
+/// where compared, must agree.
+pub fn is_copy(evidence: &Evidence, verify: &VerifyConfig) -> bool {
+    let facts_agree = evidence.numbers.is_none_or(|n| n >= verify.min_number_overlap)
+        && evidence.names.is_none_or(|n| n >= verify.min_name_overlap);
+    let facts_compared = evidence.numbers.is_some() || evidence.names.is_some();
+    let starts_alike =
+        evidence.longer_share >= verify.min_longer_share || evidence.lead_shared >= verify.min_lead_shared;
+    let by_text = evidence.shorter_share >= verify.min_containment && starts_alike;
+    let by_headline =
+        evidence.same_headline && facts_compared && evidence.shorter_share >= verify.min_containment_same_title;
     facts_agree && (by_text || by_headline)
 }
 
@@ -354,6 +438,7 @@ impl Engine {
                 matched_article_id: None,
                 score: None,
                 distance: None,
+                evidence: None,
                 reason_code: Some(invalid.code()),
                 reason: Some(invalid.to_string()),
             },
@@ -394,7 +479,8 @@ impl Engine {
             };
             let event = self.stories.join(story, article, m, false);
             self.counters.exact_duplicate += 1;
-            return self.joined(article, Verdict::ExactDuplicate, story, matched, m, event);
+            // The same text is its own evidence.
+            return self.joined(article, Verdict::ExactDuplicate, story, matched, m, None, event);
         }
         let best = if fp.tokens >= self.config.verify.min_tokens {
             self.best_candidate(&fp)
@@ -403,13 +489,21 @@ impl Engine {
         };
         let kept = KeptKeys::new(&self.slots, &self.config.index);
         let slot = self.index.insert(fp.simhash, keys.as_slice(), span, &kept);
-        let Some((story, matched, m)) = best else {
+        let Some((story, matched)) = best else {
             return self.found_story(article, slot, fp);
         };
-        let event = self.stories.join(story, article, m, true);
+        let event = self.stories.join(story, article, matched.m, true);
         self.counters.duplicate += 1;
-        let outcome = self.joined(article, Verdict::Duplicate, story, matched.clone(), m, event);
-        self.remember(slot, story, article, fp, Some((matched, m)));
+        let outcome = self.joined(
+            article,
+            Verdict::Duplicate,
+            story,
+            matched.article_id.clone(),
+            matched.m,
+            Some(matched.evidence),
+            event,
+        );
+        self.remember(slot, story, article, fp, Some(matched));
         outcome
     }
 
@@ -443,11 +537,12 @@ impl Engine {
         founded(article, Some(story_id), Some(event))
     }
 
-    fn redelivered(&mut self, article: &Article, story: StoryKey, matched: Option<(String, Match)>) -> Outcome {
+    fn redelivered(&mut self, article: &Article, story: StoryKey, matched: Option<Matched>) -> Outcome {
         match matched {
-            Some((matched, m)) => {
+            Some(matched) => {
                 self.counters.duplicate += 1;
-                self.joined(article, Verdict::Duplicate, story, matched, m, None)
+                let (id, m, evidence) = (matched.article_id, matched.m, Some(matched.evidence));
+                self.joined(article, Verdict::Duplicate, story, id, m, evidence, None)
             }
             None => {
                 self.counters.new_story += 1;
@@ -456,14 +551,7 @@ impl Engine {
         }
     }
 
-    fn remember(
-        &mut self,
-        slot: Slot,
-        story: StoryKey,
-        article: &Article,
-        fp: Fingerprint,
-        matched: Option<(String, Match)>,
-    ) {
+    fn remember(&mut self, slot: Slot, story: StoryKey, article: &Article, fp: Fingerprint, matched: Option<Matched>) {
         let i = slot as usize;
         if self.slots.len() <= i {
             self.slots.resize_with(i + 1, || None);
@@ -475,6 +563,7 @@ impl Engine {
             matched,
             exact: fp.exact,
             title: fp.title,
+            lead: fp.lead,
             lead_anchors: fp.lead_anchors,
             sketch: fp.sketch,
         });
@@ -490,6 +579,7 @@ impl Engine {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // each is a field of the decision it builds
     fn joined(
         &self,
         article: &Article,
@@ -497,6 +587,7 @@ impl Engine {
         story: StoryKey,
         matched: String,
         m: Match,
+        evidence: Option<Evidence>,
         event: Option<StoryEvent>,
     ) -> Outcome {
         Outcome {
@@ -507,6 +598,7 @@ impl Engine {
                 matched_article_id: Some(matched),
                 score: Some((m.similarity * 1000.0).round() / 1000.0),
                 distance: Some(m.distance),
+                evidence,
                 reason_code: None,
                 reason: None,
             },
@@ -529,28 +621,49 @@ impl Engine {
     }
 
     /// The verified candidate with the highest containment among [`Engine::candidates`], if
-    /// any: its story, article id and how it matched.
-    fn best_candidate(&mut self, fp: &Fingerprint) -> Option<(StoryKey, String, Match)> {
+    /// any: its story, and what it matched and on what evidence.
+    fn best_candidate(&mut self, fp: &Fingerprint) -> Option<(StoryKey, Matched)> {
         self.counters.candidates_checked += self.candidates.len() as u64;
         touch_sketches(&self.slots, &self.candidates);
-        let mut best: Option<(Slot, &SlotInfo, f64, bool)> = None;
+        let mut best: Option<(Slot, &SlotInfo, Evidence)> = None;
         for &slot in &self.candidates {
             let Some(info) = self.slot(slot).filter(|i| i.tokens >= self.config.verify.min_tokens) else {
                 continue;
             };
-            let similarity = fp.sketch.similarity(&info.sketch);
-            if is_copy(&similarity, same_headline(fp.title, info.title), &self.config.verify)
-                && best.is_none_or(|(_, _, b, _)| similarity.containment > b)
+            let evidence = Evidence::between(fp.into(), info.compared());
+            if is_copy(&evidence, &self.config.verify)
+                && best.is_none_or(|(_, _, b)| evidence.shorter_share > b.shorter_share)
             {
-                let by_headline = similarity.containment < self.config.verify.min_containment;
-                best = Some((slot, info, similarity.containment, by_headline));
+                best = Some((slot, info, evidence));
             }
         }
-        let (slot, info, similarity, by_headline) = best?;
+        let (slot, info, evidence) = best?;
         let distance = self.index.simhash_of(slot).map_or(64, |h| hamming(h, fp.simhash));
-        let found = (info.story, info.article_id.clone(), Match { similarity, distance });
-        self.counters.headline_matches += u64::from(by_headline);
+        let m = Match {
+            similarity: evidence.shorter_share,
+            distance,
+        };
+        let found = (
+            info.story,
+            Matched {
+                article_id: info.article_id.clone(),
+                m,
+                evidence,
+            },
+        );
+        self.counters.headline_matches += u64::from(evidence.shorter_share < self.config.verify.min_containment);
         Some(found)
+    }
+}
+
+impl SlotInfo {
+    fn compared(&self) -> Compared<'_> {
+        Compared {
+            sketch: &self.sketch,
+            lead: &self.lead,
+            title: self.title,
+            tokens: self.tokens,
+        }
     }
 }
 
@@ -558,26 +671,51 @@ impl Engine {
 mod tests {
     use super::*;
 
-    fn similarity(containment: f64, numbers: Option<f64>, names: Option<f64>) -> Similarity {
-        Similarity {
-            containment,
-            jaccard: containment / 2.0,
+    fn evidence(shorter_share: f64, numbers: Option<f64>, names: Option<f64>, same_headline: bool) -> Evidence {
+        Evidence {
+            shorter_share,
+            longer_share: shorter_share,
+            lead_shared: 1.0,
             numbers,
             names,
+            same_headline,
         }
     }
 
     #[test]
     fn under_one_headline_less_text_must_agree_and_the_facts_must_have_been_compared() {
         let verify = VerifyConfig::default();
-        let write_thru = similarity(0.3, None, Some(0.8));
-        assert!(is_copy(&write_thru, true, &verify));
-        assert!(!is_copy(&write_thru, false, &verify), "the text alone falls short");
+        let write_thru = |same| evidence(0.3, None, Some(0.8), same);
+        assert!(is_copy(&write_thru(true), &verify));
+        assert!(!is_copy(&write_thru(false), &verify), "the text alone falls short");
         // Nothing to compare but the wording: the headline does not lower the bar.
-        assert!(!is_copy(&similarity(0.3, None, None), true, &verify));
-        assert!(is_copy(&similarity(0.45, None, None), true, &verify));
+        assert!(!is_copy(&evidence(0.3, None, None, true), &verify));
+        assert!(is_copy(&evidence(0.45, None, None, true), &verify));
         // Other figures under the same headline: a recurring format.
-        assert!(!is_copy(&similarity(0.9, Some(0.2), Some(0.9)), true, &verify));
-        assert!(!is_copy(&similarity(0.2, Some(1.0), Some(1.0)), true, &verify));
+        assert!(!is_copy(&evidence(0.9, Some(0.2), Some(0.9), true), &verify));
+        assert!(!is_copy(&evidence(0.2, Some(1.0), Some(1.0), true), &verify));
+    }
+
+    #[test]
+    fn a_block_shared_inside_a_longer_text_is_a_copy_only_where_the_longer_text_starts() {
+        let verify = VerifyConfig::default();
+        let contained = |lead_shared| Evidence {
+            shorter_share: 0.8,
+            longer_share: 0.2,
+            lead_shared,
+            numbers: None,
+            names: None,
+            same_headline: false,
+        };
+        assert!(is_copy(&contained(0.9), &verify), "a truncation or a teaser");
+        assert!(!is_copy(&contained(0.1), &verify), "a recap, a shared block or quote");
+        let rewritten = Evidence {
+            longer_share: 0.45,
+            ..contained(0.1)
+        };
+        assert!(
+            is_copy(&rewritten, &verify),
+            "most of both texts shared: an edited copy"
+        );
     }
 }

@@ -14,8 +14,8 @@
 //! anchors can merge them. Precision measured without them looks safer than it is.
 
 use crate::config::CoreConfig;
-use crate::engine::{is_copy, Engine};
-use crate::fingerprint::{hamming, same_headline, title_key};
+use crate::engine::{is_copy, Engine, Evidence};
+use crate::fingerprint::{hamming, title_key};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -98,9 +98,7 @@ pub struct PairError {
     pub b: String,
     pub label: String,
     pub kind: PairErrorKind,
-    pub containment: f64,
-    pub numbers: Option<f64>,
-    pub names: Option<f64>,
+    pub evidence: Evidence,
     pub hamming: u32,
     pub would_verify: bool,
 }
@@ -158,11 +156,19 @@ impl Report {
                 PairErrorKind::AtRisk => "RISK",
             };
             let share = |overlap: Option<f64>| overlap.map_or("-".to_string(), |n| format!("{n:.2}"));
-            let (numbers, names) = (share(e.numbers), share(e.names));
+            let (numbers, names) = (share(e.evidence.numbers), share(e.evidence.names));
             let _ = writeln!(
                 out,
-                "{kind} {}-{} [{}] containment {:.3} numbers {numbers} names {names} hamming {} verifies {}",
-                e.a, e.b, e.label, e.containment, e.hamming, e.would_verify
+                "{kind} {}-{} [{}] containment {:.3} longer {:.3} lead {:.2} numbers {numbers} names {names} headline {} hamming {} verifies {}",
+                e.a,
+                e.b,
+                e.label,
+                e.evidence.shorter_share,
+                e.evidence.longer_share,
+                e.evidence.lead_shared,
+                e.evidence.same_headline,
+                e.hamming,
+                e.would_verify
             );
         }
         out
@@ -359,16 +365,18 @@ pub fn evaluate(
         else {
             continue;
         };
-        for (id, body) in [(pair.a.as_str(), a), (pair.b.as_str(), b)] {
-            fingerprints.entry(id).or_insert_with(|| engine.fingerprint_body(body));
+        for (id, body, title) in [(pair.a.as_str(), a, title_a), (pair.b.as_str(), b, title_b)] {
+            fingerprints.entry(id).or_insert_with(|| {
+                let mut fp = engine.fingerprint_body(body);
+                fp.title = title_key(title);
+                fp
+            });
         }
         let (Some(fa), Some(fb)) = (fingerprints.get(pair.a.as_str()), fingerprints.get(pair.b.as_str())) else {
             continue;
         };
-        let similarity = fa.sketch.similarity(&fb.sketch);
-        let same_title = same_headline(title_key(title_a), title_key(title_b));
-        let would_verify =
-            fa.tokens.min(fb.tokens) >= config.verify.min_tokens && is_copy(&similarity, same_title, &config.verify);
+        let evidence = Evidence::between(fa.into(), fb.into());
+        let would_verify = fa.tokens.min(fb.tokens) >= config.verify.min_tokens && is_copy(&evidence, &config.verify);
         if kind == PairErrorKind::AtRisk {
             if !would_verify {
                 continue;
@@ -381,9 +389,7 @@ pub fn evaluate(
                 b: pair.b.clone(),
                 label: pair.label.clone(),
                 kind,
-                containment: similarity.containment,
-                numbers: similarity.numbers,
-                names: similarity.names,
+                evidence,
                 hamming: hamming(fa.simhash, fb.simhash),
                 would_verify,
             });
@@ -442,7 +448,7 @@ mod tests {
         assert!(
             report
                 .render()
-                .contains("RISK a-b [different] containment 1.000 numbers 1.00 names - hamming 0 verifies true"),
+                .contains("RISK a-b [different] containment 1.000 longer 1.000 lead 1.00 numbers 1.00 names - headline false hamming 0 verifies true"),
             "{}",
             report.render()
         );

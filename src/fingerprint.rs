@@ -48,6 +48,67 @@ pub struct Fingerprint {
     pub lead_anchors: [u32; LEAD_ANCHORS],
     /// The headline's [`title_key`], when the article has one long enough to count.
     pub title: Option<u64>,
+    /// Where the text starts: what tells a copy from a text that reuses part of another.
+    pub lead: Lead,
+}
+
+/// Shingles of the start of a text kept in its [`Lead`].
+pub const LEAD_WINDOW: usize = 60;
+
+/// Shingles of the longer text's lead looked for in the shorter's [`LEAD_WINDOW`]: about two
+/// sentences. Furniture left before either start (a dateline, a credit) shifts them by a few
+/// shingles, which the wider window absorbs.
+pub const LEAD_COMPARED: usize = 30;
+
+/// The first [`LEAD_WINDOW`] shingles of a text, in text order, 16 bits of each hash.
+///
+/// A copy starts where its original starts: a reprint under other furniture, a truncation, a
+/// teaser of the lead. Partial reuse does not: a recap puts a new lead before the older text,
+/// and two stories that share a block or a quote each start with their own. 16 bits suffice
+/// to tell whether a lead's shingle is among 60 others (a false match about once in a thousand
+/// lookups) and keep the lead at 120 bytes per article.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lead {
+    hashes: [u16; LEAD_WINDOW],
+    len: u8,
+}
+
+impl Default for Lead {
+    fn default() -> Self {
+        Self {
+            hashes: [0; LEAD_WINDOW],
+            len: 0,
+        }
+    }
+}
+
+impl Lead {
+    /// The lead of a text whose shingle hashes, in text order, are `shingles`.
+    pub fn new(shingles: &[u32]) -> Self {
+        let mut lead = Self::default();
+        let n = shingles.len().min(LEAD_WINDOW);
+        for (kept, &h) in lead.hashes.iter_mut().zip(&shingles[..n]) {
+            *kept = (h >> 16) as u16;
+        }
+        lead.len = n as u8;
+        lead
+    }
+
+    fn hashes(&self) -> &[u16] {
+        &self.hashes[..usize::from(self.len)]
+    }
+
+    /// Share of this text's first [`LEAD_COMPARED`] shingles found among the first
+    /// [`LEAD_WINDOW`] of `other`: 1.0 when `other` starts as this text starts; 0 when either
+    /// is empty.
+    pub fn found_in(&self, other: &Lead) -> f64 {
+        let compared = &self.hashes()[..self.hashes().len().min(LEAD_COMPARED)];
+        if compared.is_empty() || other.len == 0 {
+            return 0.0;
+        }
+        let found = compared.iter().filter(|h| other.hashes().contains(h)).count();
+        found as f64 / compared.len() as f64
+    }
 }
 
 /// Lead anchors computed per article; `index.lead_anchors` uses up to this many.
@@ -209,6 +270,7 @@ impl Fingerprinter {
         }
         // Before `bottom_k` sorts them, the shingles are in text order.
         let lead_anchors = smallest_distinct(&scratch.shingles[..scratch.shingles.len().min(LEAD_SHINGLES)]);
+        let lead = Lead::new(&scratch.shingles);
         let complete = bottom_k(&mut scratch.shingles, self.config.sketch_size);
         Fingerprint {
             exact,
@@ -217,6 +279,7 @@ impl Fingerprinter {
             tokens: hashes.len() as u32,
             lead_anchors,
             title: None,
+            lead,
         }
     }
 }

@@ -175,6 +175,9 @@ pub struct Similarity {
     pub containment: f64,
     /// Estimated Jaccard similarity of the two shingle sets.
     pub jaccard: f64,
+    /// Estimated share of the longer article's shingles found in the shorter one: small when
+    /// the shared text is a block inside a longer, different article.
+    pub longer_share: f64,
     /// Share of the smaller number set found in the other; `None` when either has too few numbers.
     pub numbers: Option<f64>,
     /// The same for names.
@@ -239,6 +242,8 @@ impl Sketch {
             both as f64 / smaller as f64
         };
         let jaccard = if union == 0 { 0.0 } else { both as f64 / union as f64 };
+        let larger = a.max(b);
+        let longer_share = if larger == 0 { 0.0 } else { both as f64 / larger as f64 };
         // A set that filled its sample kept only its smallest hashes, so both sets are compared
         // below the largest value such a sample holds, as the shingles are: a value above it
         // may well be in the full set. Without the cut, a long text's many figures look like
@@ -256,6 +261,7 @@ impl Sketch {
         Similarity {
             containment,
             jaccard,
+            longer_share,
             numbers,
             names,
         }

@@ -535,17 +535,48 @@ fn shuffled<T: Clone>(items: &[T], seed: u64) -> Vec<T> {
     out
 }
 
+/// F1 of `found` pairs against the pairs of the generator's clusters.
+fn pair_f1(records: &[syndic::corpus::Record], found: &std::collections::BTreeSet<(String, String)>) -> f64 {
+    let mut clusters: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in records {
+        if let Some(cluster) = &r.cluster {
+            clusters.entry(cluster).or_default().push(&r.id);
+        }
+    }
+    let truth: std::collections::BTreeSet<(String, String)> = clusters
+        .values()
+        .flat_map(|g| {
+            g.iter().enumerate().flat_map(move |(i, a)| {
+                g[i + 1..]
+                    .iter()
+                    .map(move |b| (a.min(b).to_string(), a.max(b).to_string()))
+            })
+        })
+        .collect();
+    let tp = found.intersection(&truth).count() as f64;
+    let (p, r) = (tp / found.len().max(1) as f64, tp / truth.len().max(1) as f64);
+    2.0 * p * r / (p + r).max(f64::MIN_POSITIVE)
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(6))]
     /// A generated corpus spans under an hour of event time per 500 articles, so every cluster
-    /// sits inside one window: whatever order it arrives in, the same articles are paired.
+    /// sits inside one window: whatever order it arrives in, almost the same articles are
+    /// paired. Not exactly the same: a one-pass decision is final, so when two copies that do
+    /// not verify against each other arrive before the copy that links them, they stay in two
+    /// stories (BENCHMARKS.md measures it at 20,000 articles: F1 within 0.0003).
     #[test]
     fn permuting_the_arrival_order_keeps_the_duplicate_pairs(corpus in 0u64..1000, order in proptest::prelude::any::<u64>()) {
-        let records: Vec<Vec<u8>> = Generator::new(corpus).take(400).map(|r| r.line).collect();
+        let generated: Vec<syndic::corpus::Record> = Generator::new(corpus).take(600).collect();
+        let records: Vec<Vec<u8>> = generated.iter().map(|r| r.line.clone()).collect();
         let config = CoreConfig::default();
         let in_order = duplicate_pairs(&config, &records);
-        proptest::prop_assert!(in_order.len() > 100, "the corpus has copies: {}", in_order.len());
-        proptest::prop_assert_eq!(duplicate_pairs(&config, &shuffled(&records, order)), in_order);
+        let shuffled_pairs = duplicate_pairs(&config, &shuffled(&records, order));
+        proptest::prop_assert!(in_order.len() > 150, "the corpus has copies: {}", in_order.len());
+        let changed = in_order.symmetric_difference(&shuffled_pairs).count();
+        proptest::prop_assert!(changed * 50 <= in_order.len(), "{changed} of {} pairs changed", in_order.len());
+        let (a, b) = (pair_f1(&generated, &in_order), pair_f1(&generated, &shuffled_pairs));
+        proptest::prop_assert!((a - b).abs() <= 0.01, "F1 {a} in order, {b} shuffled");
     }
 }
 
