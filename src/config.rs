@@ -68,13 +68,19 @@ pub struct VerifyConfig {
     /// when lower than `min_containment`, and only when the numbers or the names could be
     /// compared (and agree).
     pub min_containment_same_title: f64,
-    /// When less than this share of the longer text is shared, the shared part must be where
-    /// the longer text starts (`min_lead_shared`): a truncation or a teaser is the start of its
-    /// original, while a recap, a shared block or a shared quote sits beside a lead of its own.
+    /// The share of the longer text that two texts which do not start alike must share (see
+    /// `min_containment_new_lead`). Texts that start alike need not: a truncation or a teaser
+    /// is the start of its original, while a recap, a shared block or a shared quote sits
+    /// beside a lead of its own.
     pub min_longer_share: f64,
-    /// The share of the longer text's lead (its first 30 shingles) that must be found in the
-    /// shorter text's start (its first 60) when `min_longer_share` is not met.
+    /// The share of the longer text's lead (its first 30 shingles) found in the shorter text's
+    /// start (its first 60) that says the two start alike.
     pub min_lead_shared: f64,
+    /// Two texts that do not start alike are copies only when this share of the shorter (and
+    /// `min_longer_share` of the longer) is shared, or their figures could be compared (and
+    /// agree): a copy with a rewritten lead keeps most of its text and its figures, a block or
+    /// a quote that two stories share is under half of each, beside figures of their own.
+    pub min_containment_new_lead: f64,
     /// When both texts carry at least two numbers, the minimum share of the smaller set of
     /// numbers found in the other: recurring templates differ in their figures.
     pub min_number_overlap: f64,
@@ -95,6 +101,7 @@ impl Default for VerifyConfig {
             min_containment_same_title: 0.25,
             min_longer_share: 0.38,
             min_lead_shared: 0.4,
+            min_containment_new_lead: 0.55,
             min_number_overlap: 0.6,
             min_name_overlap: 0.3,
             min_tokens: 25,

@@ -113,6 +113,10 @@ pub struct Evidence {
     /// part sits. High for copies, truncations and teasers, which start where their original
     /// starts; low for a recap or a shared block or quote beside a lead of its own.
     pub lead_shared: f64,
+    /// Share of the shorter text's own wording, outside quotation marks, found in the longer
+    /// (`None`: it quotes nothing, or too little is its own to tell). Two agencies' write-ups
+    /// of one statement share its quotes; a copy shares the words around them too.
+    pub unquoted_share: Option<f64>,
     /// Share of the smaller set of numbers found in the other (`None`: too few to compare).
     pub numbers: Option<f64>,
     /// The same for names.
@@ -154,6 +158,7 @@ impl Evidence {
             shorter_share: rounded(similarity.containment),
             longer_share: rounded(similarity.longer_share),
             lead_shared: rounded(longer.lead.found_in(shorter.lead)),
+            unquoted_share: similarity.unquoted.map(rounded),
             numbers: similarity.numbers.map(rounded),
             names: similarity.names.map(rounded),
             same_headline: same_headline(a.title, b.title),
@@ -292,10 +297,11 @@ impl EntryKeys for KeptKeys<'_> {
 
 /// Decides whether the evidence makes a copy.
 ///
-/// By the text: enough of the shorter text is in the longer, and either enough of the longer
-/// is in the shorter too, or the shared part is where the longer text starts (a truncation, a
-/// teaser): a block shared by two different stories, a quote two agencies both carry, or an
-/// older article repeated under a new lead is neither. By the headline: under one headline less
+/// By the text: enough of the shorter text is in the longer, and either the shared part is
+/// where the longer text starts (a reprint, a truncation, a teaser), or most of both texts is
+/// shared (a copy with a rewritten lead). A block shared by two different stories, a quote two
+/// agencies both carry, or an older article repeated under a new lead is neither; nor is a
+/// text whose own wording, outside quotation marks, falls short where its quotes do not. By the headline: under one headline less
 /// of the text must agree, but then the figures or the names must have been compared and agree
 /// (a wire story's write-thru has a new lead; a headline and a quarter of the wording alone is
 /// what two reports of one recurring event can share). Either way the figures and the names,
@@ -304,9 +310,13 @@ pub fn is_copy(evidence: &Evidence, verify: &VerifyConfig) -> bool {
     let facts_agree = evidence.numbers.is_none_or(|n| n >= verify.min_number_overlap)
         && evidence.names.is_none_or(|n| n >= verify.min_name_overlap);
     let facts_compared = evidence.numbers.is_some() || evidence.names.is_some();
-    let starts_alike =
-        evidence.longer_share >= verify.min_longer_share || evidence.lead_shared >= verify.min_lead_shared;
-    let by_text = evidence.shorter_share >= verify.min_containment && starts_alike;
+    let starts_alike = evidence.lead_shared >= verify.min_lead_shared;
+    // Figures that were compared (and agree, below) stand in for part of the wording: two
+    // stories that share a quote or a block bring figures of their own, or none.
+    let mostly_shared = (evidence.shorter_share >= verify.min_containment_new_lead || evidence.numbers.is_some())
+        && evidence.longer_share >= verify.min_longer_share;
+    let own_words = evidence.unquoted_share.is_none_or(|u| u >= verify.min_containment);
+    let by_text = evidence.shorter_share >= verify.min_containment && own_words && (starts_alike || mostly_shared);
     let by_headline =
         evidence.same_headline && facts_compared && evidence.shorter_share >= verify.min_containment_same_title;
     facts_agree && (by_text || by_headline)
@@ -676,6 +686,7 @@ mod tests {
             shorter_share,
             longer_share: shorter_share,
             lead_shared: 1.0,
+            unquoted_share: None,
             numbers,
             names,
             same_headline,
@@ -703,6 +714,7 @@ mod tests {
             shorter_share: 0.8,
             longer_share: 0.2,
             lead_shared,
+            unquoted_share: None,
             numbers: None,
             names: None,
             same_headline: false,

@@ -159,13 +159,14 @@ impl Report {
             let (numbers, names) = (share(e.evidence.numbers), share(e.evidence.names));
             let _ = writeln!(
                 out,
-                "{kind} {}-{} [{}] containment {:.3} longer {:.3} lead {:.2} numbers {numbers} names {names} headline {} hamming {} verifies {}",
+                "{kind} {}-{} [{}] containment {:.3} longer {:.3} lead {:.2} unquoted {} numbers {numbers} names {names} headline {} hamming {} verifies {}",
                 e.a,
                 e.b,
                 e.label,
                 e.evidence.shorter_share,
                 e.evidence.longer_share,
                 e.evidence.lead_shared,
+                share(e.evidence.unquoted_share),
                 e.evidence.same_headline,
                 e.hamming,
                 e.would_verify
@@ -448,7 +449,7 @@ mod tests {
         assert!(
             report
                 .render()
-                .contains("RISK a-b [different] containment 1.000 longer 1.000 lead 1.00 numbers 1.00 names - headline false hamming 0 verifies true"),
+                .contains("RISK a-b [different] containment 1.000 longer 1.000 lead 1.00 unquoted - numbers 1.00 names - headline false hamming 0 verifies true"),
             "{}",
             report.render()
         );

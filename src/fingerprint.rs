@@ -192,6 +192,8 @@ pub struct Scratch {
     shingles: Vec<u32>,
     numbers: Vec<u32>,
     names: Vec<u32>,
+    /// Indexes of quoted tokens on entry to the shared tail; then the quoted shingles' hashes.
+    quoted: Vec<u32>,
     bytes: Vec<u8>,
 }
 
@@ -212,6 +214,8 @@ impl Fingerprinter {
 
     /// Fingerprints normalized text (tokens separated by single spaces), without names. For
     /// tools and tests; the engine uses [`Fingerprinter::fingerprint_normalized`].
+    /// Fingerprints normalized text (tokens joined by spaces). Quotation marks are gone from
+    /// it, so no shingle counts as quoted.
     pub fn fingerprint(&self, normalized: &str) -> Fingerprint {
         let mut scratch = Scratch::default();
         for token in normalized.split(' ').filter(|t| !t.is_empty()) {
@@ -241,12 +245,14 @@ impl Fingerprinter {
         };
         select(&normalized.numbers, &mut scratch.numbers);
         select(&normalized.names, &mut scratch.names);
+        scratch.quoted.clear();
+        scratch.quoted.extend_from_slice(&normalized.quoted);
         let exact = exact_hash(hashes, &mut scratch.bytes);
         self.fingerprint_token_hashes(hashes, exact, scratch)
     }
 
     /// The shared tail: `scratch.numbers` and `scratch.names` hold the hashes of number and
-    /// name tokens on entry.
+    /// name tokens on entry, `scratch.quoted` the indexes of quoted tokens (ascending).
     fn fingerprint_token_hashes(&self, hashes: &[u64], exact: u64, scratch: &mut Scratch) -> Fingerprint {
         bottom_k(&mut scratch.names, MAX_NUMBERS);
         bottom_k(&mut scratch.numbers, MAX_NUMBERS);
@@ -271,11 +277,23 @@ impl Fingerprinter {
         // Before `bottom_k` sorts them, the shingles are in text order.
         let lead_anchors = smallest_distinct(&scratch.shingles[..scratch.shingles.len().min(LEAD_SHINGLES)]);
         let lead = Lead::new(&scratch.shingles);
+        // A shingle is quoted when its first word is. Its hash is what the sketch keeps.
+        let shingles = &scratch.shingles;
+        scratch.quoted.retain(|&i| (i as usize) < shingles.len());
+        for q in scratch.quoted.iter_mut() {
+            *q = shingles[*q as usize];
+        }
         let complete = bottom_k(&mut scratch.shingles, self.config.sketch_size);
+        // Only hashes the sample kept matter: at most its largest.
+        let cut = scratch.shingles.last().copied().unwrap_or(0);
+        scratch.quoted.retain(|&h| h <= cut);
+        scratch.quoted.sort_unstable();
         Fingerprint {
             exact,
             simhash,
-            sketch: Sketch::new(&scratch.shingles, complete, &scratch.numbers, &scratch.names),
+            sketch: Sketch::with_quoted(&scratch.shingles, complete, &scratch.numbers, &scratch.names, |h| {
+                scratch.quoted.binary_search(&h).is_ok()
+            }),
             tokens: hashes.len() as u32,
             lead_anchors,
             title: None,

@@ -241,6 +241,7 @@ const CLASS: [u8; 256] = {
 fn tokenize(paragraph: &str, token: &mut Vec<u8>, out: &mut Normalized) {
     let bytes = paragraph.as_bytes();
     let mut sentence_start = true;
+    let mut quoted = false;
     let mut i = 0;
     while i < bytes.len() {
         let class = CLASS[bytes[i] as usize];
@@ -256,6 +257,7 @@ fn tokenize(paragraph: &str, token: &mut Vec<u8>, out: &mut Normalized) {
             }
         } else {
             sentence_start |= class & ENDS_SENTENCE != 0;
+            quoted ^= bytes[i] == b'"';
             i += 1;
             None
         };
@@ -263,6 +265,9 @@ fn tokenize(paragraph: &str, token: &mut Vec<u8>, out: &mut Normalized) {
         let index = out.token_hashes.len() as u32;
         if capitalized && !sentence_start {
             out.names.push(index);
+        }
+        if quoted {
+            out.quoted.push(index);
         }
         sentence_start = false;
         let short: [u8; 16];
@@ -639,6 +644,10 @@ pub struct Normalized {
     pub token_hashes: Vec<u64>,
     /// Indexes of tokens that contain a digit.
     pub numbers: Vec<u32>,
+    /// Indexes of tokens inside quotation marks (any form, folded to `"`; counted per
+    /// paragraph, as a quote running over paragraphs reopens each one). Independent write-ups
+    /// of one statement share its quotes and little else, so verification sets them aside.
+    pub quoted: Vec<u32>,
 }
 
 impl Normalized {
@@ -681,6 +690,7 @@ impl Normalizer {
         out.names.clear();
         out.token_hashes.clear();
         out.numbers.clear();
+        out.quoted.clear();
         let folded = fold(body, &mut scratch.folded, &mut scratch.markup);
         paragraphs(folded, &mut scratch.paragraphs, &mut scratch.ranges);
         let count = scratch.ranges.len();
@@ -740,6 +750,16 @@ mod tests {
         static NORMALIZER: std::sync::LazyLock<Normalizer> =
             std::sync::LazyLock::new(|| Normalizer::new(BoilerplateRules::builtin()));
         NORMALIZER.normalize(text)
+    }
+
+    #[test]
+    fn marks_the_tokens_inside_quotation_marks_of_any_form_paragraph_by_paragraph() {
+        let normalizer = Normalizer::new(BoilerplateRules::none());
+        let mut out = Normalized::default();
+        let body = "The minister said \u{201C}we will act now\u{201D} on Monday.\n\n\u{00AB}Nous agirons\n\nShe left.";
+        normalizer.normalize_into(body, &mut Scratch::default(), &mut out);
+        // the minister said [we will act now] on monday | [nous agirons] | she left
+        assert_eq!(out.quoted, [3, 4, 5, 6, 9, 10]);
     }
 
     #[test]
@@ -979,16 +999,21 @@ mod tests {
         let mut out = Normalized::default();
         let mut token = Vec::new();
         let mut sentence_start = true;
+        let mut quoted = false;
         let mut chars = paragraph.char_indices().peekable();
         while let Some(&(at, c)) = chars.peek() {
             if !c.is_alphanumeric() {
                 sentence_start |= matches!(c, '.' | '!' | '?' | '"' | ':');
+                quoted ^= c == '"';
                 chars.next();
                 continue;
             }
             let index = out.token_hashes.len() as u32;
             if c.is_uppercase() && !sentence_start {
                 out.names.push(index);
+            }
+            if quoted {
+                out.quoted.push(index);
             }
             sentence_start = false;
             let (end, has_digit) = read_token(paragraph, at, &mut token);
@@ -1012,6 +1037,7 @@ mod tests {
             prop_assert_eq!(&out.token_hashes, &reference.token_hashes);
             prop_assert_eq!(&out.names, &reference.names);
             prop_assert_eq!(&out.numbers, &reference.numbers);
+            prop_assert_eq!(&out.quoted, &reference.quoted);
         }
 
         #[test]

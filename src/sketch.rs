@@ -9,15 +9,21 @@
 /// Sketch of one article: shingle, number and name hashes, each part sorted ascending.
 ///
 /// The three parts share one allocation, shingles first: verification reads a candidate's
-/// whole sketch from one run of memory, and an article costs one allocation, not three.
+/// whole sketch from one run of memory, and an article costs one allocation, not three. When
+/// some kept shingles were inside quotation marks, a bit per shingle after the names says
+/// which (16 bytes at 128 shingles).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sketch {
     values: Box<[u32]>,
     shingles_len: u32,
     numbers_len: u32,
+    names_len: u32,
     /// True when the shingles are every shingle of the text (it had at most `k`).
     pub complete: bool,
 }
+
+/// Unquoted shingles the shorter text's sample needs before its unquoted share is estimated.
+const MIN_UNQUOTED: usize = 8;
 
 /// Numbers kept per article; more than this says little more about identity.
 pub const MAX_NUMBERS: usize = 24;
@@ -182,6 +188,10 @@ pub struct Similarity {
     pub numbers: Option<f64>,
     /// The same for names.
     pub names: Option<f64>,
+    /// Estimated share of the shorter text's own wording, outside quotation marks, found in
+    /// the longer; `None` when it quotes nothing (then it is `containment`) or too little of
+    /// it is its own to tell.
+    pub unquoted: Option<f64>,
 }
 
 impl Sketch {
@@ -189,14 +199,40 @@ impl Sketch {
     /// `complete`), `numbers` and `names` (up to [`MAX_NUMBERS`] smallest distinct hashes of
     /// number tokens and of names), each sorted ascending.
     pub fn new(shingles: &[u32], complete: bool, numbers: &[u32], names: &[u32]) -> Self {
-        let mut values = Vec::with_capacity(shingles.len() + numbers.len() + names.len());
+        Self::with_quoted(shingles, complete, numbers, names, |_| false)
+    }
+
+    /// [`Sketch::new`], marking the shingles for which `quoted` says they were inside
+    /// quotation marks.
+    pub fn with_quoted(
+        shingles: &[u32],
+        complete: bool,
+        numbers: &[u32],
+        names: &[u32],
+        quoted: impl Fn(u32) -> bool,
+    ) -> Self {
+        let marks: Vec<bool> = shingles.iter().map(|&h| quoted(h)).collect();
+        let words = if marks.contains(&true) {
+            shingles.len().div_ceil(32)
+        } else {
+            0
+        };
+        let mut values = Vec::with_capacity(shingles.len() + numbers.len() + names.len() + words);
         values.extend_from_slice(shingles);
         values.extend_from_slice(numbers);
         values.extend_from_slice(names);
+        let start = values.len();
+        values.resize(start + words, 0);
+        if words > 0 {
+            for (i, _) in marks.iter().enumerate().filter(|(_, &q)| q) {
+                values[start + i / 32] |= 1 << (i % 32);
+            }
+        }
         Self {
             values: values.into_boxed_slice(),
             shingles_len: shingles.len() as u32,
             numbers_len: numbers.len() as u32,
+            names_len: names.len() as u32,
             complete,
         }
     }
@@ -214,7 +250,37 @@ impl Sketch {
 
     /// The hashes of names, sorted.
     pub fn names(&self) -> &[u32] {
-        &self.values[(self.shingles_len + self.numbers_len) as usize..]
+        let start = (self.shingles_len + self.numbers_len) as usize;
+        &self.values[start..start + self.names_len as usize]
+    }
+
+    /// The bits saying which shingles were quoted; empty when none was.
+    fn quoted_marks(&self) -> &[u32] {
+        &self.values[(self.shingles_len + self.numbers_len + self.names_len) as usize..]
+    }
+
+    /// Whether the `i`th shingle was inside quotation marks.
+    pub fn is_quoted(&self, i: usize) -> bool {
+        self.quoted_marks().get(i / 32).is_some_and(|w| w >> (i % 32) & 1 == 1)
+    }
+
+    /// The share of this sketch's unquoted shingles up to `limit` found in `other`; `None`
+    /// when none is quoted or fewer than [`MIN_UNQUOTED`] are not.
+    fn unquoted_share(&self, other: &Sketch, limit: u32) -> Option<f64> {
+        if self.quoted_marks().is_empty() {
+            return None;
+        }
+        let theirs = other.shingles();
+        let (mut j, mut own, mut shared) = (0, 0usize, 0usize);
+        for (i, &v) in self.shingles().iter().enumerate().take_while(|&(_, &v)| v <= limit) {
+            if self.is_quoted(i) {
+                continue;
+            }
+            own += 1;
+            j += theirs[j..].partition_point(|&w| w < v);
+            shared += usize::from(theirs.get(j) == Some(&v));
+        }
+        (own >= MIN_UNQUOTED).then(|| shared as f64 / own as f64)
     }
 
     /// All the values, for reading them into cache ahead of a comparison.
@@ -258,12 +324,20 @@ impl Sketch {
         };
         let numbers = set_overlap(self.numbers(), other.numbers(), 2);
         let names = set_overlap(self.names(), other.names(), 3);
+        // The shorter text is the one with fewer shingles in the compared range, as for
+        // `containment`.
+        let unquoted = if a <= b {
+            self.unquoted_share(other, limit)
+        } else {
+            other.unquoted_share(self, limit)
+        };
         Similarity {
             containment,
             jaccard,
             longer_share,
             numbers,
             names,
+            unquoted,
         }
     }
 

@@ -671,3 +671,111 @@ fn a_late_copy_joins_its_original_while_the_capacity_holds_it() {
         "the original left with the earliest arrivals"
     );
 }
+
+// A wire story and what other outlets make of it: copies that must join it, and partial
+// reuse (a recap, a shared block, a shared quote) that must not.
+const WIRE_LEAD: &str = "ROTTERDAM, March 3 (Wire) - Dock workers at the port of Rotterdam walked out on Monday in the first strike at Europe's largest port in 22 years, halting container traffic at four terminals and leaving 38 ships waiting at anchor, the FNV union said.";
+const WIRE_REST: [&str; 3] = [
+    "The union wants a 7.5 percent pay rise and an early retirement scheme for crane operators, while the employers' association Deltalinqs has offered 4 percent spread over two years and called the walkout irresponsible.",
+    "Shipping lines Maersk and MSC said they were diverting some vessels to Antwerp and Hamburg, and freight forwarders warned that delays could ripple through supply chains across the Netherlands, Belgium and Germany within days.",
+    "Talks broke down on Friday after six rounds of negotiations, and the mediator appointed by the Ministry of Infrastructure said no new meeting had been scheduled, adding that both sides remained far apart on pensions.",
+];
+const STATEMENT: &str = "\"We regret that the negotiations have not led to an agreement, and we call on both parties to return to the table without conditions so that the port can resume normal operations as soon as possible,\" the Ministry of Infrastructure said in a statement, adding that it would appoint an independent mediator with a mandate of thirty days and that the cabinet was following the situation closely together with the municipality of Rotterdam.";
+
+fn wire_story() -> String {
+    std::iter::once(WIRE_LEAD)
+        .chain(WIRE_REST)
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+fn first_decision_then(copy: &str) -> syndic::engine::Decision {
+    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    engine.process(
+        &record("wire", "wire.example", "2025-03-03T10:00:00Z", &wire_story()),
+        Utc::now(),
+    );
+    engine
+        .process(
+            &record("other", "site.example", "2025-03-03T12:00:00Z", copy),
+            Utc::now(),
+        )
+        .decision
+}
+
+#[test]
+fn copies_under_furniture_truncated_or_teased_join_the_wire_story() {
+    let furnished = format!(
+        "+ ↺ − 16 px\n\n{}\n\nShare this article\n\nSite.example reports, citing Wire.",
+        wire_story().replace("ROTTERDAM, March 3 (Wire) - ", "")
+    );
+    let truncated = [WIRE_LEAD, WIRE_REST[0]].join("\n\n");
+    let teaser = format!(
+        "{} Continue reading",
+        WIRE_LEAD.split_whitespace().take(38).collect::<Vec<_>>().join(" ")
+    );
+    for (name, copy) in [("furniture", furnished), ("truncation", truncated), ("teaser", teaser)] {
+        let decision = first_decision_then(&copy);
+        assert_eq!(
+            decision.matched_article_id.as_deref(),
+            Some("wire"),
+            "{name}: {decision:?}"
+        );
+        if decision.verdict == Verdict::Duplicate {
+            let evidence = decision.evidence.expect("a duplicate carries its evidence");
+            assert!(evidence.lead_shared >= 0.5, "{name}: {evidence:?}");
+        }
+    }
+    // A copy with a rewritten lead keeps most of the text.
+    let rewritten = format!(
+        "Rotterdam dockers stopped work on Monday, the first strike at the port in 22 years, leaving 38 ships at anchor and four terminals idle, according to the FNV union.\n\n{}",
+        WIRE_REST.join("\n\n")
+    );
+    let decision = first_decision_then(&rewritten);
+    assert_eq!(decision.verdict, Verdict::Duplicate, "{decision:?}");
+}
+
+#[test]
+fn a_recap_a_shared_block_and_a_shared_quote_stay_apart() {
+    // A later story on another development, the earlier text repeated as background.
+    let recap = format!(
+        "ROTTERDAM, March 10 (Other) - Port workers in Rotterdam accepted a new pay deal on Sunday after a week-long strike, ending the stoppage that had stranded 61 ships, union leader Niek Stam told reporters outside the Hotel New York, where the final round was held.\n\nThe agreement gives crane operators a 6 percent rise from April and a pension bridge for workers over 60.\n\n{}",
+        WIRE_REST.join("\n\n")
+    );
+    // Two different stories on the event, each with its own lead and facts, carrying one
+    // statement: under half of each, as on real pages (0.43-0.47 of the shorter).
+    let block_a = format!(
+        "AMSTERDAM (Daily) - Dutch exporters of flowers and vegetables counted their losses on Tuesday as refrigerated containers piled up at Rotterdam, with the growers' cooperative Royal FloraHolland estimating damage at 15 million euros a day.\n\nTraders at the Aalsmeer auction said prices for roses fell by a third in two days, since buyers in Germany and France could not be sure of delivery, and several hauliers stopped taking new orders for the port altogether.\n\n{STATEMENT}\n\nGrowers in Westland said they had begun trucking produce to Zeebrugge."
+    );
+    let block_b = format!(
+        "THE HAGUE (Evening) - Members of parliament from three opposition parties demanded an emergency debate on Wednesday over the cabinet's handling of the port dispute, accusing the transport minister of staying silent for a week.\n\nThe Labour and Green Left leader said the government had known for weeks that talks were failing and had done nothing, while a spokesman for the liberal party said employers and unions, not politicians, had to settle pay.\n\n{STATEMENT}\n\nThe debate is expected on Thursday afternoon, the speaker's office said."
+    );
+    // Two agencies' own write-ups of one statement, both quoting most of it: over 0.7 of the
+    // shorter is the quote, as on real pages (0.76-0.78).
+    let quote = "\"We regret that the negotiations have not led to an agreement, and we call on both parties to return to the table without conditions so that the port can resume normal operations as soon as possible. We will appoint an independent mediator with a mandate of thirty days, and the cabinet is following the situation closely together with the municipality.\"";
+    let quote_a = format!(
+        "The Dutch government urged unions and employers at the port of Rotterdam to resume talks on Tuesday, in its first comment on the dispute. {quote} the infrastructure minister told reporters in The Hague."
+    );
+    let quote_b = format!(
+        "Ministers called for an end to the standoff that has paralysed Rotterdam, Europe's busiest container hub. {quote} a government spokeswoman said in a written statement. Union officials did not respond to requests for comment."
+    );
+    let pairs = [
+        ("recap", wire_story(), recap),
+        ("shared block", block_a, block_b),
+        ("shared quote", quote_a, quote_b),
+    ];
+    for (name, first, second) in pairs {
+        let mut engine = Engine::new(CoreConfig::default()).unwrap();
+        engine.process(
+            &record("first", "one.example", "2025-03-04T10:00:00Z", &first),
+            Utc::now(),
+        );
+        let decision = engine
+            .process(
+                &record("second", "two.example", "2025-03-04T12:00:00Z", &second),
+                Utc::now(),
+            )
+            .decision;
+        assert_eq!(decision.verdict, Verdict::NewStory, "{name}: {decision:?}");
+    }
+}
