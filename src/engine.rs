@@ -295,31 +295,92 @@ impl EntryKeys for KeptKeys<'_> {
     }
 }
 
-/// Decides whether the evidence makes a copy.
+/// What verification made of a pair: a copy and by which path, or why not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    /// Enough of the shorter text is in the longer, and the two start alike (a reprint, a
+    /// truncation, a teaser).
+    StartsAlike,
+    /// Enough of both texts is shared for a copy with a rewritten lead.
+    MostlyShared,
+    /// Under one headline, with the figures or names compared and agreeing (a write-thru).
+    SameHeadline,
+    /// The figures or the names were compared and disagree: a recurring format, another event.
+    FactsDisagree,
+    /// Too little of the shorter text is in the longer.
+    TooLittleShared,
+    /// What is shared is mostly inside quotation marks: two write-ups of one statement.
+    SharedQuotes,
+    /// The two start apart and share under the bar for a rewritten lead: a recap, a shared
+    /// block or quote beside a lead of its own.
+    StartsApart,
+}
+
+impl Judgement {
+    pub fn is_copy(self) -> bool {
+        matches!(self, Self::StartsAlike | Self::MostlyShared | Self::SameHeadline)
+    }
+
+    /// One line for people: what the judgement rests on.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::StartsAlike => "a copy: enough of the shorter text is in the longer, and both start alike",
+            Self::MostlyShared => "a copy: most of both texts is shared, under a rewritten lead",
+            Self::SameHeadline => "a copy: one headline, and the figures or names agree",
+            Self::FactsDisagree => "not a copy: the figures or the names disagree",
+            Self::TooLittleShared => "not a copy: too little of the shorter text is in the longer",
+            Self::SharedQuotes => "not a copy: what they share is mostly quoted, their own words differ",
+            Self::StartsApart => {
+                "not a copy: each starts with its own lead and the shared part is too small for a rewritten copy (a recap, a shared block or quote)"
+            }
+        }
+    }
+}
+
+/// Decides what the evidence makes of a pair.
 ///
 /// By the text: enough of the shorter text is in the longer, and either the shared part is
 /// where the longer text starts (a reprint, a truncation, a teaser), or most of both texts is
 /// shared (a copy with a rewritten lead). A block shared by two different stories, a quote two
 /// agencies both carry, or an older article repeated under a new lead is neither; nor is a
-/// text whose own wording, outside quotation marks, falls short where its quotes do not. By the headline: under one headline less
-/// of the text must agree, but then the figures or the names must have been compared and agree
-/// (a wire story's write-thru has a new lead; a headline and a quarter of the wording alone is
-/// what two reports of one recurring event can share). Either way the figures and the names,
-/// where compared, must agree.
-pub fn is_copy(evidence: &Evidence, verify: &VerifyConfig) -> bool {
+/// text whose own wording, outside quotation marks, falls short where its quotes do not. By
+/// the headline: under one headline less of the text must agree, but then the figures or the
+/// names must have been compared and agree (a wire story's write-thru has a new lead; a
+/// headline and a quarter of the wording alone is what two reports of one recurring event can
+/// share). Either way the figures and the names, where compared, must agree.
+pub fn judge(evidence: &Evidence, verify: &VerifyConfig) -> Judgement {
     let facts_agree = evidence.numbers.is_none_or(|n| n >= verify.min_number_overlap)
         && evidence.names.is_none_or(|n| n >= verify.min_name_overlap);
+    if !facts_agree {
+        return Judgement::FactsDisagree;
+    }
     let facts_compared = evidence.numbers.is_some() || evidence.names.is_some();
-    let starts_alike = evidence.lead_shared >= verify.min_lead_shared;
-    // Figures that were compared (and agree, below) stand in for part of the wording: two
-    // stories that share a quote or a block bring figures of their own, or none.
-    let mostly_shared = (evidence.shorter_share >= verify.min_containment_new_lead || evidence.numbers.is_some())
-        && evidence.longer_share >= verify.min_longer_share;
-    let own_words = evidence.unquoted_share.is_none_or(|u| u >= verify.min_containment);
-    let by_text = evidence.shorter_share >= verify.min_containment && own_words && (starts_alike || mostly_shared);
     let by_headline =
         evidence.same_headline && facts_compared && evidence.shorter_share >= verify.min_containment_same_title;
-    facts_agree && (by_text || by_headline)
+    let text = if evidence.shorter_share < verify.min_containment {
+        Judgement::TooLittleShared
+    } else if evidence.unquoted_share.is_some_and(|u| u < verify.min_containment) {
+        Judgement::SharedQuotes
+    } else if evidence.lead_shared >= verify.min_lead_shared {
+        Judgement::StartsAlike
+    } else if (evidence.shorter_share >= verify.min_containment_new_lead || evidence.numbers.is_some())
+        && evidence.longer_share >= verify.min_longer_share
+    {
+        // Figures that were compared (and agree) stand in for part of the wording: two stories
+        // that share a quote or a block bring figures of their own, or none.
+        Judgement::MostlyShared
+    } else {
+        Judgement::StartsApart
+    };
+    match (text.is_copy(), by_headline) {
+        (false, true) => Judgement::SameHeadline,
+        _ => text,
+    }
+}
+
+/// Whether the evidence makes a copy ([`judge`]).
+pub fn is_copy(evidence: &Evidence, verify: &VerifyConfig) -> bool {
+    judge(evidence, verify).is_copy()
 }
 
 /// Reads one value per cache line of every candidate's sketch before any is compared.

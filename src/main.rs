@@ -123,11 +123,17 @@ enum Command {
     },
     /// Show what normalization does to each article: which boilerplate rule dropped which
     /// paragraph, which spans were stripped, and the tokens left to match on. For writing and
-    /// checking rules (config/boilerplate.toml) before scoring them with `eval`.
+    /// checking rules (config/boilerplate.toml) before scoring them with `eval`. With --pair,
+    /// show instead why two articles of the file are or are not copies.
     Explain {
         /// Articles, one JSON object per line (`-` for stdin).
         #[arg(long, default_value = "-")]
         input: String,
+        /// Two article ids: print the evidence verification weighs for them (shared share of
+        /// each text, where the shared part sits, quotes, figures, names, headline, dates)
+        /// and the verdict it gives.
+        #[arg(long, num_args = 2, value_names = ["A", "B"])]
+        pair: Option<Vec<String>>,
         /// Configuration file (TOML); its `normalize.rules_file` is the rules explained.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -340,6 +346,115 @@ fn explain(input: &str, config: &CoreConfig) -> Result<()> {
     Ok(())
 }
 
+/// `syndic explain --pair A B`: the evidence for two articles of `input` and the verdict.
+fn explain_pair(input: &str, a: &str, b: &str, config: CoreConfig) -> Result<()> {
+    use syndic::engine::{judge, Evidence};
+    use syndic::prepare::Prepared;
+    let mut preparer = Engine::new(config.clone())?.preparer();
+    let now = chrono::Utc::now();
+    let mut found: Vec<(u64, syndic::article::Article, syndic::fingerprint::Fingerprint)> = Vec::new();
+    for_each_record(input, |line_no, record| {
+        if let Prepared::Article { article, fingerprint } = preparer.prepare(record, now) {
+            if (article.id == a || article.id == b) && !found.iter().any(|(_, f, _)| f.id == article.id) {
+                found.push((line_no, article, fingerprint));
+            }
+        }
+        Ok(())
+    })?;
+    let side = |id: &str| {
+        found
+            .iter()
+            .find(|(_, article, _)| article.id == id)
+            .with_context(|| format!("no valid article with id {id:?} in {input}: check the id (the records' `id` field), and `syndic dedup` for why a record is invalid"))
+    };
+    let ((line_a, article_a, fp_a), (line_b, article_b, fp_b)) = (side(a)?, side(b)?);
+    let evidence = Evidence::between(fp_a.into(), fp_b.into());
+    let judgement = judge(&evidence, &config.verify);
+    let v = &config.verify;
+    let share = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.3}"));
+    let dated = |article: &syndic::article::Article| {
+        if article.has_published_at {
+            article.published_at.to_rfc3339()
+        } else {
+            "undated".to_string()
+        }
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for (line, article, fp) in [(line_a, article_a, fp_a), (line_b, article_b, fp_b)] {
+        writeln!(
+            out,
+            "{} (line {line}, {}): {} tokens, {}",
+            article.id,
+            article.source,
+            fp.tokens,
+            dated(article)
+        )?;
+    }
+    writeln!(
+        out,
+        "  shorter text's share in the longer  {:.3}  (verify.min_containment {})",
+        evidence.shorter_share, v.min_containment
+    )?;
+    writeln!(
+        out,
+        "  longer text's share in the shorter  {:.3}  (verify.min_longer_share {})",
+        evidence.longer_share, v.min_longer_share
+    )?;
+    writeln!(
+        out,
+        "  longer text's lead in the shorter   {:.3}  (verify.min_lead_shared {}: they start alike)",
+        evidence.lead_shared, v.min_lead_shared
+    )?;
+    writeln!(
+        out,
+        "  shorter text's own words, unquoted  {}  (must reach verify.min_containment too)",
+        share(evidence.unquoted_share)
+    )?;
+    writeln!(
+        out,
+        "  numbers agree                       {}  (verify.min_number_overlap {})",
+        share(evidence.numbers),
+        v.min_number_overlap
+    )?;
+    writeln!(
+        out,
+        "  names agree                         {}  (verify.min_name_overlap {})",
+        share(evidence.names),
+        v.min_name_overlap
+    )?;
+    writeln!(out, "  same headline                       {}", evidence.same_headline)?;
+    let window = config.index.window_secs;
+    let compared = match (article_a.has_published_at, article_b.has_published_at) {
+        (true, true) => {
+            let gap = (article_a.published_at - article_b.published_at).num_seconds().abs();
+            let apart = gap
+                > window
+                    + (article_a.published_until - article_a.published_at)
+                        .num_seconds()
+                        .max((article_b.published_until - article_b.published_at).num_seconds());
+            format!(
+                "{:.1} days apart; index.window_secs is {:.1} days{}",
+                gap as f64 / 86400.0,
+                window as f64 / 86400.0,
+                if apart { ": never compared" } else { "" }
+            )
+        }
+        _ => "an undated article is compared with every held one".to_string(),
+    };
+    writeln!(out, "  event times                         {compared}")?;
+    if fp_a.tokens.min(fp_b.tokens) < v.min_tokens {
+        writeln!(
+            out,
+            "verdict: only an exact copy could match: the shorter text has under verify.min_tokens ({}) tokens",
+            v.min_tokens
+        )?;
+    } else {
+        writeln!(out, "verdict: {}", judgement.describe())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -508,7 +623,10 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Explain { input, config } => explain(&input, &load_config(&config)?),
+        Command::Explain { input, pair, config } => match pair.as_deref() {
+            Some([a, b]) => explain_pair(&input, a, b, load_config(&config)?),
+            _ => explain(&input, &load_config(&config)?),
+        },
         Command::CheckConfig { config } => {
             let config = load_config(&config)?;
             config.rules()?;

@@ -136,6 +136,61 @@ fn eval_makes_the_decisions_dedup_makes_and_names_its_order() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `explain --pair` prints the evidence of a duplicate decision and agrees with it.
+#[test]
+fn explain_pair_shows_why_two_articles_were_merged_or_not() {
+    let dir = std::env::temp_dir().join(format!("syndic-cli-pair-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample.jsonl");
+    let decisions = dir.join("decisions.jsonl");
+    let dedup = syndic()
+        .args(["dedup", "--input", sample, "--output", "/dev/null", "--decisions"])
+        .arg(&decisions)
+        .output()
+        .unwrap();
+    assert!(dedup.status.success());
+    let decisions = lines(&decisions);
+    let duplicate = decisions
+        .iter()
+        .find(|d| d["verdict"] == "duplicate")
+        .expect("the sample has copies");
+    let evidence = &duplicate["evidence"];
+    assert!(
+        evidence["shorter_share"].is_number() && evidence["lead_shared"].is_number(),
+        "{duplicate}"
+    );
+    let (a, b) = (
+        duplicate["article_id"].as_str().unwrap(),
+        duplicate["matched_article_id"].as_str().unwrap(),
+    );
+    let out = syndic()
+        .args(["explain", "--input", sample, "--pair", a, b])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("verdict: a copy"), "{text}");
+    assert!(
+        text.contains(&format!("{:.3}", evidence["shorter_share"].as_f64().unwrap())),
+        "{text}"
+    );
+    let founder = decisions.iter().find(|d| d["verdict"] == "new_story").unwrap()["article_id"]
+        .as_str()
+        .unwrap();
+    let apart = syndic()
+        .args(["explain", "--input", sample, "--pair", a, founder])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&apart.stdout).contains("verdict: not a copy"));
+    let missing = syndic()
+        .args(["explain", "--input", sample, "--pair", a, "no-such-id"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no valid article with id \"no-such-id\""));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn explain_names_the_rule_behind_every_removal_and_reports_bad_records() {
     use std::io::Write as _;
