@@ -11,7 +11,7 @@ use crate::fingerprint::{hamming, same_headline, Fingerprint, Lead, LEAD_ANCHORS
 use crate::index::{EntryKeys, EventSpan, IndexConfig, NearDupIndex, Slot, MAX_ANCHORS, MAX_ANCHOR_KEYS, NO_ANCHOR};
 use crate::postings::prefetch_line;
 use crate::prepare::{Prepared, Preparer};
-use crate::sketch::Sketch;
+use crate::sketch::{Similarity, Sketch};
 use crate::story::{Match, Stories, StoryEvent, StoryKey};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -152,13 +152,18 @@ fn rounded(x: f64) -> f64 {
 impl Evidence {
     /// Compares two articles.
     pub fn between(a: Compared<'_>, b: Compared<'_>) -> Self {
-        let similarity = a.sketch.similarity(b.sketch);
+        Self::given(a, b, &a.sketch.similarity(b.sketch))
+    }
+
+    /// Completes the comparison of two articles whose sketches compare as `similarity`: the
+    /// parts that only a pair that may be a copy needs are computed here.
+    pub fn given(a: Compared<'_>, b: Compared<'_>, similarity: &Similarity) -> Self {
         let (longer, shorter) = if a.tokens >= b.tokens { (a, b) } else { (b, a) };
         Self {
             shorter_share: rounded(similarity.containment),
             longer_share: rounded(similarity.longer_share),
             lead_shared: rounded(longer.lead.found_in(shorter.lead)),
-            unquoted_share: similarity.unquoted.map(rounded),
+            unquoted_share: a.sketch.unquoted_share(b.sketch).map(rounded),
             numbers: similarity.numbers.map(rounded),
             names: similarity.names.map(rounded),
             same_headline: same_headline(a.title, b.title),
@@ -697,14 +702,19 @@ impl Engine {
         self.counters.candidates_checked += self.candidates.len() as u64;
         touch_sketches(&self.slots, &self.candidates);
         let mut best: Option<(Slot, &SlotInfo, Evidence)> = None;
+        let verify = &self.config.verify;
+        // Under both bars no path makes a copy, whatever else the evidence says.
+        let floor = verify.min_containment.min(verify.min_containment_same_title);
         for &slot in &self.candidates {
-            let Some(info) = self.slot(slot).filter(|i| i.tokens >= self.config.verify.min_tokens) else {
+            let Some(info) = self.slot(slot).filter(|i| i.tokens >= verify.min_tokens) else {
                 continue;
             };
-            let evidence = Evidence::between(fp.into(), info.compared());
-            if is_copy(&evidence, &self.config.verify)
-                && best.is_none_or(|(_, _, b)| evidence.shorter_share > b.shorter_share)
-            {
+            let similarity = fp.sketch.similarity(&info.sketch);
+            if rounded(similarity.containment) < floor {
+                continue;
+            }
+            let evidence = Evidence::given(fp.into(), info.compared(), &similarity);
+            if is_copy(&evidence, verify) && best.is_none_or(|(_, _, b)| evidence.shorter_share > b.shorter_share) {
                 best = Some((slot, info, evidence));
             }
         }
@@ -722,7 +732,7 @@ impl Engine {
                 evidence,
             },
         );
-        self.counters.headline_matches += u64::from(evidence.shorter_share < self.config.verify.min_containment);
+        self.counters.headline_matches += u64::from(evidence.shorter_share < verify.min_containment);
         Some(found)
     }
 }

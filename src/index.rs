@@ -156,16 +156,31 @@ const TIME_SPAN_BEFORE_FIRST: i64 = 1 << 31;
 /// Marks an unused anchor cell or key; never stored as a posting.
 pub const NO_ANCHOR: u32 = u32::MAX;
 
+/// What the index keeps of one slot beside its postings.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    simhash: u64,
+    /// Earliest event time the entry stands for, stored as [`NearDupIndex::stored_span`].
+    from: u32,
+    /// Latest event time the entry stands for, stored as [`NearDupIndex::stored_span`];
+    /// [`FREE`] for a free slot.
+    until: u32,
+}
+
+const FREE_ENTRY: Entry = Entry {
+    simhash: 0,
+    from: FREE,
+    until: FREE,
+};
+
 /// See the module documentation. Entries are kept as parallel arrays indexed by slot.
 #[derive(Debug)]
 pub struct NearDupIndex {
     config: IndexConfig,
-    simhashes: Vec<u64>,
-    /// Earliest event time each entry stands for, stored as [`NearDupIndex::stored_span`].
-    from: Vec<u32>,
-    /// Latest event time each entry stands for, stored as [`NearDupIndex::stored_span`];
-    /// [`FREE`] for a free slot.
-    until: Vec<u32>,
+    /// Each slot's SimHash and event times, side by side: a candidate found by an anchor is
+    /// checked against the window and one found by a SimHash half against the radius, and
+    /// either reads one cache line.
+    entries: Vec<Entry>,
     /// Which anchor keys of each entry have postings: `config.anchor_keys()` bits per slot.
     /// Keys past `max_anchor_postings` when their entry came have none, and a removal must not
     /// take another key's posting for them. Read for live entries only: an insert writes all
@@ -212,9 +227,7 @@ impl NearDupIndex {
         config.lead_anchors = config.lead_anchors.min(LEAD_ANCHORS);
         Self {
             config,
-            simhashes: Vec::new(),
-            from: Vec::new(),
-            until: Vec::new(),
+            entries: Vec::new(),
             posted: Vec::new(),
             free: Vec::new(),
             low: GrowingPostings::default(),
@@ -273,7 +286,7 @@ impl NearDupIndex {
     /// The SimHash stored at a live slot.
     pub fn simhash_of(&self, slot: Slot) -> Option<u64> {
         let i = slot as usize;
-        (self.until.get(i).is_some_and(|&t| t != FREE)).then(|| self.simhashes[i])
+        self.entries.get(i).filter(|e| e.until != FREE).map(|e| e.simhash)
     }
 
     /// Candidate slots for an article whose event time is `span` (`None`: unknown), deduplicated,
@@ -285,7 +298,7 @@ impl NearDupIndex {
         let probe = |table: &GrowingPostings, key: u32, out: &mut Vec<Slot>| {
             for_each_within(key, radius / 2, &mut |k| {
                 table.for_each(k, |slot| {
-                    if (self.simhashes[slot as usize] ^ simhash).count_ones() <= radius {
+                    if (self.entries[slot as usize].simhash ^ simhash).count_ones() <= radius {
                         out.push(slot);
                     }
                 });
@@ -329,7 +342,11 @@ impl NearDupIndex {
     /// Whether the live entry at `slot` and a span overlap once widened by the window.
     fn within_window(&self, slot: Slot, from: u32, until: u32) -> bool {
         let i = slot as usize;
-        let (entry_from, entry_until) = (self.from[i], self.until[i]);
+        let Entry {
+            from: entry_from,
+            until: entry_until,
+            ..
+        } = self.entries[i];
         u64::from(entry_until) + u64::from(self.window) >= u64::from(from)
             && u64::from(until) + u64::from(self.window) >= u64::from(entry_from)
     }
@@ -352,16 +369,15 @@ impl NearDupIndex {
     /// evicts about one entry, so this is the next article's eviction.
     fn prefetch_evictions(&self, ahead: usize, keys: &impl EntryKeys) {
         if let Some(&slot) = self.arrivals.get(ahead) {
-            if let Some(&simhash) = self.simhashes.get(slot as usize) {
+            if let Some(&Entry { simhash, .. }) = self.entries.get(slot as usize) {
                 let mut buffer = [NO_ANCHOR; MAX_ANCHOR_KEYS];
                 self.prefetch_postings(simhash, self.posted_keys(slot, keys, &mut buffer));
             }
         }
         if let Some(&slot) = self.arrivals.get(ahead + 1) {
             let i = slot as usize;
-            if let (Some(simhash), Some(until)) = (self.simhashes.get(i), self.until.get(i)) {
-                prefetch_line(simhash);
-                prefetch_line(until);
+            if let Some(entry) = self.entries.get(i) {
+                prefetch_line(entry);
             }
             if let Some(posted) = self.posted.get(i * self.config.anchor_keys() / 64) {
                 prefetch_line(posted);
@@ -483,21 +499,17 @@ impl NearDupIndex {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
-                Self::push_compact(&mut self.simhashes, 0);
-                Self::push_compact(&mut self.from, FREE);
-                Self::push_compact(&mut self.until, FREE);
-                while self.posted.len() * 64 < self.simhashes.len() * n {
+                Self::push_compact(&mut self.entries, FREE_ENTRY);
+                while self.posted.len() * 64 < self.entries.len() * n {
                     Self::push_compact(&mut self.posted, 0);
                 }
-                (self.simhashes.len() - 1) as Slot
+                (self.entries.len() - 1) as Slot
             }
         };
         let i = slot as usize;
         self.make_room(slot, n, keys);
         let (from, until) = self.stored_span(span);
-        self.simhashes[i] = simhash;
-        self.from[i] = from;
-        self.until[i] = until;
+        self.entries[i] = Entry { simhash, from, until };
         let placed = self.low.insert(simhash as u32, slot) & self.high.insert((simhash >> 32) as u32, slot);
         for k in 0..n {
             let anchor = anchors.get(k).copied().unwrap_or(NO_ANCHOR);
@@ -564,20 +576,20 @@ impl NearDupIndex {
     /// Called on every insert, so that a table has moved before its successor fills: a table
     /// grows by half, and moving all of its slots takes a thirty-second as many inserts.
     fn move_postings(&mut self, keys: &impl EntryKeys) {
-        let slots = self.until.len();
+        let slots = self.entries.len();
         // Each posting that moves lands in a random chunk of a table far larger than the cache:
         // the chunks of a step's postings are all requested before any is written, so that
         // their misses overlap instead of coming one after another.
         if let Some(from) = self.low.moving_from() {
             let to = from.saturating_add(self.moves_per_insert).min(slots);
-            let moving = |index: &Self, i: usize| index.until[i] != FREE && !index.low.has_moved(i as Slot);
+            let moving = |index: &Self, i: usize| index.entries[i].until != FREE && !index.low.has_moved(i as Slot);
             for i in (from..to).filter(|&i| moving(self, i)) {
-                self.low.prefetch_successor(self.simhashes[i] as u32);
-                self.high.prefetch_successor((self.simhashes[i] >> 32) as u32);
+                self.low.prefetch_successor(self.entries[i].simhash as u32);
+                self.high.prefetch_successor((self.entries[i].simhash >> 32) as u32);
             }
             for i in from..to {
                 if moving(self, i) {
-                    let simhash = self.simhashes[i];
+                    let simhash = self.entries[i].simhash;
                     self.low.insert(simhash as u32, i as Slot);
                     self.high.insert((simhash >> 32) as u32, i as Slot);
                 }
@@ -593,7 +605,7 @@ impl NearDupIndex {
                 // The keys sit behind the caller's pointers, a miss each unless requested ahead
                 // (BENCHMARKS.md, thirteenth round).
                 keys.prefetch((i + REBUILD_PREFETCH_AHEAD) as Slot, 0);
-                if self.until[i] != FREE && !self.anchor_postings.has_moved(i as Slot) {
+                if self.entries[i].until != FREE && !self.anchor_postings.has_moved(i as Slot) {
                     for &anchor in self.posted_keys(i as Slot, keys, &mut buffer) {
                         if anchor != NO_ANCHOR {
                             self.anchor_postings.prefetch_successor(anchor);
@@ -614,9 +626,9 @@ impl NearDupIndex {
     fn rebuild_simhash_tables(&mut self, capacity: usize, slot_bits: u32) {
         let mut low = Postings::with_capacity(capacity, slot_bits);
         let mut high = Postings::with_capacity(capacity, slot_bits);
-        for i in (0..self.simhashes.len()).filter(|&i| self.until[i] != FREE) {
-            low.insert(self.simhashes[i] as u32, i as Slot);
-            high.insert((self.simhashes[i] >> 32) as u32, i as Slot);
+        for i in (0..self.entries.len()).filter(|&i| self.entries[i].until != FREE) {
+            low.insert(self.entries[i].simhash as u32, i as Slot);
+            high.insert((self.entries[i].simhash >> 32) as u32, i as Slot);
         }
         self.low.replace(low);
         self.high.replace(high);
@@ -626,7 +638,7 @@ impl NearDupIndex {
     fn rebuild_anchor_table(&mut self, capacity: usize, slot_bits: u32, keys: &impl EntryKeys) {
         let mut postings = Postings::with_capacity(capacity, slot_bits);
         let mut buffer = [NO_ANCHOR; MAX_ANCHOR_KEYS];
-        for i in (0..self.simhashes.len()).filter(|&i| self.until[i] != FREE) {
+        for i in (0..self.entries.len()).filter(|&i| self.entries[i].until != FREE) {
             keys.prefetch((i + REBUILD_PREFETCH_AHEAD) as Slot, 0);
             for &anchor in self.posted_keys(i as Slot, keys, &mut buffer) {
                 if anchor != NO_ANCHOR {
@@ -640,12 +652,12 @@ impl NearDupIndex {
     /// Removes the live entry at `slot` from the tables and frees its slot.
     fn remove(&mut self, slot: Slot, keys: &impl EntryKeys) {
         let i = slot as usize;
-        if self.until.get(i).is_none_or(|&t| t == FREE) {
+        if self.entries.get(i).is_none_or(|e| e.until == FREE) {
             debug_assert!(false, "slot {slot} was removed while free");
             return;
         }
-        self.until[i] = FREE;
-        let simhash = self.simhashes[i];
+        self.entries[i].until = FREE;
+        let simhash = self.entries[i].simhash;
         let mut buffer = [NO_ANCHOR; MAX_ANCHOR_KEYS];
         let anchors = self.posted_keys(slot, keys, &mut buffer);
         self.prefetch_postings(simhash, anchors);
@@ -665,9 +677,7 @@ impl NearDupIndex {
     /// Heap bytes of the SimHash part: hashes, times, the two block tables and the arrival
     /// queue.
     pub fn simhash_heap_bytes(&self) -> usize {
-        self.simhashes.capacity() * 8
-            + self.from.capacity() * 4
-            + self.until.capacity() * 4
+        self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.free.capacity() * 4
             + self.low.heap_bytes()
             + self.high.heap_bytes()

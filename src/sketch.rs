@@ -188,10 +188,6 @@ pub struct Similarity {
     pub numbers: Option<f64>,
     /// The same for names.
     pub names: Option<f64>,
-    /// Estimated share of the shorter text's own wording, outside quotation marks, found in
-    /// the longer; `None` when it quotes nothing (then it is `containment`) or too little of
-    /// it is its own to tell.
-    pub unquoted: Option<f64>,
 }
 
 impl Sketch {
@@ -264,9 +260,32 @@ impl Sketch {
         self.quoted_marks().get(i / 32).is_some_and(|w| w >> (i % 32) & 1 == 1)
     }
 
+    /// Estimated share of the shorter text's own wording, outside quotation marks, found in
+    /// the longer (the shorter as for [`Similarity::containment`]); `None` when it quotes
+    /// nothing (then it is the containment) or too little of it is its own to tell. Apart
+    /// from [`Sketch::similarity`]: only a pair that may be a copy needs it.
+    pub fn unquoted_share(&self, other: &Sketch) -> Option<f64> {
+        let limit = self.threshold().min(other.threshold());
+        let count = |s: &Sketch| s.shingles().partition_point(|&v| v <= limit);
+        if count(self) <= count(other) {
+            self.own_share(other, limit)
+        } else {
+            other.own_share(self, limit)
+        }
+    }
+
+    /// The largest shingle hash this sample stands for: all of them when it is complete.
+    fn threshold(&self) -> u32 {
+        if self.complete {
+            u32::MAX
+        } else {
+            self.shingles().last().copied().unwrap_or(u32::MAX)
+        }
+    }
+
     /// The share of this sketch's unquoted shingles up to `limit` found in `other`; `None`
     /// when none is quoted or fewer than [`MIN_UNQUOTED`] are not.
-    fn unquoted_share(&self, other: &Sketch, limit: u32) -> Option<f64> {
+    fn own_share(&self, other: &Sketch, limit: u32) -> Option<f64> {
         if self.quoted_marks().is_empty() {
             return None;
         }
@@ -291,14 +310,7 @@ impl Sketch {
     /// Compares two sketches. Both samples are cut at the same hash threshold, which makes them
     /// uniform samples of the same hash range, so their overlap estimates the true overlap.
     pub fn similarity(&self, other: &Sketch) -> Similarity {
-        let threshold = |s: &Sketch| {
-            if s.complete {
-                u32::MAX
-            } else {
-                s.shingles().last().copied().unwrap_or(u32::MAX)
-            }
-        };
-        let limit = threshold(self).min(threshold(other));
+        let limit = self.threshold().min(other.threshold());
         let (both, a, b) = overlap(self.shingles(), other.shingles(), limit);
         let smaller = a.min(b);
         let union = a + b - both;
@@ -324,20 +336,12 @@ impl Sketch {
         };
         let numbers = set_overlap(self.numbers(), other.numbers(), 2);
         let names = set_overlap(self.names(), other.names(), 3);
-        // The shorter text is the one with fewer shingles in the compared range, as for
-        // `containment`.
-        let unquoted = if a <= b {
-            self.unquoted_share(other, limit)
-        } else {
-            other.unquoted_share(self, limit)
-        };
         Similarity {
             containment,
             jaccard,
             longer_share,
             numbers,
             names,
-            unquoted,
         }
     }
 
