@@ -18,6 +18,12 @@ names (`other-names`: every capitalized word that does not open a sentence, each
 invented one), or both (`other-facts`), as a recurring format reports another event. Articles with fewer than `--min-facts` of them to
 change are left out: changing one or two words makes an edited copy, not another event.
 
+Three more write partial reuse of the article inside another article of the input, which must
+NOT join it either: `recap` (the other article's lead, then the article's paragraphs after
+its first as background), `shared-block` (the other article's lead and ending around a block
+of the article's middle paragraphs) and `shared-quote` (a sentence of the article put in
+quotation marks in both: the original, and the other article quoting it after its lead).
+
 Outlets, agencies and furniture come from lists of this script's own, with names that
 syndic's rules and generator never mention, in the article's script (Latin or Cyrillic).
 Pairs across articles are scored too: sets of real news hold copies of each other, so compare
@@ -182,6 +188,29 @@ def teaser(article):
     return title + body[:end] + "\n\nRead more"
 
 
+PARTIAL = ["recap", "shared-block", "shared-quote"]
+
+
+def sentences(text):
+    return [x for x in re.split(r"(?<=[.!?])\s+", text) if x]
+
+
+def partial_reuse(article, other, pattern, rng):
+    """(the original as written, the other article reusing part of it) for a PARTIAL pattern."""
+    mine, theirs = paragraphs(article["body"]), paragraphs(other["body"])
+    lead, rest = theirs[:1], theirs[1:]
+    if pattern == "recap":
+        return article["body"], "\n\n".join(lead + rest[:1] + mine[1:])
+    if pattern == "shared-block":
+        middle = mine[1:1 + max(1, len(mine) // 3)]
+        return article["body"], "\n\n".join(lead + rest[:2] + middle + rest[2:4])
+    # shared-quote: the longest sentence of the article, quoted by both.
+    said = max(sentences(" ".join(mine[1:]) or mine[0]), key=len)
+    quoted = f"\u201c{said.rstrip('.')},\u201d {rng.choice(['officials said', 'the statement said', 'a spokesman said'])}."
+    original = "\n\n".join(mine).replace(said, quoted, 1)
+    return original, "\n\n".join(lead + [quoted] + rest[:2])
+
+
 def copy(article, pattern, rng):
     body = article["body"]
     if pattern == "teaser":
@@ -244,7 +273,7 @@ def copy(article, pattern, rng):
 
 
 PATTERNS = ["furniture", "wraps", "lost-spaces", "entities", "inserts", "edit", "truncate", "update", "all",
-            "teaser", "other-numbers", "other-names", "other-facts"]
+            "teaser", "other-numbers", "other-names", "other-facts"] + PARTIAL
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("inputs", nargs="+", help="articles as JSONL (id, source, body, ...)")
 parser.add_argument("--pattern", required=True, choices=PATTERNS + ["none"])
@@ -262,30 +291,42 @@ args = parser.parse_args()
 
 rng = random.Random(args.seed)
 count = 0
+pool = []
 for path in args.inputs:
     with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            article = json.loads(line)
-            body = article.get("body") or ""
-            words = len(body.split())
-            if words < args.min_words or (args.pattern == "teaser" and words < 3 * args.words):
-                continue
-            if args.pattern.startswith("other-") and facts(body, args.pattern != "other-names",
-                                                           args.pattern != "other-numbers") < args.min_facts:
-                continue
-            original = {k: article[k] for k in ("id", "source", "body", "title", "url", "published_at") if k in article}
-            original["cluster"] = article["id"]
-            records = [original]
-            if args.pattern != "none":
-                copy_id = f"{args.pattern}-{article['id']}"
-                look_alike = args.pattern.startswith("other-")
-                # A teaser carries no headline field: finding it by its text is what is measured.
-                title = None if look_alike or args.pattern == "teaser" else article.get("title")
-                records.append({"id": copy_id, "source": "copy.example", "title": title,
-                                "body": copy(article, args.pattern, rng),
-                                "published_at": article.get("published_at"),
-                                "cluster": copy_id if look_alike else article["id"]})
-            for record in reversed(records) if args.copy_first else records:
-                print(json.dumps(record, ensure_ascii=False))
-            count += 1
+        pool.extend(json.loads(line) for line in lines if line.strip())
+long_enough = [a for a in pool if len((a.get("body") or "").split()) >= args.min_words]
+for article in pool:
+    body = article.get("body") or ""
+    words = len(body.split())
+    if words < args.min_words or (args.pattern == "teaser" and words < 3 * args.words):
+        continue
+    if args.pattern.startswith("other-") and facts(body, args.pattern != "other-names",
+                                                   args.pattern != "other-numbers") < args.min_facts:
+        continue
+    original = {k: article[k] for k in ("id", "source", "body", "title", "url", "published_at") if k in article}
+    original["cluster"] = article["id"]
+    records = [original]
+    if args.pattern in PARTIAL:
+        others = [a for a in long_enough if a["id"] != article["id"] and len(paragraphs(a["body"])) >= 3]
+        if len(paragraphs(body)) < 3 or not others:
+            continue
+        other = rng.choice(others)
+        original["body"], reused = partial_reuse(article, other, args.pattern, rng)
+        reuse_id = f"{args.pattern}-{article['id']}"
+        records.append({"id": reuse_id, "source": "reuse.example", "title": other.get("title"),
+                        "body": reused, "published_at": article.get("published_at"),
+                        "cluster": reuse_id})
+    elif args.pattern != "none":
+        copy_id = f"{args.pattern}-{article['id']}"
+        look_alike = args.pattern.startswith("other-")
+        # A teaser carries no headline field: finding it by its text is what is measured.
+        title = None if look_alike or args.pattern == "teaser" else article.get("title")
+        records.append({"id": copy_id, "source": "copy.example", "title": title,
+                        "body": copy(article, args.pattern, rng),
+                        "published_at": article.get("published_at"),
+                        "cluster": copy_id if look_alike else article["id"]})
+    for record in reversed(records) if args.copy_first else records:
+        print(json.dumps(record, ensure_ascii=False))
+    count += 1
 print(f"{count} articles", file=sys.stderr)

@@ -81,6 +81,11 @@ pub struct VerifyConfig {
     /// agree): a copy with a rewritten lead keeps most of its text and its figures, a block or
     /// a quote that two stories share is under half of each, beside figures of their own.
     pub min_containment_new_lead: f64,
+    /// Two texts that do not start alike are not copies when the longer one's first sentence
+    /// has more than this many figures and names that the shorter lacks: a recap opens with
+    /// the new event's own before it repeats the older text; a wire's update opens with the
+    /// same story's.
+    pub max_new_lead_facts: u32,
     /// When both texts carry at least two numbers, the minimum share of the smaller set of
     /// numbers found in the other: recurring templates differ in their figures.
     pub min_number_overlap: f64,
@@ -102,6 +107,7 @@ impl Default for VerifyConfig {
             min_longer_share: 0.38,
             min_lead_shared: 0.4,
             min_containment_new_lead: 0.55,
+            max_new_lead_facts: 3,
             min_number_overlap: 0.6,
             min_name_overlap: 0.3,
             min_tokens: 25,

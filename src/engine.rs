@@ -117,6 +117,9 @@ pub struct Evidence {
     /// (`None`: it quotes nothing, or too little is its own to tell). Two agencies' write-ups
     /// of one statement share its quotes; a copy shares the words around them too.
     pub unquoted_share: Option<f64>,
+    /// Figures and names of the longer text's first sentence that the shorter text does not
+    /// have: a recap opens with the new event's own.
+    pub new_lead_facts: u32,
     /// Share of the smaller set of numbers found in the other (`None`: too few to compare).
     pub numbers: Option<f64>,
     /// The same for names.
@@ -164,6 +167,12 @@ impl Evidence {
             longer_share: rounded(similarity.longer_share),
             lead_shared: rounded(longer.lead.found_in(shorter.lead)),
             unquoted_share: a.sketch.unquoted_share(b.sketch).map(rounded),
+            new_lead_facts: longer
+                .lead
+                .facts()
+                .iter()
+                .filter(|&&fact| shorter.sketch.has_fact(fact) == Some(false))
+                .count() as u32,
             numbers: similarity.numbers.map(rounded),
             names: similarity.names.map(rounded),
             same_headline: same_headline(a.title, b.title),
@@ -319,6 +328,9 @@ pub enum Judgement {
     /// The two start apart and share under the bar for a rewritten lead: a recap, a shared
     /// block or quote beside a lead of its own.
     StartsApart,
+    /// The two start apart and the longer opens with figures or names the shorter lacks: a
+    /// later story, or another, that repeats the shorter as background.
+    NewLead,
 }
 
 impl Judgement {
@@ -338,9 +350,15 @@ impl Judgement {
             Self::StartsApart => {
                 "not a copy: each starts with its own lead and the shared part is too small for a rewritten copy (a recap, a shared block or quote)"
             }
+            Self::NewLead => {
+                "not a copy: the longer text opens with figures or names of its own before the shared part (a recap of the shorter under a new event)"
+            }
         }
     }
 }
+
+/// A longer text this much shared has no lead of its own to speak of.
+const NEARLY_ALL: f64 = 0.8;
 
 /// Decides what the evidence makes of a pair.
 ///
@@ -368,6 +386,10 @@ pub fn judge(evidence: &Evidence, verify: &VerifyConfig) -> Judgement {
         Judgement::SharedQuotes
     } else if evidence.lead_shared >= verify.min_lead_shared {
         Judgement::StartsAlike
+    } else if evidence.new_lead_facts > verify.max_new_lead_facts && evidence.longer_share < NEARLY_ALL {
+        // Near-whole copies are spared: furniture before the lead (a site's name, a byline,
+        // a dateline) brings names of its own too, but no recap is nearly all older text.
+        Judgement::NewLead
     } else if (evidence.shorter_share >= verify.min_containment_new_lead || evidence.numbers.is_some())
         && evidence.longer_share >= verify.min_longer_share
     {
@@ -758,6 +780,7 @@ mod tests {
             longer_share: shorter_share,
             lead_shared: 1.0,
             unquoted_share: None,
+            new_lead_facts: 0,
             numbers,
             names,
             same_headline,
@@ -786,6 +809,7 @@ mod tests {
             longer_share: 0.2,
             lead_shared,
             unquoted_share: None,
+            new_lead_facts: 0,
             numbers: None,
             names: None,
             same_headline: false,

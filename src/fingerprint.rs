@@ -67,31 +67,59 @@ pub const LEAD_COMPARED: usize = 30;
 /// and two stories that share a block or a quote each start with their own. 16 bits suffice
 /// to tell whether a lead's shingle is among 60 others (a false match about once in a thousand
 /// lookups) and keep the lead at 120 bytes per article.
+///
+/// It also keeps the figures and names of the first [`LEAD_TOKENS`] words: a recap opens with
+/// the new event's own figures, dates and names before it repeats the older text, while a
+/// wire's updated version opens with the same story's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lead {
     hashes: [u16; LEAD_WINDOW],
     len: u8,
+    facts: [u32; LEAD_FACTS],
+    facts_len: u8,
 }
+
+/// Words of the lead whose figures and names a [`Lead`] keeps: about its first sentence.
+pub const LEAD_TOKENS: u32 = 32;
+
+/// Figures and names of the lead kept, at most.
+pub const LEAD_FACTS: usize = 6;
 
 impl Default for Lead {
     fn default() -> Self {
         Self {
             hashes: [0; LEAD_WINDOW],
             len: 0,
+            facts: [0; LEAD_FACTS],
+            facts_len: 0,
         }
     }
 }
 
 impl Lead {
-    /// The lead of a text whose shingle hashes, in text order, are `shingles`.
-    pub fn new(shingles: &[u32]) -> Self {
+    /// The lead of a text whose shingle hashes, in text order, are `shingles`, and whose first
+    /// figures and names (their tokens' hashes as the sketch keeps them) are `facts`.
+    pub fn new(shingles: &[u32], facts: &[u32]) -> Self {
         let mut lead = Self::default();
         let n = shingles.len().min(LEAD_WINDOW);
         for (kept, &h) in lead.hashes.iter_mut().zip(&shingles[..n]) {
             *kept = (h >> 16) as u16;
         }
         lead.len = n as u8;
+        for &fact in facts {
+            let len = usize::from(lead.facts_len);
+            if len < LEAD_FACTS && !lead.facts[..len].contains(&fact) {
+                lead.facts[len] = fact;
+                lead.facts_len += 1;
+            }
+        }
         lead
+    }
+
+    /// The figures and names of the lead's first [`LEAD_TOKENS`] words, distinct, in text
+    /// order, at most [`LEAD_FACTS`].
+    pub fn facts(&self) -> &[u32] {
+        &self.facts[..usize::from(self.facts_len)]
     }
 
     fn hashes(&self) -> &[u16] {
@@ -194,6 +222,8 @@ pub struct Scratch {
     names: Vec<u32>,
     /// Indexes of quoted tokens on entry to the shared tail; then the quoted shingles' hashes.
     quoted: Vec<u32>,
+    /// Hashes of the figures and names among the first [`LEAD_TOKENS`] tokens, in order.
+    lead_facts: Vec<u32>,
     bytes: Vec<u8>,
 }
 
@@ -218,11 +248,14 @@ impl Fingerprinter {
     /// it, so no shingle counts as quoted.
     pub fn fingerprint(&self, normalized: &str) -> Fingerprint {
         let mut scratch = Scratch::default();
-        for token in normalized.split(' ').filter(|t| !t.is_empty()) {
+        for (i, token) in normalized.split(' ').filter(|t| !t.is_empty()).enumerate() {
             let h = xxh3_64(token.as_bytes());
             scratch.token_hashes.push(h);
             if token.bytes().any(|b| b.is_ascii_digit()) {
                 scratch.numbers.push(h as u32);
+                if (i as u32) < LEAD_TOKENS {
+                    scratch.lead_facts.push(h as u32);
+                }
             }
         }
         let hashes = std::mem::take(&mut scratch.token_hashes);
@@ -245,6 +278,17 @@ impl Fingerprinter {
         };
         select(&normalized.numbers, &mut scratch.numbers);
         select(&normalized.names, &mut scratch.names);
+        scratch.lead_facts.clear();
+        // Figures first, then names: the lead keeps a few, and figures tell events apart best.
+        for indexes in [&normalized.numbers, &normalized.names] {
+            let lead = indexes.partition_point(|&i| i < LEAD_TOKENS);
+            scratch.lead_facts.extend(
+                indexes[..lead]
+                    .iter()
+                    .filter_map(|&i| hashes.get(i as usize))
+                    .map(|&h| h as u32),
+            );
+        }
         scratch.quoted.clear();
         scratch.quoted.extend_from_slice(&normalized.quoted);
         let exact = exact_hash(hashes, &mut scratch.bytes);
@@ -276,7 +320,7 @@ impl Fingerprinter {
         }
         // Before `bottom_k` sorts them, the shingles are in text order.
         let lead_anchors = smallest_distinct(&scratch.shingles[..scratch.shingles.len().min(LEAD_SHINGLES)]);
-        let lead = Lead::new(&scratch.shingles);
+        let lead = Lead::new(&scratch.shingles, &scratch.lead_facts);
         // A shingle is quoted when its first word is. Its hash is what the sketch keeps.
         let shingles = &scratch.shingles;
         scratch.quoted.retain(|&i| (i as usize) < shingles.len());

@@ -412,6 +412,11 @@ fn explain_pair(input: &str, a: &str, b: &str, config: CoreConfig) -> Result<()>
     )?;
     writeln!(
         out,
+        "  new figures, names in longer's lead {}  (verify.max_new_lead_facts {}: more, and not starting alike, is a recap)",
+        evidence.new_lead_facts, v.max_new_lead_facts
+    )?;
+    writeln!(
+        out,
         "  numbers agree                       {}  (verify.min_number_overlap {})",
         share(evidence.numbers),
         v.min_number_overlap

@@ -260,6 +260,19 @@ impl Sketch {
         self.quoted_marks().get(i / 32).is_some_and(|w| w >> (i % 32) & 1 == 1)
     }
 
+    /// Whether `fact` (a figure's or a name's hash) is among this text's figures or names:
+    /// `None` when its samples cannot tell (full, and `fact` above what they kept).
+    pub fn has_fact(&self, fact: u32) -> Option<bool> {
+        let mut unknown = false;
+        for set in [self.numbers(), self.names()] {
+            if set.binary_search(&fact).is_ok() {
+                return Some(true);
+            }
+            unknown |= set.len() >= MAX_NUMBERS && set.last().is_some_and(|&last| fact > last);
+        }
+        (!unknown).then_some(false)
+    }
+
     /// Estimated share of the shorter text's own wording, outside quotation marks, found in
     /// the longer (the shorter as for [`Similarity::containment`]); `None` when it quotes
     /// nothing (then it is the containment) or too little of it is its own to tell. Apart
