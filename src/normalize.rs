@@ -196,6 +196,10 @@ fn paragraphs(text: &str, buf: &mut String, ranges: &mut Vec<std::ops::Range<usi
 /// datelines, attributions and credits there, and skipping the middle halves normalization time.
 const EDGE_PARAGRAPHS: usize = 2;
 
+/// Words of text before a cut rule may end an article: a list header above the story is the
+/// page's, not the story's end.
+const MIN_WORDS_BEFORE_CUT: usize = 40;
+
 /// Byte classes for the ASCII fast path of [`tokenize`].
 const WORD: u8 = 1;
 const DIGIT: u8 = 2;
@@ -693,8 +697,8 @@ impl Normalizer {
         out.quoted.clear();
         let folded = fold(body, &mut scratch.folded, &mut scratch.markup);
         paragraphs(folded, &mut scratch.paragraphs, &mut scratch.ranges);
-        let count = scratch.ranges.len();
-        for (i, range) in scratch.ranges.iter().enumerate() {
+        let (count, cut) = self.cut_point(&scratch.paragraphs, &scratch.ranges);
+        for (i, range) in scratch.ranges[..count].iter().enumerate() {
             let paragraph = &scratch.paragraphs[range.clone()];
             let note = |fate| ExplainedParagraph {
                 text: paragraph.to_string(),
@@ -726,6 +730,35 @@ impl Normalizer {
                 }
             }
         }
+        if let (Some(explained), Some(rule)) = (explained, cut) {
+            for range in &scratch.ranges[count..] {
+                explained.push(ExplainedParagraph {
+                    text: scratch.paragraphs[range.clone()].to_string(),
+                    fate: ParagraphFate::Dropped {
+                        rule: format!("{rule} (and what follows it)"),
+                    },
+                });
+            }
+        }
+    }
+
+    /// How many paragraphs are the article: all of them, or those before the header of a
+    /// closing list of other stories (a cut rule), with the rule. A header counts only after
+    /// [`MIN_WORDS_BEFORE_CUT`] words: at the top of a page it would take the story with it.
+    /// Explanations are written for the paragraphs after it.
+    fn cut_point<'r>(&'r self, text: &str, ranges: &[std::ops::Range<usize>]) -> (usize, Option<&'r str>) {
+        let mut words = 0;
+        for (i, range) in ranges.iter().enumerate() {
+            let paragraph = &text[range.clone()];
+            if words >= MIN_WORDS_BEFORE_CUT {
+                if let Some(rule) = self.rules.cut_by(paragraph) {
+                    return (i, Some(rule));
+                }
+            } else {
+                words += paragraph.split(' ').count();
+            }
+        }
+        (ranges.len(), None)
     }
 
     /// The normalized text of `body`.
@@ -750,6 +783,25 @@ mod tests {
         static NORMALIZER: std::sync::LazyLock<Normalizer> =
             std::sync::LazyLock::new(|| Normalizer::new(BoilerplateRules::builtin()));
         NORMALIZER.normalize(text)
+    }
+
+    #[test]
+    fn a_closing_list_of_other_stories_is_cut_after_the_story_but_not_above_it() {
+        let story = "Gov. Jay Inslee signed legislation on Tuesday making Washington the first state to approve composting as an alternative to burying or cremating human remains, and the law takes effect in May 2020, officials said. Supporters say it is kinder to the environment than cremation.";
+        let list = "More news from KIRO 7\n\n2 killed in floatplane crash in southeast Alaska\n\nMan who lived alone with rats awarded $8 million";
+        let cut = norm(&format!("{story}\n\n{list}"));
+        assert!(cut.ends_with("than cremation"), "{cut}");
+        // A header above the story is the page's: nothing is cut.
+        let above = norm(&format!("Related articles\n\n{story}"));
+        assert!(above.contains("washington"), "{above}");
+        let explained = Normalizer::new(BoilerplateRules::builtin())
+            .explain(&format!("{story}\n\n{list}"))
+            .0;
+        let dropped = explained
+            .iter()
+            .filter(|p| matches!(&p.fate, ParagraphFate::Dropped { rule } if rule.contains("closing list")))
+            .count();
+        assert_eq!(dropped, 3, "the header and both headlines under it");
     }
 
     #[test]

@@ -29,6 +29,8 @@ struct RulesFile {
     drop: Vec<DropRuleSpec>,
     #[serde(default)]
     strip: Vec<StripRuleSpec>,
+    #[serde(default)]
+    cut: Vec<DropRuleSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +115,9 @@ pub struct BoilerplateRules {
     /// paragraph in an explanation.
     drop_rules: Vec<DropRule>,
     strip: Vec<StripRule>,
+    /// Headers of the lists that close a page ("More news from ...", "Stories that may
+    /// interest you"): the paragraph and every one after it are furniture.
+    cut: Vec<DropRule>,
 }
 
 /// A compiled drop rule, kept for explanations.
@@ -250,10 +255,22 @@ impl BoilerplateRules {
                 })
             })
             .collect::<Result<Vec<_>, RulesError>>()?;
+        let cut = file
+            .cut
+            .iter()
+            .map(|r| {
+                Ok(DropRule {
+                    name: r.name.clone(),
+                    max_words: r.max_words,
+                    pattern: compile(&r.name, &r.pattern)?,
+                })
+            })
+            .collect::<Result<Vec<_>, RulesError>>()?;
         Ok(Self {
             drop_tiers,
             drop_rules,
             strip,
+            cut,
         })
     }
 
@@ -269,7 +286,19 @@ impl BoilerplateRules {
             drop_tiers: Vec::new(),
             drop_rules: Vec::new(),
             strip: Vec::new(),
+            cut: Vec::new(),
         }
+    }
+
+    /// The name of the first cut rule that takes `paragraph` for the header of a closing list
+    /// of other stories: the paragraph and all after it are furniture.
+    pub fn cut_by(&self, paragraph: &str) -> Option<&str> {
+        let largest = self.cut.iter().map(|rule| rule.max_words).max()?;
+        let words = words_up_to(paragraph, largest.saturating_add(1))?;
+        self.cut
+            .iter()
+            .find(|rule| words <= rule.max_words && rule.pattern.is_match(paragraph))
+            .map(|rule| rule.name.as_str())
     }
 
     /// Whether the whole paragraph is boilerplate.
