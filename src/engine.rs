@@ -485,9 +485,10 @@ impl Engine {
             .sum()
     }
 
-    /// Normalizes and fingerprints a body, as the engine does. For tools and evaluation.
-    pub fn fingerprint_body(&mut self, body: &str) -> Fingerprint {
-        self.preparer.fingerprint_body(body)
+    /// Normalizes and fingerprints a body under its headline, as the engine does. For tools
+    /// and evaluation.
+    pub fn fingerprint_titled(&mut self, body: &str, title: Option<&str>) -> Fingerprint {
+        self.preparer.fingerprint_titled(body, title)
     }
 
     /// A preparer with the engine's configuration, to run the stateless stages elsewhere

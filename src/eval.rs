@@ -15,7 +15,7 @@
 
 use crate::config::CoreConfig;
 use crate::engine::{is_copy, Engine, Evidence};
-use crate::fingerprint::{hamming, title_key};
+use crate::fingerprint::hamming;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -367,11 +367,9 @@ pub fn evaluate(
             continue;
         };
         for (id, body, title) in [(pair.a.as_str(), a, title_a), (pair.b.as_str(), b, title_b)] {
-            fingerprints.entry(id).or_insert_with(|| {
-                let mut fp = engine.fingerprint_body(body);
-                fp.title = title_key(title);
-                fp
-            });
+            fingerprints
+                .entry(id)
+                .or_insert_with(|| engine.fingerprint_titled(body, title));
         }
         let (Some(fa), Some(fb)) = (fingerprints.get(pair.a.as_str()), fingerprints.get(pair.b.as_str())) else {
             continue;

@@ -72,8 +72,7 @@ impl Preparer {
     pub fn prepare(&mut self, record: &[u8], ingest_time: DateTime<Utc>) -> Prepared {
         match article::parse_with_body(record, self.max_record_bytes, ingest_time) {
             Ok((article, body)) => {
-                let mut fingerprint = self.fingerprint_body(&body);
-                fingerprint.title = fingerprint::title_key(article.title.as_deref());
+                let fingerprint = self.fingerprint_titled(&body, article.title.as_deref());
                 Prepared::Article { article, fingerprint }
             }
             Err(invalid) => Prepared::Invalid {
@@ -81,6 +80,15 @@ impl Preparer {
                 invalid,
             },
         }
+    }
+
+    /// Fingerprints an article's body under its headline: the headline's key, and the body
+    /// without the headline when it opens the body too, as on many scraped pages (one copy
+    /// carrying it and another not must start alike).
+    pub fn fingerprint_titled(&mut self, body: &str, title: Option<&str>) -> Fingerprint {
+        let mut fingerprint = self.fingerprint_body(without_title(body, title));
+        fingerprint.title = fingerprint::title_key(title);
+        fingerprint
     }
 
     /// Normalizes and fingerprints a body.
@@ -92,8 +100,40 @@ impl Preparer {
     }
 }
 
+/// `body` without its first line when that line is the headline (ASCII case and the
+/// whitespace around it aside).
+pub fn without_title<'a>(body: &'a str, title: Option<&str>) -> &'a str {
+    let Some(title) = title.map(str::trim).filter(|t| !t.is_empty()) else {
+        return body;
+    };
+    let body = body.trim_start();
+    let (first, rest) = body.split_once('\n').unwrap_or((body, ""));
+    if first.trim().eq_ignore_ascii_case(title) {
+        rest
+    } else {
+        body
+    }
+}
+
 /// The `id` of a record that failed validation, when it can still be read.
 fn best_effort_id(record: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(record).ok()?;
     value.get("id")?.as_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_title;
+
+    #[test]
+    fn a_headline_opening_the_body_is_left_out_and_nothing_else_is() {
+        let body = "Washington is first state to allow composting\nSEATTLE (AP) - Ashes to ashes.";
+        assert_eq!(
+            without_title(body, Some(" Washington is first state to allow composting ")),
+            "SEATTLE (AP) - Ashes to ashes."
+        );
+        assert_eq!(without_title(body, Some("Another headline")), body);
+        assert_eq!(without_title(body, None), body);
+        assert_eq!(without_title("One line only", Some("One line only")), "");
+    }
 }
