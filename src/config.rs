@@ -493,6 +493,21 @@ mod tests {
         assert_eq!(shipped, CoreConfig::default());
     }
 
+    /// config/syndic.toml documents every key: each one the defaults serialize to is in it.
+    #[test]
+    fn the_shipped_config_file_names_every_key() {
+        let shipped = include_str!("../config/syndic.toml");
+        let defaults = toml::to_string(&CoreConfig::default()).unwrap();
+        for line in defaults.lines() {
+            if let Some((key, _)) = line.split_once(" = ") {
+                assert!(
+                    shipped.lines().any(|l| l.starts_with(&format!("{key} = "))),
+                    "config/syndic.toml does not document {key}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn an_unknown_key_is_named_in_the_error() {
         let err = CoreConfig::from_toml("[index]\nradius = 3\n", Path::new("x.toml")).unwrap_err();
