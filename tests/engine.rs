@@ -274,12 +274,11 @@ fn copies_outside_the_time_window_start_a_new_story_and_evict_nothing() {
     assert_eq!(engine.index().evicted_total(), 0);
     // Still held: a copy dated within the window of the original joins it, whatever came between.
     let out = engine.process(&record("back", "news.az", "2024-01-02", &news_az_reprint()), Utc::now());
-    assert_eq!(
-        out.decision.matched_article_id.as_deref(),
-        Some("o"),
-        "{:?}",
-        out.decision
-    );
+    assert_joined(&out.decision, "o");
+}
+
+fn assert_joined(decision: &syndic::engine::Decision, original: &str) {
+    assert_eq!(decision.matched_article_id.as_deref(), Some(original), "{decision:?}");
 }
 
 #[test]
@@ -437,27 +436,12 @@ fn pair_scores(seed: u64, n: usize) -> (f64, f64) {
             .push(r.id.clone());
         cluster_of.insert(r.id, cluster);
     }
-    let pairs = |groups: Vec<Vec<String>>| -> std::collections::HashSet<(String, String)> {
-        let mut out = std::collections::HashSet::new();
-        for g in groups {
-            for (i, a) in g.iter().enumerate() {
-                for b in &g[i + 1..] {
-                    out.insert(if a < b {
-                        (a.clone(), b.clone())
-                    } else {
-                        (b.clone(), a.clone())
-                    });
-                }
-            }
-        }
-        out
-    };
     let mut truth_groups: HashMap<String, Vec<String>> = HashMap::new();
     for (id, c) in cluster_of {
         truth_groups.entry(c).or_default().push(id);
     }
-    let predicted = pairs(story_members.into_values().collect());
-    let truth = pairs(truth_groups.into_values().collect());
+    let predicted = pairs_within(story_members.values());
+    let truth = pairs_within(truth_groups.values());
     let tp = predicted.intersection(&truth).count() as f64;
     (tp / predicted.len() as f64, tp / truth.len() as f64)
 }
@@ -511,15 +495,19 @@ fn duplicate_pairs(config: &CoreConfig, records: &[Vec<u8>]) -> std::collections
             members.entry(story).or_default().push(id);
         }
     }
+    pairs_within(members.values())
+}
+
+/// Every pair of two members of one group, each as (smaller id, larger id).
+fn pairs_within<'a, S: AsRef<str> + 'a>(
+    groups: impl IntoIterator<Item = &'a Vec<S>>,
+) -> std::collections::BTreeSet<(String, String)> {
     let mut pairs = std::collections::BTreeSet::new();
-    for group in members.values() {
+    for group in groups {
         for (i, a) in group.iter().enumerate() {
             for b in &group[i + 1..] {
-                pairs.insert(if a < b {
-                    (a.clone(), b.clone())
-                } else {
-                    (b.clone(), a.clone())
-                });
+                let (a, b) = (a.as_ref(), b.as_ref());
+                pairs.insert((a.min(b).to_string(), a.max(b).to_string()));
             }
         }
     }
@@ -625,12 +613,7 @@ fn an_undated_reprint_joins_its_dated_original_five_years_older() {
     engine.process(&record("o", "azertag.az", "2019-12-26", AZERTAC), Utc::now());
     let undated = serde_json::json!({"id": "r", "source": "news.az", "body": news_az_reprint()});
     let out = engine.process(undated.to_string().as_bytes(), Utc::now());
-    assert_eq!(
-        out.decision.matched_article_id.as_deref(),
-        Some("o"),
-        "{:?}",
-        out.decision
-    );
+    assert_joined(&out.decision, "o");
 }
 
 /// A copy that arrives after more than a window's worth of newer articles still joins its
