@@ -755,7 +755,7 @@ impl Normalizer {
                     return (i, Some(rule));
                 }
             } else {
-                words += paragraph.split(' ').count();
+                words += crate::rules::words_up_to(paragraph, MIN_WORDS_BEFORE_CUT).unwrap_or(MIN_WORDS_BEFORE_CUT);
             }
         }
         (ranges.len(), None)

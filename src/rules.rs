@@ -30,7 +30,16 @@ struct RulesFile {
     #[serde(default)]
     strip: Vec<StripRuleSpec>,
     #[serde(default)]
-    cut: Vec<DropRuleSpec>,
+    cut: Vec<CutRuleSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CutRuleSpec {
+    name: String,
+    /// Whole paragraphs, compared lower-cased without a closing `:`, `.` or `!`; one ending
+    /// in `*` matches any paragraph that starts with the rest.
+    headers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,8 +126,19 @@ pub struct BoilerplateRules {
     strip: Vec<StripRule>,
     /// Headers of the lists that close a page ("More news from ...", "Stories that may
     /// interest you"): the paragraph and every one after it are furniture.
-    cut: Vec<DropRule>,
+    cut: Vec<CutRule>,
 }
+
+/// A compiled cut rule: its headers, lower-cased, whole and as prefixes.
+#[derive(Debug, Clone)]
+struct CutRule {
+    name: String,
+    whole: std::collections::HashSet<String>,
+    prefixes: Vec<String>,
+}
+
+/// Longest header a cut rule looks at, in bytes: a list's header is a few words.
+const MAX_CUT_HEADER_BYTES: usize = 120;
 
 /// A compiled drop rule, kept for explanations.
 #[derive(Debug, Clone)]
@@ -191,7 +211,7 @@ fn trimmed(mut text: String) -> String {
 /// kept in a byte per 32-byte block, which the compiler turns into one comparison of the whole
 /// block: `filter().count()` into a `usize` took five times as long (80-160 against 13-21 ns per
 /// paragraph of generated articles, at the drop rules' limit of 12 words).
-fn words_up_to(paragraph: &str, limit: usize) -> Option<usize> {
+pub(crate) fn words_up_to(paragraph: &str, limit: usize) -> Option<usize> {
     let is_break = |b: u8| b == b' ' || (0xE3..=0xE9).contains(&b);
     let mut words = 0;
     let mut blocks = paragraph.as_bytes().chunks_exact(32);
@@ -259,7 +279,22 @@ impl BoilerplateRules {
                 })
             })
             .collect::<Result<Vec<_>, RulesError>>()?;
-        let cut = compile_paragraph_rules(&file.cut)?;
+        let cut = file
+            .cut
+            .iter()
+            .map(|spec| {
+                let lowered = spec.headers.iter().map(|h| h.trim().to_lowercase());
+                let (prefixes, whole): (Vec<String>, Vec<String>) = lowered.partition(|h| h.ends_with('*'));
+                CutRule {
+                    name: spec.name.clone(),
+                    whole: whole.into_iter().collect(),
+                    prefixes: prefixes
+                        .into_iter()
+                        .map(|p| p.trim_end_matches('*').to_string())
+                        .collect(),
+                }
+            })
+            .collect();
         Ok(Self {
             drop_tiers,
             drop_rules,
@@ -287,11 +322,15 @@ impl BoilerplateRules {
     /// The name of the first cut rule that takes `paragraph` for the header of a closing list
     /// of other stories: the paragraph and all after it are furniture.
     pub fn cut_by(&self, paragraph: &str) -> Option<&str> {
-        let largest = self.cut.iter().map(|rule| rule.max_words).max()?;
-        let words = words_up_to(paragraph, largest.saturating_add(1))?;
+        // A header is short: most paragraphs are passed over on their length alone, with no
+        // lower-cased copy made.
+        if self.cut.is_empty() || paragraph.len() > MAX_CUT_HEADER_BYTES {
+            return None;
+        }
+        let header = paragraph.trim_end_matches([':', '.', '!', ' ']).to_lowercase();
         self.cut
             .iter()
-            .find(|rule| words <= rule.max_words && rule.pattern.is_match(paragraph))
+            .find(|rule| rule.whole.contains(&header) || rule.prefixes.iter().any(|p| header.starts_with(p.as_str())))
             .map(|rule| rule.name.as_str())
     }
 
