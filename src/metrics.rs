@@ -148,7 +148,7 @@ impl Metrics {
             )?,
             index_entries: gauge(
                 "syndic_index_entries",
-                "Articles in the near-duplicate index (inside the time window).",
+                "Articles in the near-duplicate index (at most index.capacity).",
             )?,
             index_bytes: gauge("syndic_index_bytes", "Heap bytes of the near-duplicate index.")?,
             index_evictions: gauge(
@@ -165,7 +165,7 @@ impl Metrics {
             )?,
             stories_open: gauge(
                 "syndic_stories_open",
-                "Stories with at least one article inside the window.",
+                "Stories with at least one article in the index.",
             )?,
             resident_memory: gauge(
                 "process_resident_memory_bytes",
