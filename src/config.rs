@@ -335,7 +335,11 @@ impl CoreConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let range = |key, value: String, expected| Err(ConfigError::Range { key, value, expected });
         // The messages below spell these limits out.
-        const _: () = assert!(crate::index::MAX_ANCHORS == 32 && crate::fingerprint::LEAD_ANCHORS == 2);
+        const _: () = assert!(
+            crate::index::MAX_ANCHORS == 32
+                && crate::fingerprint::LEAD_ANCHORS == 2
+                && crate::sketch::MAX_SHINGLES == 4096
+        );
         if self.index.simhash_radius > 7 {
             return range(
                 "index.simhash_radius",
@@ -384,7 +388,7 @@ impl CoreConfig {
         // The upper bound keeps sketches (4 bytes per value, per indexed article) sane.
         if self.fingerprint.sketch_size < 8
             || self.fingerprint.sketch_size < self.index.anchors
-            || self.fingerprint.sketch_size > 4096
+            || self.fingerprint.sketch_size > crate::sketch::MAX_SHINGLES
         {
             return range(
                 "fingerprint.sketch_size",

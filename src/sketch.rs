@@ -22,6 +22,9 @@ pub struct Sketch {
     pub complete: bool,
 }
 
+/// Most shingles a sketch keeps (`fingerprint.sketch_size`, checked in `config`).
+pub const MAX_SHINGLES: usize = 4096;
+
 /// Unquoted shingles the shorter text's sample needs before its unquoted share is estimated.
 const MIN_UNQUOTED: usize = 8;
 
@@ -207,9 +210,16 @@ impl Sketch {
         names: &[u32],
         quoted: impl Fn(u32) -> bool,
     ) -> Self {
-        let marks: Vec<bool> = shingles.iter().map(|&h| quoted(h)).collect();
-        let words = if marks.contains(&true) {
-            shingles.len().div_ceil(32)
+        // The bits are set on the stack first: most articles quote nothing, and then the sketch
+        // holds no words for them. `config` bounds a sketch at 4096 shingles.
+        let mut marks = [0u32; MAX_SHINGLES.div_ceil(32)];
+        for (i, _) in shingles.iter().enumerate().filter(|&(_, &h)| quoted(h)) {
+            if let Some(word) = marks.get_mut(i / 32) {
+                *word |= 1 << (i % 32);
+            }
+        }
+        let words = if marks.iter().any(|&w| w != 0) {
+            shingles.len().div_ceil(32).min(marks.len())
         } else {
             0
         };
@@ -217,13 +227,7 @@ impl Sketch {
         values.extend_from_slice(shingles);
         values.extend_from_slice(numbers);
         values.extend_from_slice(names);
-        let start = values.len();
-        values.resize(start + words, 0);
-        if words > 0 {
-            for (i, _) in marks.iter().enumerate().filter(|(_, &q)| q) {
-                values[start + i / 32] |= 1 << (i % 32);
-            }
-        }
+        values.extend_from_slice(&marks[..words]);
         Self {
             values: values.into_boxed_slice(),
             shingles_len: shingles.len() as u32,
