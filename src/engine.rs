@@ -180,6 +180,43 @@ impl Evidence {
     }
 }
 
+/// The event time an article is compared by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventTime {
+    /// Its `published_at`, and the latest instant that stands for.
+    Dated(EventSpan),
+    /// No date: compared with every held article. Not "now": an undated reprint may be of a
+    /// five-year-old story.
+    Undated,
+    /// Dated more than `index.max_ahead_secs` after it arrived: a mistake (a typo in the year, a
+    /// wrong clock) that says nothing of when the story happened, so compared as undated.
+    DatedAhead,
+}
+
+impl EventTime {
+    pub fn of(article: &Article, index: &IndexConfig) -> Self {
+        if !article.has_published_at {
+            return Self::Undated;
+        }
+        let latest_plausible = article.ingest_time.timestamp().saturating_add(index.max_ahead_secs);
+        if article.published_at.timestamp() > latest_plausible {
+            return Self::DatedAhead;
+        }
+        Self::Dated(EventSpan {
+            from: article.published_at.timestamp(),
+            until: article.published_until.timestamp(),
+        })
+    }
+
+    /// The span compared with the window; `None` when the time is unknown.
+    pub fn span(self) -> Option<EventSpan> {
+        match self {
+            Self::Dated(span) => Some(span),
+            Self::Undated | Self::DatedAhead => None,
+        }
+    }
+}
+
 /// Running totals, for summaries and metrics.
 #[derive(Debug, Default, Clone, Copy, Serialize)]
 pub struct Counters {
@@ -606,26 +643,12 @@ impl Engine {
         outcome
     }
 
-    /// The event time the article is compared by: `None` (unknown, compared with every held
-    /// article) when it has no date, or a date more than `index.max_ahead_secs` after its
-    /// arrival, which is a mistake (a typo in the year, a wrong clock) and says nothing of when
-    /// the story happened. Neither is "now": an undated reprint may be of a five-year-old story.
+    /// The event time the article is compared by ([`EventTime::of`]), counting dated-ahead
+    /// articles.
     fn event_span(&mut self, article: &Article) -> Option<EventSpan> {
-        if !article.has_published_at {
-            return None;
-        }
-        let latest_plausible = article
-            .ingest_time
-            .timestamp()
-            .saturating_add(self.config.index.max_ahead_secs);
-        if article.published_at.timestamp() > latest_plausible {
-            self.counters.dated_ahead += 1;
-            return None;
-        }
-        Some(EventSpan {
-            from: article.published_at.timestamp(),
-            until: article.published_until.timestamp(),
-        })
+        let time = EventTime::of(article, &self.config.index);
+        self.counters.dated_ahead += u64::from(time == EventTime::DatedAhead);
+        time.span()
     }
 
     fn found_story(&mut self, article: &Article, slot: Slot, fp: Fingerprint) -> Outcome {

@@ -85,6 +85,20 @@ pub struct EventSpan {
     pub until: i64,
 }
 
+impl EventSpan {
+    /// Whether two articles with these event times are compared: their spans overlap once
+    /// widened by `window_secs`; an unknown time is within the window of any. The index applies
+    /// this in its stored units ([`NearDupIndex::candidates`]).
+    pub fn within(a: Option<EventSpan>, b: Option<EventSpan>, window_secs: i64) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => {
+                a.until.saturating_add(window_secs) >= b.from && b.until.saturating_add(window_secs) >= a.from
+            }
+            _ => true,
+        }
+    }
+}
+
 impl Default for IndexConfig {
     fn default() -> Self {
         Self {
@@ -149,8 +163,8 @@ const UNKNOWN: (u32, u32) = (1, u32::MAX);
 
 /// Event times are stored as 32-bit seconds from a base set 2^31 seconds (68 years) before the
 /// first event time seen, which halves the per-article cost of times in the index. Times
-/// outside those 136 years are clamped to its ends: such an article is
-/// kept or evicted as if it were dated at the end, which only matters for archives that old.
+/// outside those 136 years are clamped to its ends: such an article is compared as if it were
+/// dated at the end, which only matters for archives that old.
 const TIME_SPAN_BEFORE_FIRST: i64 = 1 << 31;
 
 /// Marks an unused anchor cell or key; never stored as a posting.
@@ -334,12 +348,13 @@ impl NearDupIndex {
     /// has set the base (every entry is then undated, and within the window of anything).
     fn query_span(&self, span: Option<EventSpan>) -> (u32, u32) {
         match (span, self.time_base) {
-            (Some(span), Some(base)) => (Self::stored(base, span.from), Self::stored(base, span.until)),
+            (Some(span), Some(base)) => Self::stored_against(base, span),
             _ => UNKNOWN,
         }
     }
 
-    /// Whether the live entry at `slot` and a span overlap once widened by the window.
+    /// Whether the live entry at `slot` and a span overlap once widened by the window:
+    /// [`EventSpan::within`] in stored units.
     fn within_window(&self, slot: Slot, from: u32, until: u32) -> bool {
         let i = slot as usize;
         let Entry {
@@ -460,6 +475,14 @@ impl NearDupIndex {
         time.saturating_sub(base).clamp(1, i64::from(u32::MAX - 1)) as u32
     }
 
+    /// `span` as stored against `base`; a span that ends before it starts ends where it starts.
+    fn stored_against(base: i64, span: EventSpan) -> (u32, u32) {
+        (
+            Self::stored(base, span.from),
+            Self::stored(base, span.until.max(span.from)),
+        )
+    }
+
     /// A span as stored, [`UNKNOWN`] for `None`; the first dated span sets the base.
     fn stored_span(&mut self, span: Option<EventSpan>) -> (u32, u32) {
         match span {
@@ -467,10 +490,7 @@ impl NearDupIndex {
                 let base = *self
                     .time_base
                     .get_or_insert_with(|| span.from.saturating_sub(TIME_SPAN_BEFORE_FIRST));
-                (
-                    Self::stored(base, span.from),
-                    Self::stored(base, span.until.max(span.from)),
-                )
+                Self::stored_against(base, span)
             }
             None => UNKNOWN,
         }
@@ -876,10 +896,8 @@ mod tests {
             let held = |live: &[(Slot, u64, Vec<u32>, Option<i64>)], key: u32| {
                 live.iter().map(|entry| entry.2.iter().filter(|&&a| a == key).count()).sum::<usize>()
             };
-            let near = |a: Option<i64>, b: Option<i64>| match (a, b) {
-                (Some(a), Some(b)) => (a - b).abs() <= 100,
-                _ => true,
-            };
+            let point = |t: Option<i64>| t.map(|t| EventSpan { from: t, until: t });
+            let near = |a: Option<i64>, b: Option<i64>| EventSpan::within(point(a), point(b), 100);
             for (simhash, anchors, t, probe) in entries {
                 // Few keys, so that capped ones are common.
                 let anchors: Vec<u32> = anchors.iter().map(|a| if capped { a % 8 } else { *a }).collect();

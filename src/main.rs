@@ -348,7 +348,8 @@ fn explain(input: &str, config: &CoreConfig) -> Result<()> {
 
 /// `syndic explain --pair A B`: the evidence for two articles of `input` and the verdict.
 fn explain_pair(input: &str, a: &str, b: &str, config: CoreConfig) -> Result<()> {
-    use syndic::engine::{judge, Evidence};
+    use syndic::engine::{judge, EventTime, Evidence};
+    use syndic::index::EventSpan;
     use syndic::prepare::Prepared;
     let mut preparer = Engine::new(config.clone())?.preparer();
     let now = chrono::Utc::now();
@@ -428,21 +429,25 @@ fn explain_pair(input: &str, a: &str, b: &str, config: CoreConfig) -> Result<()>
         v.min_name_overlap
     )?;
     writeln!(out, "  same headline                       {}", evidence.same_headline)?;
+    let (time_a, time_b) = (
+        EventTime::of(article_a, &config.index),
+        EventTime::of(article_b, &config.index),
+    );
     let window = config.index.window_secs;
-    let compared = match (article_a.has_published_at, article_b.has_published_at) {
-        (true, true) => {
-            let gap = (article_a.published_at - article_b.published_at).num_seconds().abs();
-            let apart = gap
-                > window
-                    + (article_a.published_until - article_a.published_at)
-                        .num_seconds()
-                        .max((article_b.published_until - article_b.published_at).num_seconds());
-            format!(
-                "{:.1} days apart; index.window_secs is {:.1} days{}",
-                gap as f64 / 86400.0,
-                window as f64 / 86400.0,
-                if apart { ": never compared" } else { "" }
-            )
+    let compared = match (time_a, time_b) {
+        (EventTime::Dated(a), EventTime::Dated(b)) => format!(
+            "{:.1} days apart; index.window_secs is {:.1} days{}",
+            (a.from - b.from).abs() as f64 / 86400.0,
+            window as f64 / 86400.0,
+            if EventSpan::within(Some(a), Some(b), window) {
+                ""
+            } else {
+                ": never compared"
+            }
+        ),
+        _ if [time_a, time_b].contains(&EventTime::DatedAhead) => {
+            "one is dated more than index.max_ahead_secs after it arrived: compared as undated, with every held one"
+                .to_string()
         }
         _ => "an undated article is compared with every held one".to_string(),
     };
