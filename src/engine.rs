@@ -718,7 +718,7 @@ impl Engine {
                 story_id: self.stories.story_id(story).map(str::to_string),
                 verdict,
                 matched_article_id: Some(matched),
-                score: Some((m.similarity * 1000.0).round() / 1000.0),
+                score: Some(rounded(m.similarity)),
                 distance: Some(m.distance),
                 evidence,
                 reason_code: None,

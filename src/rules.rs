@@ -226,24 +226,20 @@ pub(crate) fn words_up_to(paragraph: &str, limit: usize) -> Option<usize> {
     (words < limit).then_some(words + 1)
 }
 
-/// Compiles rules that judge a whole paragraph (drop and cut rules), in file order.
-fn compile_paragraph_rules(specs: &[DropRuleSpec]) -> Result<Vec<DropRule>, RulesError> {
-    specs
-        .iter()
-        .map(|r| {
-            Ok(DropRule {
-                name: r.name.clone(),
-                max_words: r.max_words,
-                pattern: compile(&r.name, &r.pattern)?,
-            })
-        })
-        .collect()
-}
-
 impl BoilerplateRules {
     pub fn from_toml(text: &str) -> Result<Self, RulesError> {
         let file: RulesFile = toml::from_str(text)?;
-        let drop_rules = compile_paragraph_rules(&file.drop)?;
+        let drop_rules = file
+            .drop
+            .iter()
+            .map(|r| {
+                Ok(DropRule {
+                    name: r.name.clone(),
+                    max_words: r.max_words,
+                    pattern: compile(&r.name, &r.pattern)?,
+                })
+            })
+            .collect::<Result<Vec<_>, RulesError>>()?;
         let mut limits: Vec<usize> = file.drop.iter().map(|r| r.max_words).collect();
         limits.sort_unstable();
         limits.dedup();
