@@ -295,7 +295,9 @@ pool = []
 for path in args.inputs:
     with open(path, encoding="utf-8") as lines:
         pool.extend(json.loads(line) for line in lines if line.strip())
-long_enough = [a for a in pool if len((a.get("body") or "").split()) >= args.min_words]
+# Articles that can carry another's reused text: long enough, and with a lead, a middle and an end.
+reusers = [a for a in pool if len((a.get("body") or "").split()) >= args.min_words
+           and len(paragraphs(a["body"])) >= 3] if args.pattern in PARTIAL else []
 for article in pool:
     body = article.get("body") or ""
     words = len(body.split())
@@ -308,7 +310,7 @@ for article in pool:
     original["cluster"] = article["id"]
     records = [original]
     if args.pattern in PARTIAL:
-        others = [a for a in long_enough if a["id"] != article["id"] and len(paragraphs(a["body"])) >= 3]
+        others = [a for a in reusers if a["id"] != article["id"]]
         if len(paragraphs(body)) < 3 or not others:
             continue
         other = rng.choice(others)
