@@ -217,12 +217,7 @@ fn read_docs(articles: &[u8], order: Order) -> Vec<Doc> {
     }
     match order {
         Order::File => {}
-        Order::Shuffle(seed) => {
-            let mut rng = crate::corpus::Rng::new(seed);
-            for i in (1..docs.len()).rev() {
-                docs.swap(i, rng.below(i + 1));
-            }
-        }
+        Order::Shuffle(seed) => crate::corpus::Rng::new(seed).shuffle(&mut docs),
         Order::SortByTime => docs.sort_by_key(|d| (d.time.is_none(), d.time)),
     }
     docs

@@ -515,11 +515,8 @@ fn pairs_within<'a, S: AsRef<str> + 'a>(
 }
 
 fn shuffled<T: Clone>(items: &[T], seed: u64) -> Vec<T> {
-    let mut rng = syndic::corpus::Rng::new(seed);
     let mut out = items.to_vec();
-    for i in (1..out.len()).rev() {
-        out.swap(i, rng.below(i + 1));
-    }
+    syndic::corpus::Rng::new(seed).shuffle(&mut out);
     out
 }
 
