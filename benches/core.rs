@@ -5,13 +5,13 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use syndic::config::CoreConfig;
-use syndic::corpus::{Generator, Rng};
-use syndic::engine::Engine;
-use syndic::fingerprint::{FingerprintConfig, Fingerprinter};
-use syndic::index::{EntryKeys, EventSpan, IndexConfig, NearDupIndex, Slot};
-use syndic::normalize::{Normalized, Normalizer, Scratch};
-use syndic::postings::prefetch_line;
-use syndic::rules::BoilerplateRules;
+use syndic::pipeline::engine::Engine;
+use syndic::pipeline::fingerprint::{FingerprintConfig, Fingerprinter};
+use syndic::pipeline::index::postings::prefetch_line;
+use syndic::pipeline::index::{EntryKeys, EventSpan, IndexConfig, NearDupIndex, Slot};
+use syndic::pipeline::normalize::rules::BoilerplateRules;
+use syndic::pipeline::normalize::{Normalized, Normalizer, Scratch};
+use syndic::tools::corpus::{Generator, Rng};
 
 fn bodies(n: usize) -> Vec<String> {
     Generator::new(17)
@@ -31,7 +31,7 @@ fn stages(c: &mut Criterion) {
     group.bench_function("parse 2000 records", |b| {
         b.iter(|| {
             for r in &records {
-                black_box(syndic::article::parse(r, 1 << 20, now).is_ok());
+                black_box(syndic::pipeline::record::parse(r, 1 << 20, now).is_ok());
             }
         })
     });
@@ -73,7 +73,7 @@ fn stages(c: &mut Criterion) {
         })
         .collect();
     let fingerprinter = Fingerprinter::new(FingerprintConfig::default());
-    let mut fp_scratch = syndic::fingerprint::Scratch::default();
+    let mut fp_scratch = syndic::pipeline::fingerprint::Scratch::default();
     group.bench_function("fingerprint 2000 articles (simhash + sketch)", |b| {
         b.iter(|| {
             for n in &normalized {
@@ -95,7 +95,7 @@ fn stages(c: &mut Criterion) {
 /// headline).
 const ANCHOR_KEYS: usize = 9;
 
-/// What the engine keeps of each entry for the index (`syndic::index::EntryKeys`): its anchor
+/// What the engine keeps of each entry for the index (`syndic::pipeline::index::EntryKeys`): its anchor
 /// keys, which in the engine are the first values of the entry's sketch, an allocation of its
 /// own behind the entry, as here.
 #[derive(Default)]

@@ -18,8 +18,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use syndic::config::CoreConfig;
-use syndic::corpus::Generator;
-use syndic::kafka::worker::{self, Mode};
+use syndic::tools::corpus::Generator;
+use syndic::worker::run::{self, Mode};
 
 const PARTITIONS: i32 = 3;
 
@@ -188,8 +188,8 @@ async fn delete_topics_of(config: &CoreConfig) {
     }
 }
 
-fn telemetry() -> syndic::http::Telemetry {
-    syndic::http::Telemetry::new().expect("metrics register")
+fn telemetry() -> syndic::worker::http::Telemetry {
+    syndic::worker::http::Telemetry::new().expect("metrics register")
 }
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {
@@ -225,8 +225,8 @@ async fn main() {
         let produce_secs = t.elapsed().as_secs_f64();
         // A mark for profilers (`perf record -a` from here on sees the throughput phase only).
         println!("{name:<12} input produced; draining it");
-        let (_trigger, shutdown) = syndic::shutdown::channel();
-        let summary = worker::run_in_mode(c.clone(), shutdown, mode, telemetry())
+        let (_trigger, shutdown) = syndic::worker::shutdown::channel();
+        let summary = run::run_in_mode(c.clone(), shutdown, mode, telemetry())
             .await
             .expect("worker ran");
         let outputs = read_timestamps(&brokers, &c.kafka.decisions_topic);
@@ -246,8 +246,8 @@ async fn main() {
         // Idle time counts from joining the group, which comes before the first record here.
         c.kafka.stop_after_idle_secs = 15;
         topics_for(&c).await;
-        let (_trigger, shutdown) = syndic::shutdown::channel();
-        let worker = tokio::spawn(worker::run_in_mode(c.clone(), shutdown, mode, telemetry()));
+        let (_trigger, shutdown) = syndic::worker::shutdown::channel();
+        let worker = tokio::spawn(run::run_in_mode(c.clone(), shutdown, mode, telemetry()));
         tokio::time::sleep(Duration::from_secs(4)).await; // join the group first
         produce(&brokers, &c.kafka.input_topic, m, rate).await;
         worker.await.expect("joined").expect("worker ran");

@@ -3,10 +3,10 @@
 //! Unknown keys are errors that name the key, so a typo never silently falls back to a
 //! default. `config/syndic.toml` documents each key with its default value.
 
-use crate::fingerprint::FingerprintConfig;
-use crate::index::IndexConfig;
-use crate::rules::{BoilerplateRules, RulesError};
-use crate::story::StoryConfig;
+use crate::pipeline::fingerprint::FingerprintConfig;
+use crate::pipeline::index::IndexConfig;
+use crate::pipeline::normalize::rules::{BoilerplateRules, RulesError};
+use crate::pipeline::story::StoryConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -336,9 +336,9 @@ impl CoreConfig {
         let range = |key, value: String, expected| Err(ConfigError::Range { key, value, expected });
         // The messages below spell these limits out.
         const _: () = assert!(
-            crate::index::MAX_ANCHORS == 32
-                && crate::fingerprint::LEAD_ANCHORS == 2
-                && crate::sketch::MAX_SHINGLES == 4096
+            crate::pipeline::index::MAX_ANCHORS == 32
+                && crate::pipeline::fingerprint::LEAD_ANCHORS == 2
+                && crate::pipeline::fingerprint::sketch::MAX_SHINGLES == 4096
         );
         if self.index.simhash_radius > 7 {
             return range(
@@ -375,20 +375,20 @@ impl CoreConfig {
                 "1 to 8 words",
             );
         }
-        if self.index.anchors > crate::index::MAX_ANCHORS {
+        if self.index.anchors > crate::pipeline::index::MAX_ANCHORS {
             return range(
                 "index.anchors",
                 self.index.anchors.to_string(),
                 "0 to 32 (each is one more table probe per article)",
             );
         }
-        if self.index.lead_anchors > crate::fingerprint::LEAD_ANCHORS {
+        if self.index.lead_anchors > crate::pipeline::fingerprint::LEAD_ANCHORS {
             return range("index.lead_anchors", self.index.lead_anchors.to_string(), "0 to 2");
         }
         // The upper bound keeps sketches (4 bytes per value, per indexed article) sane.
         if self.fingerprint.sketch_size < 8
             || self.fingerprint.sketch_size < self.index.anchors
-            || self.fingerprint.sketch_size > crate::sketch::MAX_SHINGLES
+            || self.fingerprint.sketch_size > crate::pipeline::fingerprint::sketch::MAX_SHINGLES
         {
             return range(
                 "fingerprint.sketch_size",

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use syndic::config::CoreConfig;
-use syndic::engine::Engine;
+use syndic::pipeline::engine::Engine;
 
 #[derive(Parser)]
 #[command(name = "syndic", version, about = "Near-duplicate detection for wire articles: one canonical story per syndication cluster.", long_about = None)]
@@ -169,14 +169,14 @@ fn run_worker(config: CoreConfig) -> Result<()> {
     config.validate()?;
     init_logging(&config.log);
     runtime()?.block_on(async {
-        let telemetry = syndic::http::Telemetry::new()?;
+        let telemetry = syndic::worker::http::Telemetry::new()?;
         if !config.http.address.is_empty() {
-            syndic::http::serve(&config.http.address, telemetry.clone()).await?;
+            syndic::worker::http::serve(&config.http.address, telemetry.clone()).await?;
         }
-        let (trigger, shutdown) = syndic::shutdown::channel();
+        let (trigger, shutdown) = syndic::worker::shutdown::channel();
         tokio::spawn(trigger.fire_on_signals());
         let linger = std::time::Duration::from_millis(config.http.linger_after_stop_ms);
-        syndic::kafka::worker::run(config, shutdown, telemetry).await?;
+        syndic::worker::run::run(config, shutdown, telemetry).await?;
         tokio::time::sleep(linger).await;
         anyhow::Ok(())
     })
@@ -273,7 +273,7 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
         engine.index().len(),
         c.candidates_checked as f64 / c.records.max(1) as f64
     );
-    if let Some(peak) = syndic::metrics::process_memory("VmHWM") {
+    if let Some(peak) = syndic::worker::metrics::process_memory("VmHWM") {
         // What sizing a deployment needs: the window's articles, each story's canonical
         // record as received, and the allocator's slack (BENCHMARKS.md, "Memory of the whole
         // engine").
@@ -302,11 +302,12 @@ fn excerpt(text: &str, max: usize) -> String {
 }
 
 fn explain(input: &str, config: &CoreConfig) -> Result<()> {
-    use syndic::normalize::{Normalizer, ParagraphFate};
+    use syndic::pipeline::normalize::{Normalizer, ParagraphFate};
     let normalizer = Normalizer::new(config.rules()?);
     let mut out = BufWriter::new(std::io::stdout().lock());
     for_each_record(input, |line_no, record| {
-        let parsed = syndic::article::parse_with_body(record, config.input.max_record_bytes, chrono::Utc::now());
+        let parsed =
+            syndic::pipeline::record::parse_with_body(record, config.input.max_record_bytes, chrono::Utc::now());
         let (article, body) = match parsed {
             Ok(parsed) => parsed,
             Err(invalid) => {
@@ -348,12 +349,16 @@ fn explain(input: &str, config: &CoreConfig) -> Result<()> {
 
 /// `syndic explain --pair A B`: the evidence for two articles of `input` and the verdict.
 fn explain_pair(input: &str, a: &str, b: &str, config: CoreConfig) -> Result<()> {
-    use syndic::engine::{judge, EventTime, Evidence};
-    use syndic::index::EventSpan;
-    use syndic::prepare::Prepared;
+    use syndic::pipeline::engine::{judge, EventTime, Evidence};
+    use syndic::pipeline::index::EventSpan;
+    use syndic::pipeline::prepare::Prepared;
     let mut preparer = Engine::new(config.clone())?.preparer();
     let now = chrono::Utc::now();
-    let mut found: Vec<(u64, syndic::article::Article, syndic::fingerprint::Fingerprint)> = Vec::new();
+    let mut found: Vec<(
+        u64,
+        syndic::pipeline::record::Article,
+        syndic::pipeline::fingerprint::Fingerprint,
+    )> = Vec::new();
     for_each_record(input, |line_no, record| {
         if let Prepared::Article { article, fingerprint } = preparer.prepare(record, now) {
             if (article.id == a || article.id == b) && !found.iter().any(|(_, f, _)| f.id == article.id) {
@@ -373,7 +378,7 @@ fn explain_pair(input: &str, a: &str, b: &str, config: CoreConfig) -> Result<()>
     let judgement = judge(&evidence, &config.verify);
     let v = &config.verify;
     let share = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.3}"));
-    let dated = |article: &syndic::article::Article| {
+    let dated = |article: &syndic::pipeline::record::Article| {
         if article.has_published_at {
             article.published_at.to_rfc3339()
         } else {
@@ -503,9 +508,9 @@ fn run(cli: Cli) -> Result<()> {
             config,
         } => {
             let order = match (shuffle, sort_by_time) {
-                (Some(seed), _) => syndic::eval::Order::Shuffle(seed),
-                (None, true) => syndic::eval::Order::SortByTime,
-                (None, false) => syndic::eval::Order::File,
+                (Some(seed), _) => syndic::tools::eval::Order::Shuffle(seed),
+                (None, true) => syndic::tools::eval::Order::SortByTime,
+                (None, false) => syndic::tools::eval::Order::File,
             };
             let config = load_config(&config)?;
             let articles = std::fs::read(&input).with_context(|| format!("cannot read {}", input.display()))?;
@@ -514,12 +519,12 @@ fn run(cli: Cli) -> Result<()> {
                     let text =
                         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
                     let name = path.display().to_string();
-                    let parsed = syndic::eval::read_pairs(&name, &text)?;
+                    let parsed = syndic::tools::eval::read_pairs(&name, &text)?;
                     Some((name, parsed))
                 }
                 None => None,
             };
-            let report = syndic::eval::evaluate(
+            let report = syndic::tools::eval::evaluate(
                 &config,
                 &articles,
                 pairs.as_ref().map(|(n, p)| (n.as_str(), p.clone())),
@@ -544,7 +549,7 @@ fn run(cli: Cli) -> Result<()> {
             output,
         } => {
             let mut out = open_output(&output)?;
-            let corpus = syndic::corpus::Generator::new(seed).with_invalid(with_invalid);
+            let corpus = syndic::tools::corpus::Generator::new(seed).with_invalid(with_invalid);
             for record in corpus.take(articles) {
                 out.write_all(&record.line)?;
                 out.write_all(b"\n")?;
@@ -597,13 +602,13 @@ fn run(cli: Cli) -> Result<()> {
                 ..Default::default()
             });
             let report = runtime()?.block_on(async {
-                let telemetry = syndic::http::Telemetry::new()?;
+                let telemetry = syndic::worker::http::Telemetry::new()?;
                 let address = syndic::config::HttpConfig::default().address;
                 // The endpoints serve during the demo too; a taken port only costs them.
-                if let Err(error) = syndic::http::serve(&address, telemetry.clone()).await {
+                if let Err(error) = syndic::worker::http::serve(&address, telemetry.clone()).await {
                     eprintln!("syndic: {error}");
                 }
-                anyhow::Ok(syndic::kafka::demo::run(articles, telemetry).await?)
+                anyhow::Ok(syndic::worker::demo::run(articles, telemetry).await?)
             })?;
             let s = report.summary;
             println!(

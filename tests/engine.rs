@@ -3,9 +3,9 @@
 use chrono::Utc;
 use std::collections::HashMap;
 use syndic::config::CoreConfig;
-use syndic::corpus::Generator;
-use syndic::engine::{Engine, Verdict};
-use syndic::story::EventKind;
+use syndic::pipeline::engine::{Engine, Verdict};
+use syndic::pipeline::story::EventKind;
+use syndic::tools::corpus::Generator;
 
 fn record(id: &str, source: &str, date: &str, body: &str) -> Vec<u8> {
     serde_json::json!({"id": id, "source": source, "published_at": date, "body": body, "url": format!("https://{source}/{id}")})
@@ -277,7 +277,7 @@ fn copies_outside_the_time_window_start_a_new_story_and_evict_nothing() {
     assert_joined(&out.decision, "o");
 }
 
-fn assert_joined(decision: &syndic::engine::Decision, original: &str) {
+fn assert_joined(decision: &syndic::pipeline::engine::Decision, original: &str) {
     assert_eq!(decision.matched_article_id.as_deref(), Some(original), "{decision:?}");
 }
 
@@ -516,12 +516,12 @@ fn pairs_within<'a, S: AsRef<str> + 'a>(
 
 fn shuffled<T: Clone>(items: &[T], seed: u64) -> Vec<T> {
     let mut out = items.to_vec();
-    syndic::corpus::Rng::new(seed).shuffle(&mut out);
+    syndic::tools::corpus::Rng::new(seed).shuffle(&mut out);
     out
 }
 
 /// F1 of `found` pairs against the pairs of the generator's clusters.
-fn pair_f1(records: &[syndic::corpus::Record], found: &std::collections::BTreeSet<(String, String)>) -> f64 {
+fn pair_f1(records: &[syndic::tools::corpus::Record], found: &std::collections::BTreeSet<(String, String)>) -> f64 {
     let mut clusters: HashMap<&str, Vec<&str>> = HashMap::new();
     for r in records {
         if let Some(cluster) = &r.cluster {
@@ -552,7 +552,7 @@ proptest::proptest! {
     /// stories (BENCHMARKS.md measures it at 20,000 articles: F1 within 0.0003).
     #[test]
     fn permuting_the_arrival_order_keeps_the_duplicate_pairs(corpus in 0u64..1000, order in proptest::prelude::any::<u64>()) {
-        let generated: Vec<syndic::corpus::Record> = Generator::new(corpus).take(600).collect();
+        let generated: Vec<syndic::tools::corpus::Record> = Generator::new(corpus).take(600).collect();
         let records: Vec<Vec<u8>> = generated.iter().map(|r| r.line.clone()).collect();
         let config = CoreConfig::default();
         let in_order = duplicate_pairs(&config, &records);
@@ -669,7 +669,7 @@ fn wire_story() -> String {
         .join("\n\n")
 }
 
-fn first_decision_then(copy: &str) -> syndic::engine::Decision {
+fn first_decision_then(copy: &str) -> syndic::pipeline::engine::Decision {
     let mut engine = Engine::new(CoreConfig::default()).unwrap();
     engine.process(
         &record("wire", "wire.example", "2025-03-03T10:00:00Z", &wire_story()),

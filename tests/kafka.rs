@@ -16,8 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use syndic::config::CoreConfig;
-use syndic::corpus::Generator;
-use syndic::engine::Engine;
+use syndic::pipeline::engine::Engine;
+use syndic::tools::corpus::Generator;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -507,7 +507,7 @@ fn twenty_small_and_one_big() -> (Vec<InputRecord>, usize) {
                 .into_bytes(),
         )
     };
-    let mut rng = syndic::corpus::Rng::new(11);
+    let mut rng = syndic::tools::corpus::Rng::new(11);
     let mut records: Vec<InputRecord> = (0..20)
         .map(|i| {
             let body = format!(

@@ -14,8 +14,8 @@
 //! anchors can merge them. Precision measured without them looks safer than it is.
 
 use crate::config::CoreConfig;
-use crate::engine::{is_copy, Engine, Evidence};
-use crate::fingerprint::hamming;
+use crate::pipeline::engine::{is_copy, Engine, Evidence};
+use crate::pipeline::fingerprint::hamming;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -35,7 +35,7 @@ pub enum EvalError {
 pub enum Order {
     /// As the file lists them: what `syndic dedup`, a crawl dump or a topic replay delivers.
     File,
-    /// A seeded shuffle of the file (Fisher-Yates on [`crate::corpus::Rng`]).
+    /// A seeded shuffle of the file (Fisher-Yates on [`crate::tools::corpus::Rng`]).
     Shuffle(u64),
     /// By `published_at`, undated articles last, ties in file order: for comparison only.
     SortByTime,
@@ -79,7 +79,7 @@ pub struct Report {
     pub at_risk: usize,
     pub errors: Vec<PairError>,
     /// The engine's decisions, in the order the articles were fed: what `syndic dedup` writes.
-    pub decisions: Vec<crate::engine::Decision>,
+    pub decisions: Vec<crate::pipeline::engine::Decision>,
 }
 
 /// Why a pair is listed.
@@ -212,12 +212,12 @@ fn read_docs(articles: &[u8], order: Order) -> Vec<Doc> {
             body: field("body"),
             title: field("title"),
             record: line.to_vec(),
-            time: field("published_at").and_then(|t| crate::article::parse_timestamp(&t).ok()),
+            time: field("published_at").and_then(|t| crate::pipeline::record::parse_timestamp(&t).ok()),
         });
     }
     match order {
         Order::File => {}
-        Order::Shuffle(seed) => crate::corpus::Rng::new(seed).shuffle(&mut docs),
+        Order::Shuffle(seed) => crate::tools::corpus::Rng::new(seed).shuffle(&mut docs),
         Order::SortByTime => docs.sort_by_key(|d| (d.time.is_none(), d.time)),
     }
     docs
@@ -332,7 +332,7 @@ pub fn evaluate(
         .collect();
     // Fingerprints of the articles that listed pairs name, each computed once: with pairs,
     // every negative pair is checked.
-    let mut fingerprints: HashMap<&str, crate::fingerprint::Fingerprint> = HashMap::new();
+    let mut fingerprints: HashMap<&str, crate::pipeline::fingerprint::Fingerprint> = HashMap::new();
     for pair in &pairs {
         let merged = matches!((story_of.get(&pair.a), story_of.get(&pair.b)), (Some(x), Some(y)) if x == y);
         let positive = pair.label == positive_label;
@@ -451,7 +451,7 @@ mod tests {
     #[test]
     fn by_cluster_lists_errors_in_a_fixed_order() {
         // Every copy sits in a cluster of its own: each merged pair is a false positive.
-        let articles: String = crate::corpus::Generator::new(3)
+        let articles: String = crate::tools::corpus::Generator::new(3)
             .take(300)
             .map(|generated| {
                 let mut record: serde_json::Value = serde_json::from_slice(&generated.line).expect("generated JSON");

@@ -5,7 +5,7 @@
 //! Three GET routes do not need a web framework: this is a small HTTP/1.1 responder on a tokio
 //! listener, closing each connection after one response.
 
-use crate::metrics::Metrics;
+use crate::worker::metrics::Metrics;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,7 +36,7 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    pub fn new() -> Result<Self, crate::metrics::MetricsError> {
+    pub fn new() -> Result<Self, crate::worker::metrics::MetricsError> {
         Ok(Self {
             metrics: Metrics::new()?,
             health: Arc::new(Health::default()),

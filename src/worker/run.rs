@@ -12,13 +12,13 @@
 //! offset waits for it. See `docs/worker.md`.
 
 use crate::config::{ConfigError, CoreConfig, KafkaConfig};
-use crate::engine::{Engine, Outcome, Verdict};
-use crate::http::Telemetry;
-use crate::kafka::publish::{InFlightRecord, Output, PublishError, Publisher};
-use crate::metrics::{process_memory, Metrics};
-use crate::offsets::OffsetTracker;
-use crate::prepare::{Prepared, Preparer};
-use crate::shutdown::Shutdown;
+use crate::pipeline::engine::{Engine, Outcome, Verdict};
+use crate::pipeline::prepare::{Prepared, Preparer};
+use crate::worker::http::Telemetry;
+use crate::worker::metrics::{process_memory, Metrics};
+use crate::worker::offsets::OffsetTracker;
+use crate::worker::publish::{InFlightRecord, Output, PublishError, Publisher};
+use crate::worker::shutdown::Shutdown;
 use chrono::{DateTime, Utc};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -479,8 +479,11 @@ impl RecordSeries {
         Self {
             consumed: metrics.records_consumed.with_label_values(&[&kafka.input_topic]),
             decisions: resolve(&metrics.decisions, &Verdict::ALL.map(|v| v.as_str())),
-            dead_lettered: resolve(&metrics.dead_lettered, &crate::article::InvalidRecord::CODES),
-            story_events: resolve(&metrics.story_events, &crate::story::EventKind::ALL.map(|k| k.as_str())),
+            dead_lettered: resolve(&metrics.dead_lettered, &crate::pipeline::record::InvalidRecord::CODES),
+            story_events: resolve(
+                &metrics.story_events,
+                &crate::pipeline::story::EventKind::ALL.map(|k| k.as_str()),
+            ),
             metrics: std::sync::Arc::new(metrics.clone()),
         }
     }

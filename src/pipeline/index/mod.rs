@@ -23,7 +23,7 @@
 //! * **The headline** (`fingerprint::title_key`), stored with the anchors: a wire story's
 //!   write-thru keeps it while its wording moves too far for the anchors of its text.
 //!
-//! Candidates are only candidates: [`crate::engine`] confirms them with the sketch.
+//! Candidates are only candidates: [`crate::pipeline::engine`] confirms them with the sketch.
 //!
 //! **Who is compared, who is kept.** Event time decides who is compared: a lookup returns only
 //! entries whose event time lies within `window_secs` of the article's own, and an article
@@ -41,8 +41,10 @@
 //! verification sketch), so it reads them back through [`EntryKeys`]. That saves 36 bytes per
 //! article at the default nine keys, a quarter of the index.
 
-use crate::fingerprint::LEAD_ANCHORS;
-use crate::postings::{huge_pages, prefetch_line, GrowingPostings, Postings, MIN_SLOT_BITS};
+pub mod postings;
+
+use crate::pipeline::fingerprint::LEAD_ANCHORS;
+use crate::pipeline::index::postings::{huge_pages, prefetch_line, GrowingPostings, Postings, MIN_SLOT_BITS};
 use std::collections::VecDeque;
 
 /// Position of an entry in the index; reused after eviction.

@@ -5,9 +5,11 @@
 //! own loop over xxh3 hashes is several times faster (see `benches/core.rs`, which keeps the
 //! crate as a reference).
 
-use crate::markup::decode_markup;
-use crate::normalize::{fold_char, is_unspaced, Normalized};
-use crate::sketch::{bottom_k, Sketch, MAX_NUMBERS};
+pub mod sketch;
+
+use crate::pipeline::fingerprint::sketch::{bottom_k, Sketch, MAX_NUMBERS};
+use crate::pipeline::normalize::markup::decode_markup;
+use crate::pipeline::normalize::{fold_char, is_unspaced, Normalized};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// How features are cut. Defaults were chosen with `syndic eval` (see BENCHMARKS.md).
@@ -44,7 +46,7 @@ pub struct Fingerprint {
     pub tokens: u32,
     /// The smallest distinct shingle hashes among the text's first [`LEAD_SHINGLES`] shingles,
     /// ascending, padded with `u32::MAX`: lookup keys for excerpts of the lead (see
-    /// [`crate::index`]).
+    /// [`crate::pipeline::index`]).
     pub lead_anchors: [u32; LEAD_ANCHORS],
     /// The headline's [`title_key`], when the article has one long enough to count.
     pub title: Option<u64>,

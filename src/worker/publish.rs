@@ -10,7 +10,7 @@
 //! The worker decides *which* outputs a record has (`worker.rs`); this module owns sending
 //! them and counting their acknowledgements.
 
-use crate::metrics::Metrics;
+use crate::worker::metrics::Metrics;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};

@@ -3,10 +3,10 @@
 //! transactions and isolation levels; the integration tests use a real broker instead.
 
 use crate::config::CoreConfig;
-use crate::corpus::Generator;
-use crate::http::Telemetry;
-use crate::kafka::worker::{self, WorkerError, WorkerSummary};
-use crate::shutdown;
+use crate::tools::corpus::Generator;
+use crate::worker::http::Telemetry;
+use crate::worker::run::{self, WorkerError, WorkerSummary};
+use crate::worker::shutdown;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -61,7 +61,7 @@ pub async fn run(articles: usize, telemetry: Telemetry) -> Result<DemoReport, Wo
     ] {
         cluster.create_topic(topic, PARTITIONS, 1).map_err(mock_error)?;
     }
-    let producer: FutureProducer = worker::producer_config(&config.kafka).create().map_err(mock_error)?;
+    let producer: FutureProducer = run::producer_config(&config.kafka).create().map_err(mock_error)?;
     for record in Generator::new(42).with_invalid(true).take(articles) {
         let sent = FutureRecord::to(&config.kafka.input_topic)
             .key(&record.id)
@@ -72,7 +72,7 @@ pub async fn run(articles: usize, telemetry: Telemetry) -> Result<DemoReport, Wo
             .map_err(|(e, _)| mock_error(e))?;
     }
     let (_trigger, shutdown) = shutdown::channel();
-    let summary = worker::run(config.clone(), shutdown, telemetry).await?;
+    let summary = run::run(config.clone(), shutdown, telemetry).await?;
     let stories = read_stories(&config.kafka.brokers, &config.kafka.stories_topic)?;
     Ok(DemoReport {
         produced: articles,

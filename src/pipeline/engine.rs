@@ -5,14 +5,16 @@
 //! keeps no clock of its own (the caller passes ingest time), so the CLI, the Kafka worker,
 //! tests and benchmarks all drive the same code.
 
-use crate::article::{Article, InvalidRecord};
 use crate::config::{ConfigError, CoreConfig, VerifyConfig};
-use crate::fingerprint::{hamming, same_headline, Fingerprint, Lead, LEAD_ANCHORS};
-use crate::index::{EntryKeys, EventSpan, IndexConfig, NearDupIndex, Slot, MAX_ANCHORS, MAX_ANCHOR_KEYS, NO_ANCHOR};
-use crate::postings::prefetch_line;
-use crate::prepare::{Prepared, Preparer};
-use crate::sketch::{Similarity, Sketch};
-use crate::story::{Match, Stories, StoryEvent, StoryKey};
+use crate::pipeline::fingerprint::sketch::{Similarity, Sketch};
+use crate::pipeline::fingerprint::{hamming, same_headline, Fingerprint, Lead, LEAD_ANCHORS};
+use crate::pipeline::index::postings::prefetch_line;
+use crate::pipeline::index::{
+    EntryKeys, EventSpan, IndexConfig, NearDupIndex, Slot, MAX_ANCHORS, MAX_ANCHOR_KEYS, NO_ANCHOR,
+};
+use crate::pipeline::prepare::{Prepared, Preparer};
+use crate::pipeline::record::{Article, InvalidRecord};
+use crate::pipeline::story::{Match, Stories, StoryEvent, StoryKey};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -124,7 +126,7 @@ pub struct Evidence {
     pub numbers: Option<f64>,
     /// The same for names.
     pub names: Option<f64>,
-    /// Both articles carry one headline ([`crate::fingerprint::title_key`]).
+    /// Both articles carry one headline ([`crate::pipeline::fingerprint::title_key`]).
     pub same_headline: bool,
 }
 

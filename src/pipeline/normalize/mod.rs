@@ -1,15 +1,18 @@
 //! Text normalization: from a publisher's body to the token stream that fingerprints read.
 //!
 //! This module owns everything that makes two copies of one story look the same on the inside:
-//! HTML that scrapers leave (via [`crate::markup`]), Unicode NFKC, one form for quotes, dashes
+//! HTML that scrapers leave (via [`crate::pipeline::normalize::markup`]), Unicode NFKC, one form for quotes, dashes
 //! and spaces, removal of zero-width characters and soft hyphens, re-joining of hard-wrapped
 //! lines, boilerplate removal (via [`BoilerplateRules`]) and tokenization into lower-case words
 //! and numbers (a letter at a time in scripts written without spaces). The output is one xxh3 hash per token
 //! (with which tokens are numbers and names), ready for the fingerprints; the text itself, the
 //! tokens joined by single spaces, is built only on request, for people and tools.
 
-use crate::markup::{decode_markup, markup_at};
-use crate::rules::{BoilerplateRules, Ends, Removal};
+pub mod markup;
+pub mod rules;
+
+use crate::pipeline::normalize::markup::{decode_markup, markup_at};
+use crate::pipeline::normalize::rules::{BoilerplateRules, Ends, Removal};
 use unicode_normalization::UnicodeNormalization;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -79,7 +82,7 @@ pub(crate) fn fold<'a>(body: &'a str, out: &'a mut String, markup: &mut String) 
 
 /// Whether folding leaves the byte `b` as it is: ASCII, printable or a space or line break,
 /// and not a backquote ([`fold_char`]) or the `&` and `<` that may start HTML
-/// ([`crate::markup`]). Compares rather than a table, so that a block is tested at once.
+/// ([`crate::pipeline::normalize::markup`]). Compares rather than a table, so that a block is tested at once.
 #[inline]
 fn is_plain(b: u8) -> bool {
     (b == b'\n' || (b' '..=b'~').contains(&b)) && !matches!(b, b'`' | b'&' | b'<')
@@ -755,7 +758,8 @@ impl Normalizer {
                     return (i, Some(rule));
                 }
             } else {
-                words += crate::rules::words_up_to(paragraph, MIN_WORDS_BEFORE_CUT).unwrap_or(MIN_WORDS_BEFORE_CUT);
+                words += crate::pipeline::normalize::rules::words_up_to(paragraph, MIN_WORDS_BEFORE_CUT)
+                    .unwrap_or(MIN_WORDS_BEFORE_CUT);
             }
         }
         (ranges.len(), None)

@@ -5,10 +5,10 @@
 //! and produces; the engine runs them inline for the CLI, tests and benchmarks. This module
 //! owns that split and the [`Prepared`] value that crosses it.
 
-use crate::article::{self, Article, InvalidRecord};
 use crate::config::{ConfigError, CoreConfig};
-use crate::fingerprint::{self, Fingerprint, Fingerprinter};
-use crate::normalize::{self, Normalizer};
+use crate::pipeline::fingerprint::{self, Fingerprint, Fingerprinter};
+use crate::pipeline::normalize::{self, Normalizer};
+use crate::pipeline::record::{self, Article, InvalidRecord};
 use chrono::{DateTime, Utc};
 
 /// One record after the stateless stages.
@@ -70,7 +70,7 @@ impl Preparer {
 
     /// Parses, validates, normalizes and fingerprints one raw record received at `ingest_time`.
     pub fn prepare(&mut self, record: &[u8], ingest_time: DateTime<Utc>) -> Prepared {
-        match article::parse_with_body(record, self.max_record_bytes, ingest_time) {
+        match record::parse_with_body(record, self.max_record_bytes, ingest_time) {
             Ok((article, body)) => {
                 let fingerprint = self.fingerprint_titled(&body, article.title.as_deref());
                 Prepared::Article { article, fingerprint }

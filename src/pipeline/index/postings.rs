@@ -16,14 +16,14 @@
 //!   anyway: the SimHash tables by Hamming distance, anchor candidates by their sketch.
 //! * It cannot place its postings anew by itself. Growing, or making room for wider slots,
 //!   places them anew from the keys of the index's live entries, which the index reads back
-//!   from its caller ([`crate::index::EntryKeys`]): a few entries at each insert, while the
+//!   from its caller ([`crate::pipeline::index::EntryKeys`]): a few entries at each insert, while the
 //!   full table still answers beside its successor ([`GrowingPostings`]).
 //!
 //! Two postings with the same slot and tag but different keys are the same `u32`; a removal
 //! may take the other key's. The counts stay right, and the posting left stands for the other
 //! key, reachable from its home ([`Postings::remove`] says why).
 
-use crate::index::Slot;
+use crate::pipeline::index::Slot;
 
 /// Postings per chunk: 15 and the count fill a 64-byte line.
 const CELLS: usize = 15;

@@ -1,6 +1,6 @@
 //! HTML that scrapers leave in article bodies: character references (`&amp;`, `&#39;`) and
 //! tags. This module owns recognizing them and what each stands for in text;
-//! [`crate::normalize`] calls it while folding, at each `&` and `<`.
+//! [`crate::pipeline::normalize`] calls it while folding, at each `&` and `<`.
 //!
 //! Wire copy carries none, but a body taken from a web page may: one copy's `Azerbaijan&#39;s`
 //! against another's `Azerbaijan's` put "39" among its numbers and broke every shingle around

@@ -2,13 +2,13 @@
 //!
 //! Rules live in `config/boilerplate.toml` (embedded as the default, replaceable by a file),
 //! so operators extend them without a rebuild. This module owns loading and validating them and
-//! applying them to one paragraph; [`crate::normalize`] decides where paragraphs come from.
+//! applying them to one paragraph; [`crate::pipeline::normalize`] decides where paragraphs come from.
 
 use regex::{Regex, RegexSet};
 use serde::Deserialize;
 
 /// The rules shipped with syndic.
-pub const DEFAULT_RULES_TOML: &str = include_str!("../config/boilerplate.toml");
+pub const DEFAULT_RULES_TOML: &str = include_str!("../../../config/boilerplate.toml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
@@ -76,7 +76,7 @@ pub enum End {
 }
 
 /// Where a paragraph sits: among the first paragraphs, the last ones, or both (a short
-/// article). Strip rules run only on such paragraphs (see [`crate::normalize`]).
+/// article). Strip rules run only on such paragraphs (see [`crate::pipeline::normalize`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ends {
     pub start: bool,
@@ -433,7 +433,7 @@ mod tests {
     /// article (it meets "\"Интерфакс\"").
     fn folded(text: &str) -> String {
         let (mut out, mut markup) = (String::new(), String::new());
-        crate::normalize::fold(text, &mut out, &mut markup).to_string()
+        crate::pipeline::normalize::fold(text, &mut out, &mut markup).to_string()
     }
 
     /// Asserts that the built-in rules drop each paragraph whole.

@@ -12,7 +12,7 @@
 //! event with each copy, the output with the square of the copies, and its events past what a
 //! broker accepts (`message.max.bytes`, 1 MB by default: a few thousand members).
 
-use crate::article::Article;
+use crate::pipeline::record::Article;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
@@ -392,7 +392,7 @@ impl Stories {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::article::parse;
+    use crate::pipeline::record::parse;
 
     fn article(id: &str, source: &str, date: &str) -> Article {
         let rec = format!(r#"{{"id":"{id}","source":"{source}","body":"text","published_at":"{date}"}}"#);

@@ -1,0 +1,25 @@
+//! The pure pipeline: one raw record in, one decision and its story events out.
+//!
+//! No tokio, Kafka, HTTP, metrics registry or file I/O lives here (tests/layout.rs checks the
+//! imports), so every stage can be tested and benchmarked alone and every shell (the CLI, the
+//! Kafka worker, the tools) drives the same code. The stages, in the order a record meets them:
+//!
+//! 1. [`record`]: parse and validate one raw record into an article, or a typed reason why not.
+//! 2. [`normalize`]: markup decoding, Unicode folding, hard-wrap repair, boilerplate removal
+//!    driven by rules kept as data, tokenization.
+//! 3. [`fingerprint`]: exact hash, SimHash, the verification sketch, the lead and headline keys.
+//! 4. [`index`]: the near-duplicate index over SimHash blocks and anchors, bounded by arrival
+//!    and compared by event time.
+//! 5. [`engine`]: candidates verified into one decision per record ([`engine::Decision`]).
+//! 6. [`story`]: clusters, the canonical copy and the story events.
+//!
+//! [`prepare`] groups stages 1 to 3, which need no shared state and may run on other threads
+//! ahead of the engine.
+
+pub mod engine;
+pub mod fingerprint;
+pub mod index;
+pub mod normalize;
+pub mod prepare;
+pub mod record;
+pub mod story;
