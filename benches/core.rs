@@ -5,7 +5,6 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use syndic::config::CoreConfig;
-use syndic::pipeline::engine::Engine;
 use syndic::pipeline::fingerprint::{FingerprintConfig, Fingerprinter};
 use syndic::pipeline::index::postings::prefetch_line;
 use syndic::pipeline::index::{EntryKeys, EventSpan, IndexConfig, NearDupIndex, Slot};
@@ -264,7 +263,7 @@ fn whole_core(c: &mut Criterion) {
     let now = chrono::Utc::now();
     group.bench_function(format!("engine.process {N} articles (~{avg} B)"), |b| {
         b.iter_batched(
-            || Engine::new(CoreConfig::default()).expect("default config is valid"),
+            || CoreConfig::default().engine().expect("default config is valid"),
             |mut engine| {
                 for r in &records {
                     black_box(engine.process(r, now));
@@ -275,7 +274,7 @@ fn whole_core(c: &mut Criterion) {
         )
     });
     group.finish();
-    let mut engine = Engine::new(CoreConfig::default()).expect("default config is valid");
+    let mut engine = CoreConfig::default().engine().expect("default config is valid");
     for r in &records {
         engine.process(r, now);
     }

@@ -3,6 +3,8 @@
 //! Unknown keys are errors that name the key, so a typo never silently falls back to a
 //! default. `config/syndic.toml` documents each key with its default value.
 
+use crate::pipeline::config::{InputConfig, InvalidSetting, PipelineConfig, VerifyConfig};
+use crate::pipeline::engine::Engine;
 use crate::pipeline::fingerprint::FingerprintConfig;
 use crate::pipeline::index::IndexConfig;
 use crate::pipeline::normalize::rules::{BoilerplateRules, RulesError};
@@ -20,12 +22,8 @@ pub enum ConfigError {
     },
     #[error("config file {path} is invalid: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("config value {key} = {value} is not accepted; expected {expected}")]
-    Range {
-        key: &'static str,
-        value: String,
-        expected: &'static str,
-    },
+    #[error(transparent)]
+    Range(#[from] InvalidSetting),
     #[error("boilerplate rules file {path}: {source}")]
     Rules {
         path: PathBuf,
@@ -34,85 +32,12 @@ pub enum ConfigError {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct InputConfig {
-    /// Records larger than this are rejected as `oversize`.
-    pub max_record_bytes: usize,
-}
-
-impl Default for InputConfig {
-    fn default() -> Self {
-        Self {
-            max_record_bytes: 1 << 20,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct NormalizeConfig {
     /// Boilerplate rules file; empty means the rules built into the binary
     /// (a copy of `config/boilerplate.toml`).
     pub rules_file: Option<PathBuf>,
-}
-
-/// When a candidate counts as a copy. Defaults chosen with `syndic eval` (BENCHMARKS.md).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct VerifyConfig {
-    /// Minimum estimated share of the shorter text's shingles found in the longer one.
-    pub min_containment: f64,
-    /// The same, for two articles under one headline (see `fingerprint::title_key`): a wire
-    /// story's write-thru keeps its headline while paragraphs are added and rewritten. Used
-    /// when lower than `min_containment`, and only when the numbers or the names could be
-    /// compared (and agree).
-    pub min_containment_same_title: f64,
-    /// The share of the longer text that two texts which do not start alike must share (see
-    /// `min_containment_new_lead`). Texts that start alike need not: a truncation or a teaser
-    /// is the start of its original, while a recap, a shared block or a shared quote sits
-    /// beside a lead of its own.
-    pub min_longer_share: f64,
-    /// The share of the longer text's lead (its first 30 shingles) found in the shorter text's
-    /// start (its first 60) that says the two start alike.
-    pub min_lead_shared: f64,
-    /// Two texts that do not start alike are copies only when this share of the shorter (and
-    /// `min_longer_share` of the longer) is shared, or their figures could be compared (and
-    /// agree): a copy with a rewritten lead keeps most of its text and its figures, a block or
-    /// a quote that two stories share is under half of each, beside figures of their own.
-    pub min_containment_new_lead: f64,
-    /// Two texts that do not start alike are not copies when the longer one's first sentence
-    /// has more than this many figures and names that the shorter lacks: a recap opens with
-    /// the new event's own before it repeats the older text; a wire's update opens with the
-    /// same story's.
-    pub max_new_lead_facts: u32,
-    /// When both texts carry at least two numbers, the minimum share of the smaller set of
-    /// numbers found in the other: recurring templates differ in their figures.
-    pub min_number_overlap: f64,
-    /// When both texts name three or more people, places or organisations, the minimum share
-    /// of the smaller set of names found in the other (a regional press release adapted for
-    /// another city is another story).
-    pub min_name_overlap: f64,
-    /// Texts shorter than this many tokens match only exact copies: a few words are not enough
-    /// evidence ("See all photos (18)" against "See all photos (9)"). A token is a word, or a
-    /// letter in scripts written without spaces (Chinese, Japanese, Thai).
-    pub min_tokens: u32,
-}
-
-impl Default for VerifyConfig {
-    fn default() -> Self {
-        Self {
-            min_containment: 0.40,
-            min_containment_same_title: 0.25,
-            min_longer_share: 0.38,
-            min_lead_shared: 0.4,
-            min_containment_new_lead: 0.55,
-            max_new_lead_facts: 3,
-            min_number_overlap: 0.6,
-            min_name_overlap: 0.3,
-            min_tokens: 25,
-        }
-    }
 }
 
 /// How the Kafka worker connects and what it reads and writes. Plain data: the core ignores it.
@@ -333,89 +258,8 @@ impl CoreConfig {
 
     /// Checks ranges that the types alone do not.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let range = |key, value: String, expected| Err(ConfigError::Range { key, value, expected });
-        // The messages below spell these limits out.
-        const _: () = assert!(
-            crate::pipeline::index::MAX_ANCHORS == 32
-                && crate::pipeline::fingerprint::LEAD_ANCHORS == 2
-                && crate::pipeline::fingerprint::sketch::MAX_SHINGLES == 4096
-        );
-        if self.index.simhash_radius > 7 {
-            return range(
-                "index.simhash_radius",
-                self.index.simhash_radius.to_string(),
-                "0 to 7 (probes grow with the square of the radius)",
-            );
-        }
-        if self.index.window_secs <= 0 {
-            return range(
-                "index.window_secs",
-                self.index.window_secs.to_string(),
-                "a positive number of seconds",
-            );
-        }
-        if self.index.capacity == 0 {
-            return range(
-                "index.capacity",
-                self.index.capacity.to_string(),
-                "at least 1 article (about 4.5 KB of memory each; size it to the articles that arrive within index.window_secs)",
-            );
-        }
-        if self.index.max_ahead_secs < 0 {
-            return range(
-                "index.max_ahead_secs",
-                self.index.max_ahead_secs.to_string(),
-                "zero or a positive number of seconds",
-            );
-        }
-        if !(1..=8).contains(&self.fingerprint.simhash_shingle) || !(1..=8).contains(&self.fingerprint.sketch_shingle) {
-            return range(
-                "fingerprint.*_shingle",
-                format!("{:?}", self.fingerprint),
-                "1 to 8 words",
-            );
-        }
-        if self.index.anchors > crate::pipeline::index::MAX_ANCHORS {
-            return range(
-                "index.anchors",
-                self.index.anchors.to_string(),
-                "0 to 32 (each is one more table probe per article)",
-            );
-        }
-        if self.index.lead_anchors > crate::pipeline::fingerprint::LEAD_ANCHORS {
-            return range("index.lead_anchors", self.index.lead_anchors.to_string(), "0 to 2");
-        }
-        // The upper bound keeps sketches (4 bytes per value, per indexed article) sane.
-        if self.fingerprint.sketch_size < 8
-            || self.fingerprint.sketch_size < self.index.anchors
-            || self.fingerprint.sketch_size > crate::pipeline::fingerprint::sketch::MAX_SHINGLES
-        {
-            return range(
-                "fingerprint.sketch_size",
-                self.fingerprint.sketch_size.to_string(),
-                "8 to 4096, and at least index.anchors",
-            );
-        }
-        for (key, value) in [
-            ("verify.min_containment", self.verify.min_containment),
-            (
-                "verify.min_containment_same_title",
-                self.verify.min_containment_same_title,
-            ),
-            ("verify.min_number_overlap", self.verify.min_number_overlap),
-            ("verify.min_name_overlap", self.verify.min_name_overlap),
-        ] {
-            if !(0.0..=1.0).contains(&value) {
-                return range(key, value.to_string(), "a fraction from 0 to 1");
-            }
-        }
-        if !(1..=100_000).contains(&self.stories.max_event_members) {
-            return range(
-                "stories.max_event_members",
-                self.stories.max_event_members.to_string(),
-                "1 to 100000 (a story event carries that many members, about 200 bytes each)",
-            );
-        }
+        self.pipeline().validate()?;
+        let range = |key, value: String, expected| Err(ConfigError::Range(InvalidSetting { key, value, expected }));
         if self.kafka.max_in_flight == 0 {
             return range("kafka.max_in_flight", "0".into(), "at least 1");
         }
@@ -428,9 +272,6 @@ impl CoreConfig {
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return range("log.format", self.log.format.clone(), "\"text\" or \"json\"");
-        }
-        if self.input.max_record_bytes == 0 {
-            return range("input.max_record_bytes", "0".into(), "a positive number of bytes");
         }
         let kafka = &self.kafka;
         let topics = [
@@ -455,6 +296,24 @@ impl CoreConfig {
             }
         }
         Ok(())
+    }
+
+    /// The sections the pipeline reads.
+    pub fn pipeline(&self) -> PipelineConfig {
+        PipelineConfig {
+            input: self.input.clone(),
+            fingerprint: self.fingerprint,
+            index: self.index,
+            verify: self.verify,
+            stories: self.stories.clone(),
+        }
+    }
+
+    /// An engine with these settings and the rules they name (read from disk when
+    /// `normalize.rules_file` is set).
+    pub fn engine(&self) -> Result<Engine, ConfigError> {
+        self.validate()?;
+        Ok(Engine::new(self.pipeline(), self.rules()?)?)
     }
 
     /// The boilerplate rules this configuration names.

@@ -5,7 +5,6 @@ use clap::{Parser, Subcommand};
 use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use syndic::config::CoreConfig;
-use syndic::pipeline::engine::Engine;
 
 #[derive(Parser)]
 #[command(name = "syndic", version, about = "Near-duplicate detection for wire articles: one canonical story per syndication cluster.", long_about = None)]
@@ -232,7 +231,7 @@ fn for_each_record(input: &str, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> 
 }
 
 fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Result<()> {
-    let mut engine = Engine::new(config)?;
+    let mut engine = config.engine()?;
     if decisions == output {
         anyhow::bail!("--output and --decisions must differ (both are {decisions})");
     }
@@ -352,7 +351,7 @@ fn explain_pair(input: &str, a: &str, b: &str, config: CoreConfig) -> Result<()>
     use syndic::pipeline::engine::{judge, EventTime, Evidence};
     use syndic::pipeline::index::EventSpan;
     use syndic::pipeline::prepare::Prepared;
-    let mut preparer = Engine::new(config.clone())?.preparer();
+    let mut preparer = config.engine()?.preparer();
     let now = chrono::Utc::now();
     let mut found: Vec<(
         u64,

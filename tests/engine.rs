@@ -3,7 +3,7 @@
 use chrono::Utc;
 use std::collections::HashMap;
 use syndic::config::CoreConfig;
-use syndic::pipeline::engine::{Engine, Verdict};
+use syndic::pipeline::engine::Verdict;
 use syndic::pipeline::story::EventKind;
 use syndic::tools::corpus::Generator;
 
@@ -24,7 +24,7 @@ fn news_az_reprint() -> String {
 
 #[test]
 fn a_news_az_reprint_joins_the_azertac_original_which_becomes_canonical() {
-    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut engine = CoreConfig::default().engine().unwrap();
     let first = engine.process(
         &record("r1", "news.az", "2024-12-26T10:00:00Z", &news_az_reprint()),
         Utc::now(),
@@ -56,7 +56,7 @@ const GEOSTAT_SEPTEMBER: &str = "Trade turnover between Georgia and Azerbaijan a
 
 #[test]
 fn a_template_with_other_figures_is_a_new_story() {
-    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut engine = CoreConfig::default().engine().unwrap();
     engine.process(&record("oct", "trend.az", "2024-11-20", GEOSTAT_OCTOBER), Utc::now());
     let out = engine.process(&record("sep", "trend.az", "2024-11-21", GEOSTAT_SEPTEMBER), Utc::now());
     assert_eq!(out.decision.verdict, Verdict::NewStory, "{:?}", out.decision);
@@ -64,7 +64,7 @@ fn a_template_with_other_figures_is_a_new_story() {
 
 #[test]
 fn a_truncated_teaser_joins_its_original() {
-    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut engine = CoreConfig::default().engine().unwrap();
     engine.process(&record("o", "azertag.az", "2024-12-26", AZERTAC), Utc::now());
     let teaser: String = AZERTAC.split("\n\n").take(2).collect::<Vec<_>>().join("\n\n") + " ...";
     let out = engine.process(&record("t", "eunewsweek.com", "2024-12-27", &teaser), Utc::now());
@@ -87,7 +87,7 @@ const WIRE_WRITE_THRU: &str = "MOSCOW (AP) - More than 4,000 people have been ev
 fn a_write_thru_under_the_same_headline_joins_and_a_recurring_headline_with_other_figures_does_not() {
     let headline = Some("Thousands evacuated as dam bursts in southern Kazakhstan");
     let decide = |title: Option<&str>| {
-        let mut engine = Engine::new(CoreConfig::default()).unwrap();
+        let mut engine = CoreConfig::default().engine().unwrap();
         engine.process(&titled("first", "2026-04-04T09:00:00Z", title, WIRE_FIRST), Utc::now());
         let out = engine.process(
             &titled("update", "2026-04-04T12:00:00Z", title, WIRE_WRITE_THRU),
@@ -105,7 +105,7 @@ fn a_write_thru_under_the_same_headline_joins_and_a_recurring_headline_with_othe
     assert_eq!(headline_matches, 0);
 
     // A monthly release under one headline, with the month's figures.
-    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut engine = CoreConfig::default().engine().unwrap();
     let headline = Some("Georgia-Azerbaijan trade turnover figures published");
     engine.process(&titled("oct", "2024-11-20", headline, GEOSTAT_OCTOBER), Utc::now());
     let out = engine.process(&titled("sep", "2024-11-21", headline, GEOSTAT_SEPTEMBER), Utc::now());
@@ -117,7 +117,7 @@ const XINHUA: &str = "新华社北京11月26日电 国家统计局26日发布数
 
 #[test]
 fn chinese_and_japanese_copies_join_and_a_chinese_template_with_other_figures_does_not() {
-    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut engine = CoreConfig::default().engine().unwrap();
     // A reprint under a site's furniture, without the dispatch line, with six small edits.
     let mut body = XINHUA.replace("新华社北京11月26日电 ", "");
     for (from, to) in [
@@ -188,7 +188,7 @@ fn briefs_join_once_their_datelines_attributions_credits_and_figures_agree() {
             "Il governo ha approvato la manovra per il 2025, riporta l'ANSA.",
         ),
     ];
-    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut engine = CoreConfig::default().engine().unwrap();
     for (i, (wire, reprint)) in briefs.iter().enumerate() {
         engine.process(
             &record(&format!("w{i}"), "wire.example", "2024-11-26", wire),
@@ -246,7 +246,7 @@ fn teasers_joined(config: &CoreConfig) -> usize {
             &lead_teaser(body, 40),
         );
         for order in [[&original, &teaser], [&teaser, &original]] {
-            let mut engine = Engine::new(config.clone()).unwrap();
+            let mut engine = config.engine().unwrap();
             engine.process(order[0], Utc::now());
             joined += usize::from(engine.process(order[1], Utc::now()).decision.verdict == Verdict::Duplicate);
         }
@@ -267,7 +267,7 @@ fn teasers_of_the_lead_join_their_original_in_either_order() {
 
 #[test]
 fn copies_outside_the_time_window_start_a_new_story_and_evict_nothing() {
-    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut engine = CoreConfig::default().engine().unwrap();
     engine.process(&record("o", "azertag.az", "2024-01-01", AZERTAC), Utc::now());
     let out = engine.process(&record("late", "news.az", "2024-01-20", &news_az_reprint()), Utc::now());
     assert_eq!(out.decision.verdict, Verdict::NewStory);
@@ -284,7 +284,7 @@ fn assert_joined(decision: &syndic::pipeline::engine::Decision, original: &str) 
 #[test]
 fn an_article_dated_far_ahead_of_its_arrival_evicts_nothing_and_is_compared_as_undated() {
     let arrival = |day: &str| chrono::DateTime::parse_from_rfc3339(day).unwrap().with_timezone(&Utc);
-    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut engine = CoreConfig::default().engine().unwrap();
     engine.process(
         &record("o", "azertag.az", "2024-12-26", AZERTAC),
         arrival("2024-12-26T10:00:00Z"),
@@ -333,7 +333,7 @@ fn an_article_dated_far_ahead_of_its_arrival_evicts_nothing_and_is_compared_as_u
 
 #[test]
 fn every_record_gets_exactly_one_decision_and_bad_ones_say_why() {
-    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut engine = CoreConfig::default().engine().unwrap();
     let records: Vec<_> = Generator::new(3).with_invalid(true).take(2000).collect();
     let mut invalid = 0;
     for r in &records {
@@ -363,7 +363,7 @@ fn every_record_gets_exactly_one_decision_and_bad_ones_say_why() {
 fn a_small_capacity_evicts_every_entry_with_the_keys_it_was_indexed_with() {
     let mut config = CoreConfig::default();
     config.index.capacity = 500;
-    let mut engine = Engine::new(config).unwrap();
+    let mut engine = config.engine().unwrap();
     for r in Generator::new(17).take(3000) {
         engine.process(&r.line, Utc::now());
     }
@@ -379,7 +379,7 @@ fn a_small_capacity_evicts_every_entry_with_the_keys_it_was_indexed_with() {
 /// entry that holds the text: the first article that had it.
 #[test]
 fn an_exact_copy_names_the_first_article_with_its_text_however_many_came_between() {
-    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut engine = CoreConfig::default().engine().unwrap();
     let records: Vec<_> = Generator::new(23).take(6000).collect();
     let mut holder = Vec::new();
     for r in &records {
@@ -404,7 +404,7 @@ fn an_exact_copy_names_the_first_article_with_its_text_however_many_came_between
 fn a_story_of_many_copies_keeps_its_events_bounded() {
     let mut config = CoreConfig::default();
     config.stories.max_event_members = 5;
-    let mut engine = Engine::new(config).unwrap();
+    let mut engine = config.engine().unwrap();
     engine.process(&record("o1", "azertag.az", "2024-12-26T09:00:00Z", AZERTAC), Utc::now());
     let mut last = None;
     for i in 0..40 {
@@ -424,7 +424,7 @@ fn a_story_of_many_copies_keeps_its_events_bounded() {
 
 /// Pair precision and recall of the engine's stories against the generator's clusters.
 fn pair_scores(seed: u64, n: usize) -> (f64, f64) {
-    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut engine = CoreConfig::default().engine().unwrap();
     let mut story_members: HashMap<String, Vec<String>> = HashMap::new();
     let mut cluster_of = HashMap::new();
     for r in Generator::new(seed).take(n) {
@@ -456,7 +456,7 @@ fn generated_copies_are_found_and_lookalikes_are_not_merged() {
 #[test]
 fn the_same_input_gives_the_same_story_ids() {
     let run = || {
-        let mut engine = Engine::new(CoreConfig::default()).unwrap();
+        let mut engine = CoreConfig::default().engine().unwrap();
         Generator::new(5)
             .take(500)
             .map(|r| engine.process(&r.line, Utc::now()).decision.story_id)
@@ -467,7 +467,7 @@ fn the_same_input_gives_the_same_story_ids() {
 
 #[test]
 fn a_redelivered_record_gets_its_first_decision_again_and_no_event() {
-    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut engine = CoreConfig::default().engine().unwrap();
     let records: Vec<Vec<u8>> = Generator::new(31).take(400).map(|r| r.line).collect();
     let first: Vec<_> = records.iter().map(|r| engine.process(r, Utc::now())).collect();
     let mut seen = HashMap::new();
@@ -487,7 +487,7 @@ fn a_redelivered_record_gets_its_first_decision_again_and_no_event() {
 
 /// The duplicate pairs of a run: pairs of articles given one story.
 fn duplicate_pairs(config: &CoreConfig, records: &[Vec<u8>]) -> std::collections::BTreeSet<(String, String)> {
-    let mut engine = Engine::new(config.clone()).unwrap();
+    let mut engine = config.engine().unwrap();
     let mut members: HashMap<String, Vec<String>> = HashMap::new();
     for line in records {
         let decision = engine.process(line, Utc::now()).decision;
@@ -606,7 +606,7 @@ fn an_article_dated_today_and_an_undated_one_in_front_of_an_archive_change_no_pa
 
 #[test]
 fn an_undated_reprint_joins_its_dated_original_five_years_older() {
-    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut engine = CoreConfig::default().engine().unwrap();
     engine.process(&record("o", "azertag.az", "2019-12-26", AZERTAC), Utc::now());
     let undated = serde_json::json!({"id": "r", "source": "news.az", "body": news_az_reprint()});
     let out = engine.process(undated.to_string().as_bytes(), Utc::now());
@@ -632,7 +632,7 @@ fn a_late_copy_joins_its_original_while_the_capacity_holds_it() {
     let late_copy = |capacity: usize| {
         let mut config = CoreConfig::default();
         config.index.capacity = capacity;
-        let mut engine = Engine::new(config).unwrap();
+        let mut engine = config.engine().unwrap();
         engine.process(&record("o", "azertag.az", "2024-12-31T12:00:00Z", AZERTAC), Utc::now());
         for line in &newer {
             engine.process(line, Utc::now());
@@ -670,7 +670,7 @@ fn wire_story() -> String {
 }
 
 fn first_decision_then(copy: &str) -> syndic::pipeline::engine::Decision {
-    let mut engine = Engine::new(CoreConfig::default()).unwrap();
+    let mut engine = CoreConfig::default().engine().unwrap();
     engine.process(
         &record("wire", "wire.example", "2025-03-03T10:00:00Z", &wire_story()),
         Utc::now(),
@@ -745,7 +745,7 @@ fn a_recap_a_shared_block_and_a_shared_quote_stay_apart() {
         ("shared quote", quote_a, quote_b),
     ];
     for (name, first, second) in pairs {
-        let mut engine = Engine::new(CoreConfig::default()).unwrap();
+        let mut engine = CoreConfig::default().engine().unwrap();
         engine.process(
             &record("first", "one.example", "2025-03-04T10:00:00Z", &first),
             Utc::now(),

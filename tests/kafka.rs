@@ -16,7 +16,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use syndic::config::CoreConfig;
-use syndic::pipeline::engine::Engine;
 use syndic::tools::corpus::Generator;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -350,7 +349,7 @@ fn end_to_end_the_topics_hold_what_the_core_engine_decides() {
         "one decision per record, no duplicates in a clean run"
     );
 
-    let mut engine = Engine::new(CoreConfig::default()).expect("engine");
+    let mut engine = CoreConfig::default().engine().expect("engine");
     let now = chrono::Utc::now();
     for ((_, payload), decision) in records.iter().zip(&decisions) {
         let expected = engine.process(payload, now).decision;

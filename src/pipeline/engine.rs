@@ -5,12 +5,13 @@
 //! keeps no clock of its own (the caller passes ingest time), so the CLI, the Kafka worker,
 //! tests and benchmarks all drive the same code.
 
-use crate::config::{ConfigError, CoreConfig, VerifyConfig};
+use crate::pipeline::config::{InvalidSetting, PipelineConfig, VerifyConfig};
 use crate::pipeline::fingerprint::sketch::{Similarity, Sketch};
 use crate::pipeline::fingerprint::{hamming, same_headline, Fingerprint, Lead, LEAD_ANCHORS};
-use crate::pipeline::index::postings::prefetch_line;
+use crate::pipeline::normalize::rules::BoilerplateRules;
+
 use crate::pipeline::index::{
-    EntryKeys, EventSpan, IndexConfig, NearDupIndex, Slot, MAX_ANCHORS, MAX_ANCHOR_KEYS, NO_ANCHOR,
+    prefetch_line, EntryKeys, EventSpan, IndexConfig, NearDupIndex, Slot, MAX_ANCHORS, MAX_ANCHOR_KEYS, NO_ANCHOR,
 };
 use crate::pipeline::prepare::{Prepared, Preparer};
 use crate::pipeline::record::{Article, InvalidRecord};
@@ -473,7 +474,7 @@ fn touch_sketches(slots: &[Option<SlotInfo>], candidates: &[Slot]) {
 /// See the module documentation.
 #[derive(Debug)]
 pub struct Engine {
-    config: CoreConfig,
+    config: PipelineConfig,
     preparer: Preparer,
     index: NearDupIndex,
     stories: Stories,
@@ -486,9 +487,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(config: CoreConfig) -> Result<Self, ConfigError> {
+    /// An engine with these settings (validated first) and boilerplate rules.
+    pub fn new(config: PipelineConfig, rules: BoilerplateRules) -> Result<Self, InvalidSetting> {
         Ok(Self {
-            preparer: Preparer::new(&config)?,
+            preparer: Preparer::new(&config, rules)?,
             index: NearDupIndex::new(config.index),
             stories: Stories::new(config.stories.clone()),
             slots: Vec::new(),
@@ -499,7 +501,7 @@ impl Engine {
         })
     }
 
-    pub fn config(&self) -> &CoreConfig {
+    pub fn config(&self) -> &PipelineConfig {
         &self.config
     }
 

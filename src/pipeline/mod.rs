@@ -16,6 +16,7 @@
 //! [`prepare`] groups stages 1 to 3, which need no shared state and may run on other threads
 //! ahead of the engine.
 
+pub mod config;
 pub mod engine;
 pub mod fingerprint;
 pub mod index;

@@ -5,8 +5,9 @@
 //! and produces; the engine runs them inline for the CLI, tests and benchmarks. This module
 //! owns that split and the [`Prepared`] value that crosses it.
 
-use crate::config::{ConfigError, CoreConfig};
+use crate::pipeline::config::{InvalidSetting, PipelineConfig};
 use crate::pipeline::fingerprint::{self, Fingerprint, Fingerprinter};
+use crate::pipeline::normalize::rules::BoilerplateRules;
 use crate::pipeline::normalize::{self, Normalizer};
 use crate::pipeline::record::{self, Article, InvalidRecord};
 use chrono::{DateTime, Utc};
@@ -46,12 +47,12 @@ impl Clone for Preparer {
 }
 
 impl Preparer {
-    /// A preparer for `config`, which is validated first.
-    pub fn new(config: &CoreConfig) -> Result<Self, ConfigError> {
+    /// A preparer for `config`, which is validated first, and these boilerplate rules.
+    pub fn new(config: &PipelineConfig, rules: BoilerplateRules) -> Result<Self, InvalidSetting> {
         config.validate()?;
         Ok(Self::with(
             config.input.max_record_bytes,
-            Normalizer::new(config.rules()?),
+            Normalizer::new(rules),
             Fingerprinter::new(config.fingerprint),
         ))
     }

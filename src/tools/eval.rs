@@ -14,7 +14,7 @@
 //! anchors can merge them. Precision measured without them looks safer than it is.
 
 use crate::config::CoreConfig;
-use crate::pipeline::engine::{is_copy, Engine, Evidence};
+use crate::pipeline::engine::{is_copy, Evidence};
 use crate::pipeline::fingerprint::hamming;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -247,7 +247,7 @@ pub fn evaluate(
     order: Order,
 ) -> Result<Report, EvalError> {
     let docs = read_docs(articles, order);
-    let mut engine = Engine::new(config.clone())?;
+    let mut engine = config.engine()?;
     let mut story_of: HashMap<String, String> = HashMap::new();
     let mut report = Report {
         order: Some(order),

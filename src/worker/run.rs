@@ -733,7 +733,7 @@ pub async fn run_in_mode(
         create_topics(&kafka_config).await?;
     }
     let window_secs = config.index.window_secs;
-    let mut engine = Engine::new(config)?;
+    let mut engine = config.engine()?;
     if mode == Mode::Dedup && kafka_config.warm_up {
         let started = Instant::now();
         let replayed = warm_up(&mut engine, &kafka_config, window_secs).await?;
@@ -1098,7 +1098,11 @@ mod tests {
     /// is what the next `recv` returns: the engine prefetches for exactly that record.
     #[tokio::test]
     async fn the_stage_keeps_order_and_shows_the_record_it_returns_next() {
-        let preparer = Preparer::new(&CoreConfig::default()).unwrap();
+        let preparer = Preparer::new(
+            &crate::pipeline::config::PipelineConfig::default(),
+            crate::pipeline::normalize::rules::BoilerplateRules::builtin(),
+        )
+        .unwrap();
         let mut stage = PrepareStage::start(preparer, 3).unwrap();
         const RECORDS: i64 = 200;
         for n in 0..RECORDS {

@@ -44,11 +44,9 @@
 pub mod postings;
 
 use crate::pipeline::fingerprint::LEAD_ANCHORS;
-use crate::pipeline::index::postings::{huge_pages, prefetch_line, GrowingPostings, Postings, MIN_SLOT_BITS};
+use crate::pipeline::index::postings::{huge_pages, GrowingPostings, Postings, MIN_SLOT_BITS};
+pub use crate::pipeline::index::postings::{prefetch_line, Slot};
 use std::collections::VecDeque;
-
-/// Position of an entry in the index; reused after eviction.
-pub type Slot = u32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]

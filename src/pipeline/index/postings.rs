@@ -23,7 +23,8 @@
 //! may take the other key's. The counts stay right, and the posting left stands for the other
 //! key, reachable from its home ([`Postings::remove`] says why).
 
-use crate::pipeline::index::Slot;
+/// Position of an entry in the index; reused after eviction.
+pub type Slot = u32;
 
 /// Postings per chunk: 15 and the count fill a 64-byte line.
 const CELLS: usize = 15;
