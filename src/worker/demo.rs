@@ -4,9 +4,12 @@
 
 use crate::config::CoreConfig;
 use crate::tools::corpus::Generator;
+use crate::worker::clients::producer_config;
+use crate::worker::error::WorkerError;
 use crate::worker::http::Telemetry;
-use crate::worker::run::{self, WorkerError, WorkerSummary};
+use crate::worker::run;
 use crate::worker::shutdown;
+use crate::worker::telemetry::WorkerSummary;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -61,7 +64,7 @@ pub async fn run(articles: usize, telemetry: Telemetry) -> Result<DemoReport, Wo
     ] {
         cluster.create_topic(topic, PARTITIONS, 1).map_err(mock_error)?;
     }
-    let producer: FutureProducer = run::producer_config(&config.kafka).create().map_err(mock_error)?;
+    let producer: FutureProducer = producer_config(&config.kafka).create().map_err(mock_error)?;
     for record in Generator::new(42).with_invalid(true).take(articles) {
         let sent = FutureRecord::to(&config.kafka.input_topic)
             .key(&record.id)

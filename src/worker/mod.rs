@@ -1,18 +1,35 @@
 //! The Kafka shell around the pipeline: consume raw articles in a consumer group, publish
 //! decisions, story events and dead letters, and store input offsets only once everything
-//! derived from a record is acknowledged by the broker.
+//! derived from a record is acknowledged by the broker. Its design (tasks, ordering, where
+//! offsets are stored, how shutdown flows) is written up in `docs/worker.md`.
 //!
-//! [`run`] is the consume-prepare-decide-publish loop; its design (tasks, ordering, where
-//! offsets are stored, how shutdown flows) is written up in `docs/worker.md`. [`publish`] sends
-//! each record's outputs and tells when the broker has acknowledged all of them; [`offsets`]
-//! turns those acknowledgements into committable offsets in input order. [`http`] and
-//! [`metrics`] are the telemetry an operator reads, [`shutdown`] the signal that stops it all,
-//! and [`demo`] runs the worker against an in-process cluster.
+//! In the order a record meets them:
+//!
+//! * [`clients`]: client settings, topic creation, the rebalance and statistics callbacks.
+//! * [`run`]: the [`run::Worker`] and its loop, one method per `select!` arm.
+//! * [`messages`]: the record as consumed, prepared and decided, as named types.
+//! * [`prepare_pool`]: the stateless stages on threads of their own, order kept.
+//! * [`outputs`] and [`publish`]: what a decided record publishes, and the producer that tells
+//!   when the broker has acknowledged all of it.
+//! * [`offsets`]: acknowledgements turned into committable offsets in input order, per
+//!   assignment generation.
+//! * [`warm_up`]: the engine's state rebuilt from the input log at start.
+//! * [`telemetry`], [`metrics`], [`http`]: events counted and logged in one place, the
+//!   Prometheus registry, the `/metrics`, `/healthz` and `/readyz` endpoints.
+//! * [`shutdown`]: the signal that stops it all; [`error`]: what can stop it otherwise.
+//! * [`demo`]: the worker against an in-process cluster.
 
+pub mod clients;
 pub mod demo;
+pub mod error;
 pub mod http;
+pub mod messages;
 pub mod metrics;
 pub mod offsets;
+pub mod outputs;
+pub mod prepare_pool;
 pub mod publish;
 pub mod run;
 pub mod shutdown;
+pub mod telemetry;
+pub mod warm_up;

@@ -5,6 +5,9 @@
 //! not finished: that is how a record whose output failed is retried instead of skipped while
 //! later offsets move on (Vector's known gap). This module owns that rule and nothing else; it
 //! knows no Kafka types, so it is tested alone.
+//!
+//! [`Ledger`] adds the assignment generations: a partition revoked and assigned again starts a
+//! new generation, and records or acknowledgements of an earlier one touch nothing.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -65,6 +68,59 @@ impl OffsetTracker {
     }
 }
 
+/// The offsets ledger the worker keeps: in-flight records per partition, and each
+/// partition's assignment generation.
+///
+/// A generation is bumped when a partition is revoked: records and acknowledgements of an
+/// earlier assignment must not touch the offsets of a later one (the new owner, or this worker
+/// again after a reassignment, consumes them from the last commit).
+#[derive(Debug, Default)]
+pub struct Ledger {
+    tracker: OffsetTracker,
+    generations: HashMap<i32, u64>,
+}
+
+impl Ledger {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The partition's current assignment generation (0 until its first revocation).
+    pub fn generation(&self, partition: i32) -> u64 {
+        self.generations.get(&partition).copied().unwrap_or(0)
+    }
+
+    /// Whether a record consumed in `generation` still belongs to this worker's assignment.
+    pub fn is_current(&self, partition: i32, generation: u64) -> bool {
+        self.generation(partition) == generation
+    }
+
+    /// The partition was revoked: a new generation, and its in-flight records forgotten.
+    pub fn revoke(&mut self, partition: i32) {
+        *self.generations.entry(partition).or_default() += 1;
+        self.tracker.forget(partition);
+    }
+
+    /// A record was consumed and its outputs are on their way.
+    pub fn begin(&mut self, partition: i32, offset: i64) {
+        self.tracker.begin(partition, offset);
+    }
+
+    /// A record's outputs are all acknowledged. Returns the offset to store for its partition
+    /// when that moved forward, and `None` for a record of an earlier generation.
+    pub fn complete(&mut self, partition: i32, offset: i64, generation: u64) -> Option<i64> {
+        if !self.is_current(partition, generation) {
+            return None;
+        }
+        self.tracker.complete(partition, offset)
+    }
+
+    /// Records in flight, over all partitions.
+    pub fn in_flight(&self) -> usize {
+        self.tracker.in_flight()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +149,22 @@ mod tests {
         assert_eq!(t.in_flight(), 1);
         t.forget(0);
         assert_eq!(t.complete(0, 5), None, "a forgotten partition stores nothing");
+    }
+
+    #[test]
+    fn a_record_of_a_revoked_assignment_stores_nothing() {
+        let mut ledger = Ledger::new();
+        ledger.begin(2, 40);
+        let old = ledger.generation(2);
+        ledger.revoke(2);
+        assert!(!ledger.is_current(2, old));
+        ledger.begin(2, 40);
+        assert_eq!(
+            ledger.complete(2, 40, old),
+            None,
+            "an acknowledgement of the old assignment"
+        );
+        assert_eq!(ledger.complete(2, 40, ledger.generation(2)), Some(41));
     }
 
     proptest! {

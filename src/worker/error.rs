@@ -1,0 +1,30 @@
+//! What can stop the worker, each error saying what to check.
+
+use crate::config::ConfigError;
+use crate::worker::publish::PublishError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("{context}: {source} (check kafka.brokers and that the broker is up)")]
+    Kafka {
+        context: &'static str,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("cannot create topic {topic}: {code} (check the broker's ACLs and kafka.topic_partitions / kafka.topic_replication)")]
+    CreateTopic { topic: String, code: RDKafkaErrorCode },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot start the prepare thread: {0} (check the process's thread limit)")]
+    PrepareThread(#[source] std::io::Error),
+    #[error("the prepare thread stopped unexpectedly; restart the worker (uncommitted records are consumed again)")]
+    PrepareStopped,
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+/// Wraps a client error with what the worker was doing.
+pub fn kafka(context: &'static str) -> impl FnOnce(KafkaError) -> WorkerError {
+    move |source| WorkerError::Kafka { context, source }
+}

@@ -1,0 +1,78 @@
+//! What a decided record publishes, in order: its dead letter (if invalid), its decision, its
+//! story event (if any), the first two with headers naming the input record.
+
+use crate::config::KafkaConfig;
+use crate::worker::messages::{Consumed, DecidedRecord};
+use crate::worker::publish::{Output, PublishError, Publisher};
+use rdkafka::message::{Header, OwnedHeaders};
+
+/// The source headers every decision and dead letter carries.
+fn source_headers(kafka: &KafkaConfig, consumed: &Consumed, capacity: usize) -> OwnedHeaders {
+    OwnedHeaders::new_with_capacity(capacity)
+        .insert(Header {
+            key: "syndic.source.topic",
+            value: Some(kafka.input_topic.as_bytes()),
+        })
+        .insert(Header {
+            key: "syndic.source.partition",
+            value: Some(consumed.partition.to_string().as_bytes()),
+        })
+        .insert(Header {
+            key: "syndic.source.offset",
+            value: Some(consumed.offset.to_string().as_bytes()),
+        })
+}
+
+/// Sends a decided record's outputs (record number `seq`), in order: the dead letter (if
+/// invalid), the decision, the story event (if any). `scratch` is reused for serializing, so a record allocates no buffer
+/// of its own: librdkafka copies each payload when it is enqueued.
+pub async fn publish_decided(
+    publisher: &mut Publisher,
+    seq: u64,
+    kafka: &KafkaConfig,
+    record: &DecidedRecord,
+    scratch: &mut Vec<u8>,
+) -> Result<(), PublishError> {
+    let DecidedRecord { consumed, outcome } = record;
+    if let Some(invalid) = &outcome.invalid {
+        let headers = source_headers(kafka, consumed, 5)
+            .insert(Header {
+                key: "syndic.reason",
+                value: Some(invalid.code()),
+            })
+            .insert(Header {
+                key: "syndic.error",
+                value: Some(&invalid.to_string()),
+            });
+        let output = Output {
+            topic: &kafka.dlq_topic,
+            key: consumed.key.as_deref(),
+            payload: &consumed.payload,
+            headers: Some(headers),
+        };
+        publisher.send(seq, output).await?;
+    }
+    scratch.clear();
+    // Serializing our own plain structs into a Vec cannot fail; an empty payload would still
+    // be delivered and counted.
+    let _ = serde_json::to_writer(&mut *scratch, &outcome.decision);
+    let output = Output {
+        topic: &kafka.decisions_topic,
+        key: outcome.decision.article_id.as_deref().map(str::as_bytes),
+        payload: scratch,
+        headers: Some(source_headers(kafka, consumed, 3)),
+    };
+    publisher.send(seq, output).await?;
+    if let Some(event) = &outcome.event {
+        scratch.clear();
+        let _ = event.write_json(scratch);
+        let output = Output {
+            topic: &kafka.stories_topic,
+            key: Some(event.story_id.as_bytes()),
+            payload: scratch,
+            headers: None,
+        };
+        publisher.send(seq, output).await?;
+    }
+    Ok(())
+}
