@@ -274,8 +274,8 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
     );
     if let Some(peak) = syndic::worker::metrics::process_memory("VmHWM") {
         // What sizing a deployment needs: the window's articles, each story's canonical
-        // record as received, and the allocator's slack (BENCHMARKS.md, "Memory of the whole
-        // engine").
+        // record as received, and the allocator's slack (BENCHMARKS.md, "Whole engine:
+        // memory by retention").
         eprintln!(
             "syndic: peak resident memory {} MB, {:.1} KB per indexed article",
             peak >> 20,

@@ -265,7 +265,8 @@ pub fn parse_with_body(
     }
     // One pass reads the known fields, mostly as borrowed slices of the record, and checks the
     // syntax of the rest as it skips it; the record is then kept as received. A pass of its own
-    // to keep it (serde_json's `RawValue`) cost 1.2 µs per 3 KB record, about 4% of the core.
+    // to keep it (serde_json's `RawValue`) cost about 4% of the core (BENCHMARKS.md, tried
+    // and not kept).
     let fields: Fields = serde_json::from_str(text).map_err(invalid_json)?;
     let id = required_string(fields.id, "id")?;
     if id.trim().is_empty() {

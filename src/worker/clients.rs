@@ -122,9 +122,8 @@ pub fn client_config(
 /// librdkafka stops fetching a partition for `fetch.queue.backoff.ms` (1 s by default) whenever
 /// its prefetch queue is full. A worker behind its input (a backfill, a replay, a restart
 /// after an outage) fills that queue at once, empties it in well under a second, and then
-/// waits for the rest of the second with nothing to do: on the end-to-end benchmark the
-/// default held syndic to 22,000 records/s and the passthrough baseline to 45,000/s. At
-/// 100 ms the queue (64 MB by default) is refilled long before it runs dry.
+/// waits for the rest of the second with nothing to do (BENCHMARKS.md, end to end). At 100 ms
+/// the queue (64 MB by default) is refilled long before it runs dry.
 pub const FETCH_QUEUE_BACKOFF: (&str, &str) = ("fetch.queue.backoff.ms", "100");
 
 pub fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {

@@ -499,7 +499,7 @@ impl NearDupIndex {
     /// Grows `v` by an eighth (at least `MIN_GROWTH`) when full, instead of doubling: the
     /// per-slot arrays are most of the index's memory, and doubling leaves up to half unused.
     /// The new capacity is put on huge pages like the tables: eviction reads an entry's hash,
-    /// time and anchors before it can find its postings (10M entries: 1.35 -> 1.29 µs).
+    /// time and anchors before it can find its postings, a TLB miss each on small pages.
     fn push_compact<T>(v: &mut Vec<T>, value: T) {
         const MIN_GROWTH: usize = 1024;
         if v.len() == v.capacity() {
@@ -622,8 +622,8 @@ impl NearDupIndex {
             let mut buffer = [NO_ANCHOR; MAX_ANCHOR_KEYS];
             self.moving.clear();
             for i in from..to {
-                // The keys sit behind the caller's pointers, a miss each unless requested ahead
-                // (BENCHMARKS.md, thirteenth round).
+                // The keys sit behind the caller's pointers, a cache miss each unless requested
+                // ahead: growing would otherwise stall the article that triggers it.
                 keys.prefetch((i + REBUILD_PREFETCH_AHEAD) as Slot, 0);
                 if self.entries[i].until != FREE && !self.anchor_postings.has_moved(i as Slot) {
                     for &anchor in self.posted_keys(i as Slot, keys, &mut buffer) {

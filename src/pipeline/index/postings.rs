@@ -34,10 +34,9 @@ const EMPTY: u32 = 0;
 
 /// Most postings a table holds per cell before it must grow. Overflow counts are raised by
 /// full chunks and stay up until the postings that passed are removed, so under the index's
-/// steady churn (one article in, one out) chains lengthen with the load. With random keys
-/// churned through a table of 9M postings (a throwaway harness) a lookup took 66-77 ns at
-/// loads 0.5-0.6 whether fresh or churned, 89-97 ns churned at 0.69 against 74-80 fresh, 131 at
-/// 0.75 and 206-339 at 0.81-0.86, where it also met 5 to 20 times as many other keys' postings.
+/// steady churn (one article in, one out) chains lengthen with the load. Under churn, lookups
+/// stayed as fast as in a fresh table up to a load of about 0.6 and grew steeply past 0.75,
+/// meeting many times as many other keys' postings (BENCHMARKS.md, index).
 const MAX_LOAD: (usize, usize) = (7, 10);
 
 /// Slot bits of a new table: the tag keeps 8 bits until 2^24 slots.
@@ -53,9 +52,8 @@ struct Chunk {
 
 impl Chunk {
     /// A bit per cell that satisfies `test`. Written without branches so that the compiler
-    /// tests the cells four at a time: a lookup reads a whole chunk, and a cell at a time it took
-    /// a fifth longer than the eight-byte Robin Hood table this replaced (384 against 316 ns
-    /// for the index's lookup at 1M entries; 294 ns now).
+    /// tests the cells four at a time: a lookup reads a whole chunk, and a cell at a time it was
+    /// slower than the eight-byte table this replaced.
     #[inline]
     fn matching(&self, test: impl Fn(u32) -> bool) -> u32 {
         self.cells

@@ -102,8 +102,8 @@ struct StripRule {
 
 /// Whether a `requires` pattern is plain words only (`|` between them), each with a character
 /// outside ASCII: then it cannot match a paragraph of ASCII only, and the rule is skipped there
-/// without a search. Rules for Persian, Arabic, Chinese or Azerbaijani cost each English
-/// paragraph 20 to 60 ns otherwise. Anything that is not plain words is never assumed so.
+/// without a search: otherwise every rule for another script costs every English paragraph a
+/// search. Anything that is not plain words is never assumed so.
 fn needs_non_ascii(requires: &str) -> bool {
     requires.split('|').all(|word| {
         !word.is_empty()
@@ -158,7 +158,7 @@ pub struct Removal {
 /// A roomier lazy-DFA cache than the regex crate's default, for single rules and the drop set:
 /// with Unicode classes under bounded repetition the default one is too small for the NFA, and
 /// the engine falls back to its much slower NFA simulation (the PikeVM). The cache grows only
-/// as states are visited. For the drop set this made normalization 1.4 µs faster per article.
+/// as states are visited (BENCHMARKS.md, core stages: normalize).
 const DFA_CACHE_BYTES: usize = 32 << 20;
 
 fn compile(name: &str, pattern: &str) -> Result<Regex, RulesError> {
@@ -209,8 +209,7 @@ fn trimmed(mut text: String) -> String {
 ///
 /// Every paragraph of every article is counted (the drop rules' word limits), so the count is
 /// kept in a byte per 32-byte block, which the compiler turns into one comparison of the whole
-/// block: `filter().count()` into a `usize` took five times as long (80-160 against 13-21 ns per
-/// paragraph of generated articles, at the drop rules' limit of 12 words).
+/// block: `filter().count()` into a `usize` took five times as long.
 pub(crate) fn words_up_to(paragraph: &str, limit: usize) -> Option<usize> {
     let is_break = |b: u8| b == b' ' || (0xE3..=0xE9).contains(&b);
     let mut words = 0;
@@ -384,12 +383,11 @@ impl BoilerplateRules {
         // Removals never add characters, so a paragraph of ASCII only stays one.
         let ascii_only = paragraph.is_ascii();
         // In order: one removal can expose the next (a header hid a dateline from `^`). A
-        // RegexSet of all strip patterns as a prefilter was measured slower: its NFA passes
-        // the default 10 MiB size limit, and with the limit raised normalization took 15.9 µs
-        // per article against 10.8.
+        // RegexSet of all strip patterns as a prefilter was measured slower: searching the
+        // union costs more than the rules one by one (BENCHMARKS.md, tried and not kept).
         for rule in &self.strip {
             // A dateline rule has nothing to find in the closing paragraphs, nor a footer rule
-            // in the opening ones: each search costs 10 to 40 ns even when it finds nothing.
+            // in the opening ones, and a search costs even when it finds nothing.
             let placed = match rule.at {
                 None => true,
                 Some(End::Start) => ends.start,
