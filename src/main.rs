@@ -348,7 +348,7 @@ fn explain(input: &str, config: &CoreConfig) -> Result<()> {
 
 /// `syndic explain --pair A B`: the evidence for two articles of `input` and the verdict.
 fn explain_pair(input: &str, a: &str, b: &str, config: CoreConfig) -> Result<()> {
-    use syndic::pipeline::engine::{judge, EventTime, Evidence};
+    use syndic::pipeline::decide::{judge, EventTime, Evidence};
     use syndic::pipeline::index::EventSpan;
     use syndic::pipeline::prepare::Prepared;
     let mut preparer = config.engine()?.preparer();

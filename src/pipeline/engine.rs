@@ -5,14 +5,13 @@
 //! keeps no clock of its own (the caller passes ingest time), so the CLI, the Kafka worker,
 //! tests and benchmarks all drive the same code.
 
-use crate::pipeline::config::{InvalidSetting, PipelineConfig, VerifyConfig};
-use crate::pipeline::fingerprint::sketch::{Similarity, Sketch};
-use crate::pipeline::fingerprint::{hamming, same_headline, Fingerprint, Lead, LEAD_ANCHORS};
+use crate::pipeline::config::{InvalidSetting, PipelineConfig};
+use crate::pipeline::decide::{is_copy, rounded, Compared, EventTime, Evidence};
+use crate::pipeline::fingerprint::sketch::Sketch;
+use crate::pipeline::fingerprint::{hamming, Fingerprint, Lead, LEAD_ANCHORS};
+use crate::pipeline::index::keys::AnchorKeys;
+use crate::pipeline::index::{prefetch_line, EntryKeys, EventSpan, IndexConfig, NearDupIndex, Slot, NO_ANCHOR};
 use crate::pipeline::normalize::rules::BoilerplateRules;
-
-use crate::pipeline::index::{
-    prefetch_line, EntryKeys, EventSpan, IndexConfig, NearDupIndex, Slot, MAX_ANCHORS, MAX_ANCHOR_KEYS, NO_ANCHOR,
-};
 use crate::pipeline::prepare::{Prepared, Preparer};
 use crate::pipeline::record::{Article, InvalidRecord};
 use crate::pipeline::story::{Match, Stories, StoryEvent, StoryKey};
@@ -102,124 +101,6 @@ struct Matched {
     evidence: Evidence,
 }
 
-/// What comparing two articles found: the evidence a duplicate decision is made on and carries
-/// in its record, so that an operator can see why two texts were merged (`syndic explain
-/// --pair`). Shares are rounded to three decimals.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Evidence {
-    /// Estimated share of the shorter text's shingles found in the longer (containment).
-    pub shorter_share: f64,
-    /// Estimated share of the longer text's shingles found in the shorter: small when the
-    /// shared text is a block inside a longer, different article.
-    pub longer_share: f64,
-    /// Share of the longer text's lead found at the start of the shorter: where the shared
-    /// part sits. High for copies, truncations and teasers, which start where their original
-    /// starts; low for a recap or a shared block or quote beside a lead of its own.
-    pub lead_shared: f64,
-    /// Share of the shorter text's own wording, outside quotation marks, found in the longer
-    /// (`None`: it quotes nothing, or too little is its own to tell). Two agencies' write-ups
-    /// of one statement share its quotes; a copy shares the words around them too.
-    pub unquoted_share: Option<f64>,
-    /// Figures and names of the longer text's first sentence that the shorter text does not
-    /// have: a recap opens with the new event's own.
-    pub new_lead_facts: u32,
-    /// Share of the smaller set of numbers found in the other (`None`: too few to compare).
-    pub numbers: Option<f64>,
-    /// The same for names.
-    pub names: Option<f64>,
-    /// Both articles carry one headline ([`crate::pipeline::fingerprint::title_key`]).
-    pub same_headline: bool,
-}
-
-/// One side of a comparison: the parts of an article's fingerprint that verification reads.
-#[derive(Debug, Clone, Copy)]
-pub struct Compared<'a> {
-    pub sketch: &'a Sketch,
-    pub lead: &'a Lead,
-    pub title: Option<u64>,
-    pub tokens: u32,
-}
-
-impl<'a> From<&'a Fingerprint> for Compared<'a> {
-    fn from(fp: &'a Fingerprint) -> Self {
-        Self {
-            sketch: &fp.sketch,
-            lead: &fp.lead,
-            title: fp.title,
-            tokens: fp.tokens,
-        }
-    }
-}
-
-fn rounded(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
-impl Evidence {
-    /// Compares two articles.
-    pub fn between(a: Compared<'_>, b: Compared<'_>) -> Self {
-        Self::given(a, b, &a.sketch.similarity(b.sketch))
-    }
-
-    /// Completes the comparison of two articles whose sketches compare as `similarity`: the
-    /// parts that only a pair that may be a copy needs are computed here.
-    pub fn given(a: Compared<'_>, b: Compared<'_>, similarity: &Similarity) -> Self {
-        let (longer, shorter) = if a.tokens >= b.tokens { (a, b) } else { (b, a) };
-        Self {
-            shorter_share: rounded(similarity.containment),
-            longer_share: rounded(similarity.longer_share),
-            lead_shared: rounded(longer.lead.found_in(shorter.lead)),
-            unquoted_share: a.sketch.unquoted_share(b.sketch).map(rounded),
-            new_lead_facts: longer
-                .lead
-                .facts()
-                .iter()
-                .filter(|&&fact| shorter.sketch.has_fact(fact) == Some(false))
-                .count() as u32,
-            numbers: similarity.numbers.map(rounded),
-            names: similarity.names.map(rounded),
-            same_headline: same_headline(a.title, b.title),
-        }
-    }
-}
-
-/// The event time an article is compared by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventTime {
-    /// Its `published_at`, and the latest instant that stands for.
-    Dated(EventSpan),
-    /// No date: compared with every held article. Not "now": an undated reprint may be of a
-    /// five-year-old story.
-    Undated,
-    /// Dated more than `index.max_ahead_secs` after it arrived: a mistake (a typo in the year, a
-    /// wrong clock) that says nothing of when the story happened, so compared as undated.
-    DatedAhead,
-}
-
-impl EventTime {
-    pub fn of(article: &Article, index: &IndexConfig) -> Self {
-        if !article.has_published_at {
-            return Self::Undated;
-        }
-        let latest_plausible = article.ingest_time.timestamp().saturating_add(index.max_ahead_secs);
-        if article.published_at.timestamp() > latest_plausible {
-            return Self::DatedAhead;
-        }
-        Self::Dated(EventSpan {
-            from: article.published_at.timestamp(),
-            until: article.published_until.timestamp(),
-        })
-    }
-
-    /// The span compared with the window; `None` when the time is unknown.
-    pub fn span(self) -> Option<EventSpan> {
-        match self {
-            Self::Dated(span) => Some(span),
-            Self::Undated | Self::DatedAhead => None,
-        }
-    }
-}
-
 /// Running totals, for summaries and metrics.
 #[derive(Debug, Default, Clone, Copy, Serialize)]
 pub struct Counters {
@@ -257,51 +138,6 @@ fn founded(article: &Article, story_id: Option<String>, event: Option<StoryEvent
     }
 }
 
-/// An article's anchor keys for the index: its `anchors` smallest shingle hashes, then its
-/// `lead_anchors` lead anchors, a lead anchor that is already among the first left out, then
-/// its headline's key if `title_anchor`.
-struct AnchorKeys {
-    keys: [u32; MAX_ANCHOR_KEYS],
-    len: usize,
-}
-
-impl AnchorKeys {
-    fn of(fp: &Fingerprint, config: &IndexConfig) -> Self {
-        Self::from_parts(&fp.sketch, &fp.lead_anchors, fp.title, config)
-    }
-
-    fn from_parts(
-        sketch: &Sketch,
-        lead_anchors: &[u32; LEAD_ANCHORS],
-        title: Option<u64>,
-        config: &IndexConfig,
-    ) -> Self {
-        let mut keys = [NO_ANCHOR; MAX_ANCHOR_KEYS];
-        let smallest = sketch.shingles();
-        let anchors = config.anchors.min(MAX_ANCHORS);
-        let found = smallest.len().min(anchors);
-        keys[..found].copy_from_slice(&smallest[..found]);
-        let lead = config.lead_anchors.min(LEAD_ANCHORS);
-        for (key, &anchor) in keys[anchors..anchors + lead].iter_mut().zip(lead_anchors) {
-            if !smallest[..found].contains(&anchor) {
-                *key = anchor;
-            }
-        }
-        let mut len = anchors + lead;
-        if config.title_anchor {
-            // The high half: shingle hashes are low halves of other hashes. `NO_ANCHOR` is
-            // never a key.
-            keys[len] = title.map_or(NO_ANCHOR, |t| ((t >> 32) as u32).min(NO_ANCHOR - 1));
-            len += 1;
-        }
-        Self { keys, len }
-    }
-
-    fn as_slice(&self) -> &[u32] {
-        &self.keys[..self.len]
-    }
-}
-
 /// The index's view of the entries' keys: it keeps none of its own (see [`EntryKeys`]), and
 /// they are computed again, as [`AnchorKeys::of`] did, from what each entry keeps here.
 struct KeptKeys<'a> {
@@ -321,10 +157,7 @@ impl EntryKeys for KeptKeys<'_> {
     fn anchor_keys(&self, slot: Slot, keys: &mut [u32]) {
         match self.slots.get(slot as usize).and_then(Option::as_ref) {
             Some(info) => {
-                let kept = AnchorKeys::from_parts(&info.sketch, &info.lead_anchors, info.title, self.config);
-                // Both sides count keys from one validated configuration, so the lengths agree.
-                let n = keys.len().min(kept.len);
-                keys[..n].copy_from_slice(&kept.keys[..n]);
+                AnchorKeys::from_parts(&info.sketch, &info.lead_anchors, info.title, self.config).copy_into(keys);
             }
             None => {
                 debug_assert!(
@@ -347,107 +180,6 @@ impl EntryKeys for KeptKeys<'_> {
             (None, _) => {}
         }
     }
-}
-
-/// What verification made of a pair: a copy and by which path, or why not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Judgement {
-    /// Enough of the shorter text is in the longer, and the two start alike (a reprint, a
-    /// truncation, a teaser).
-    StartsAlike,
-    /// Enough of both texts is shared for a copy with a rewritten lead.
-    MostlyShared,
-    /// Under one headline, with the figures or names compared and agreeing (a write-thru).
-    SameHeadline,
-    /// The figures or the names were compared and disagree: a recurring format, another event.
-    FactsDisagree,
-    /// Too little of the shorter text is in the longer.
-    TooLittleShared,
-    /// What is shared is mostly inside quotation marks: two write-ups of one statement.
-    SharedQuotes,
-    /// The two start apart and share under the bar for a rewritten lead: a recap, a shared
-    /// block or quote beside a lead of its own.
-    StartsApart,
-    /// The two start apart and the longer opens with figures or names the shorter lacks: a
-    /// later story, or another, that repeats the shorter as background.
-    NewLead,
-}
-
-impl Judgement {
-    pub fn is_copy(self) -> bool {
-        matches!(self, Self::StartsAlike | Self::MostlyShared | Self::SameHeadline)
-    }
-
-    /// One line for people: what the judgement rests on.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::StartsAlike => "a copy: enough of the shorter text is in the longer, and both start alike",
-            Self::MostlyShared => "a copy: most of both texts is shared, under a rewritten lead",
-            Self::SameHeadline => "a copy: one headline, and the figures or names agree",
-            Self::FactsDisagree => "not a copy: the figures or the names disagree",
-            Self::TooLittleShared => "not a copy: too little of the shorter text is in the longer",
-            Self::SharedQuotes => "not a copy: what they share is mostly quoted, their own words differ",
-            Self::StartsApart => {
-                "not a copy: each starts with its own lead and the shared part is too small for a rewritten copy (a recap, a shared block or quote)"
-            }
-            Self::NewLead => {
-                "not a copy: the longer text opens with figures or names of its own before the shared part (a recap of the shorter under a new event)"
-            }
-        }
-    }
-}
-
-/// A longer text this much shared has no lead of its own to speak of.
-const NEARLY_ALL: f64 = 0.8;
-
-/// Decides what the evidence makes of a pair.
-///
-/// By the text: enough of the shorter text is in the longer, and either the shared part is
-/// where the longer text starts (a reprint, a truncation, a teaser), or most of both texts is
-/// shared (a copy with a rewritten lead). A block shared by two different stories, a quote two
-/// agencies both carry, or an older article repeated under a new lead is neither; nor is a
-/// text whose own wording, outside quotation marks, falls short where its quotes do not. By
-/// the headline: under one headline less of the text must agree, but then the figures or the
-/// names must have been compared and agree (a wire story's write-thru has a new lead; a
-/// headline and a quarter of the wording alone is what two reports of one recurring event can
-/// share). Either way the figures and the names, where compared, must agree.
-pub fn judge(evidence: &Evidence, verify: &VerifyConfig) -> Judgement {
-    let facts_agree = evidence.numbers.is_none_or(|n| n >= verify.min_number_overlap)
-        && evidence.names.is_none_or(|n| n >= verify.min_name_overlap);
-    if !facts_agree {
-        return Judgement::FactsDisagree;
-    }
-    let facts_compared = evidence.numbers.is_some() || evidence.names.is_some();
-    let by_headline =
-        evidence.same_headline && facts_compared && evidence.shorter_share >= verify.min_containment_same_title;
-    let text = if evidence.shorter_share < verify.min_containment {
-        Judgement::TooLittleShared
-    } else if evidence.unquoted_share.is_some_and(|u| u < verify.min_containment) {
-        Judgement::SharedQuotes
-    } else if evidence.lead_shared >= verify.min_lead_shared {
-        Judgement::StartsAlike
-    } else if evidence.new_lead_facts > verify.max_new_lead_facts && evidence.longer_share < NEARLY_ALL {
-        // Near-whole copies are spared: furniture before the lead (a site's name, a byline,
-        // a dateline) brings names of its own too, but no recap is nearly all older text.
-        Judgement::NewLead
-    } else if (evidence.shorter_share >= verify.min_containment_new_lead || evidence.numbers.is_some())
-        && evidence.longer_share >= verify.min_longer_share
-    {
-        // Figures that were compared (and agree) stand in for part of the wording: two stories
-        // that share a quote or a block bring figures of their own, or none.
-        Judgement::MostlyShared
-    } else {
-        Judgement::StartsApart
-    };
-    match (text.is_copy(), by_headline) {
-        (false, true) => Judgement::SameHeadline,
-        _ => text,
-    }
-}
-
-/// Whether the evidence makes a copy ([`judge`]).
-pub fn is_copy(evidence: &Evidence, verify: &VerifyConfig) -> bool {
-    judge(evidence, verify).is_copy()
 }
 
 /// Reads one value per cache line of every candidate's sketch before any is compared.
@@ -795,62 +527,5 @@ impl SlotInfo {
             title: self.title,
             tokens: self.tokens,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn evidence(shorter_share: f64, numbers: Option<f64>, names: Option<f64>, same_headline: bool) -> Evidence {
-        Evidence {
-            shorter_share,
-            longer_share: shorter_share,
-            lead_shared: 1.0,
-            unquoted_share: None,
-            new_lead_facts: 0,
-            numbers,
-            names,
-            same_headline,
-        }
-    }
-
-    #[test]
-    fn under_one_headline_less_text_must_agree_and_the_facts_must_have_been_compared() {
-        let verify = VerifyConfig::default();
-        let write_thru = |same| evidence(0.3, None, Some(0.8), same);
-        assert!(is_copy(&write_thru(true), &verify));
-        assert!(!is_copy(&write_thru(false), &verify), "the text alone falls short");
-        // Nothing to compare but the wording: the headline does not lower the bar.
-        assert!(!is_copy(&evidence(0.3, None, None, true), &verify));
-        assert!(is_copy(&evidence(0.45, None, None, true), &verify));
-        // Other figures under the same headline: a recurring format.
-        assert!(!is_copy(&evidence(0.9, Some(0.2), Some(0.9), true), &verify));
-        assert!(!is_copy(&evidence(0.2, Some(1.0), Some(1.0), true), &verify));
-    }
-
-    #[test]
-    fn a_block_shared_inside_a_longer_text_is_a_copy_only_where_the_longer_text_starts() {
-        let verify = VerifyConfig::default();
-        let contained = |lead_shared| Evidence {
-            shorter_share: 0.8,
-            longer_share: 0.2,
-            lead_shared,
-            unquoted_share: None,
-            new_lead_facts: 0,
-            numbers: None,
-            names: None,
-            same_headline: false,
-        };
-        assert!(is_copy(&contained(0.9), &verify), "a truncation or a teaser");
-        assert!(!is_copy(&contained(0.1), &verify), "a recap, a shared block or quote");
-        let rewritten = Evidence {
-            longer_share: 0.45,
-            ..contained(0.1)
-        };
-        assert!(
-            is_copy(&rewritten, &verify),
-            "most of both texts shared: an edited copy"
-        );
     }
 }

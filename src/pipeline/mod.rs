@@ -10,13 +10,15 @@
 //! 3. [`fingerprint`]: exact hash, SimHash, the verification sketch, the lead and headline keys.
 //! 4. [`index`]: the near-duplicate index over SimHash blocks and anchors, bounded by arrival
 //!    and compared by event time.
-//! 5. [`engine`]: candidates verified into one decision per record ([`engine::Decision`]).
+//! 5. [`decide`] and [`engine`]: each candidate weighed ([`decide::judge`]), the best one
+//!    joined, one decision per record ([`engine::Decision`]).
 //! 6. [`story`]: clusters, the canonical copy and the story events.
 //!
 //! [`prepare`] groups stages 1 to 3, which need no shared state and may run on other threads
 //! ahead of the engine.
 
 pub mod config;
+pub mod decide;
 pub mod engine;
 pub mod fingerprint;
 pub mod index;

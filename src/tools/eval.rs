@@ -14,7 +14,7 @@
 //! anchors can merge them. Precision measured without them looks safer than it is.
 
 use crate::config::CoreConfig;
-use crate::pipeline::engine::{is_copy, Evidence};
+use crate::pipeline::decide::{is_copy, Evidence};
 use crate::pipeline::fingerprint::hamming;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};

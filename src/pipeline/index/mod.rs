@@ -41,6 +41,7 @@
 //! verification sketch), so it reads them back through [`EntryKeys`]. That saves 36 bytes per
 //! article at the default nine keys, a quarter of the index.
 
+pub mod keys;
 pub mod postings;
 
 use crate::pipeline::fingerprint::LEAD_ANCHORS;
