@@ -291,56 +291,11 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
     Ok(())
 }
 
-/// `text` on one line, cut to `max` characters.
-fn excerpt(text: &str, max: usize) -> String {
-    let one_line = text.replace('\n', " ");
-    match one_line.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}...", &one_line[..cut]),
-        None => one_line,
-    }
-}
-
 fn explain(input: &str, config: &CoreConfig) -> Result<()> {
-    use syndic::pipeline::normalize::{Normalizer, ParagraphFate};
-    let normalizer = Normalizer::new(config.rules()?);
+    let explainer = syndic::tools::explain::RulesExplainer::new(config.rules()?, config.input.max_record_bytes);
     let mut out = BufWriter::new(std::io::stdout().lock());
     for_each_record(input, |line_no, record| {
-        let parsed =
-            syndic::pipeline::record::parse_with_body(record, config.input.max_record_bytes, chrono::Utc::now());
-        let (article, body) = match parsed {
-            Ok(parsed) => parsed,
-            Err(invalid) => {
-                writeln!(out, "line {line_no}: invalid record: {invalid}\n")?;
-                return Ok(());
-            }
-        };
-        let (paragraphs, normalized) = normalizer.explain(&body);
-        let dropped = paragraphs
-            .iter()
-            .filter(|p| matches!(p.fate, ParagraphFate::Dropped { .. }))
-            .count();
-        writeln!(
-            out,
-            "article {} ({}), line {line_no}: {} paragraphs, {dropped} dropped, {} tokens",
-            article.id,
-            article.source,
-            paragraphs.len(),
-            normalized.tokens()
-        )?;
-        for paragraph in &paragraphs {
-            match &paragraph.fate {
-                ParagraphFate::Dropped { rule } => {
-                    writeln!(out, "  dropped  by {rule:?}: {}", excerpt(&paragraph.text, 120))?
-                }
-                ParagraphFate::Kept { removed } => {
-                    for removal in removed {
-                        writeln!(out, "  stripped by {:?}: {:?}", removal.rule, removal.text)?;
-                    }
-                }
-            }
-        }
-        writeln!(out, "  tokens: {}\n", normalized.text)?;
-        Ok(())
+        Ok(explainer.explain(line_no, record, &mut out)?)
     })?;
     out.flush()?;
     Ok(())
@@ -348,123 +303,14 @@ fn explain(input: &str, config: &CoreConfig) -> Result<()> {
 
 /// `syndic explain --pair A B`: the evidence for two articles of `input` and the verdict.
 fn explain_pair(input: &str, a: &str, b: &str, config: CoreConfig) -> Result<()> {
-    use syndic::pipeline::decide::{judge, EventTime, Evidence};
-    use syndic::pipeline::index::EventSpan;
-    use syndic::pipeline::prepare::Prepared;
-    let mut preparer = config.engine()?.preparer();
-    let now = chrono::Utc::now();
-    let mut found: Vec<(
-        u64,
-        syndic::pipeline::record::Article,
-        syndic::pipeline::fingerprint::Fingerprint,
-    )> = Vec::new();
+    let mut pair = syndic::tools::explain::PairExplainer::new(config.engine()?.preparer(), a, b);
     for_each_record(input, |line_no, record| {
-        if let Prepared::Article { article, fingerprint } = preparer.prepare(record, now) {
-            if (article.id == a || article.id == b) && !found.iter().any(|(_, f, _)| f.id == article.id) {
-                found.push((line_no, article, fingerprint));
-            }
-        }
+        pair.offer(line_no, record);
         Ok(())
     })?;
-    let side = |id: &str| {
-        found
-            .iter()
-            .find(|(_, article, _)| article.id == id)
-            .with_context(|| format!("no valid article with id {id:?} in {input}: check the id (the records' `id` field), and `syndic dedup` for why a record is invalid"))
-    };
-    let ((line_a, article_a, fp_a), (line_b, article_b, fp_b)) = (side(a)?, side(b)?);
-    let evidence = Evidence::between(fp_a.into(), fp_b.into());
-    let judgement = judge(&evidence, &config.verify);
-    let v = &config.verify;
-    let share = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.3}"));
-    let dated = |article: &syndic::pipeline::record::Article| {
-        if article.has_published_at {
-            article.published_at.to_rfc3339()
-        } else {
-            "undated".to_string()
-        }
-    };
     let mut out = BufWriter::new(std::io::stdout().lock());
-    for (line, article, fp) in [(line_a, article_a, fp_a), (line_b, article_b, fp_b)] {
-        writeln!(
-            out,
-            "{} (line {line}, {}): {} tokens, {}",
-            article.id,
-            article.source,
-            fp.tokens,
-            dated(article)
-        )?;
-    }
-    writeln!(
-        out,
-        "  shorter text's share in the longer  {:.3}  (verify.min_containment {})",
-        evidence.shorter_share, v.min_containment
-    )?;
-    writeln!(
-        out,
-        "  longer text's share in the shorter  {:.3}  (verify.min_longer_share {})",
-        evidence.longer_share, v.min_longer_share
-    )?;
-    writeln!(
-        out,
-        "  longer text's lead in the shorter   {:.3}  (verify.min_lead_shared {}: they start alike)",
-        evidence.lead_shared, v.min_lead_shared
-    )?;
-    writeln!(
-        out,
-        "  shorter text's own words, unquoted  {}  (must reach verify.min_containment too)",
-        share(evidence.unquoted_share)
-    )?;
-    writeln!(
-        out,
-        "  new figures, names in longer's lead {}  (verify.max_new_lead_facts {}: more, and not starting alike, is a recap)",
-        evidence.new_lead_facts, v.max_new_lead_facts
-    )?;
-    writeln!(
-        out,
-        "  numbers agree                       {}  (verify.min_number_overlap {})",
-        share(evidence.numbers),
-        v.min_number_overlap
-    )?;
-    writeln!(
-        out,
-        "  names agree                         {}  (verify.min_name_overlap {})",
-        share(evidence.names),
-        v.min_name_overlap
-    )?;
-    writeln!(out, "  same headline                       {}", evidence.same_headline)?;
-    let (time_a, time_b) = (
-        EventTime::of(article_a, &config.index),
-        EventTime::of(article_b, &config.index),
-    );
-    let window = config.index.window_secs;
-    let compared = match (time_a, time_b) {
-        (EventTime::Dated(a), EventTime::Dated(b)) => format!(
-            "{:.1} days apart; index.window_secs is {:.1} days{}",
-            (a.from - b.from).abs() as f64 / 86400.0,
-            window as f64 / 86400.0,
-            if EventSpan::within(Some(a), Some(b), window) {
-                ""
-            } else {
-                ": never compared"
-            }
-        ),
-        _ if [time_a, time_b].contains(&EventTime::DatedAhead) => {
-            "one is dated more than index.max_ahead_secs after it arrived: compared as undated, with every held one"
-                .to_string()
-        }
-        _ => "an undated article is compared with every held one".to_string(),
-    };
-    writeln!(out, "  event times                         {compared}")?;
-    if fp_a.tokens.min(fp_b.tokens) < v.min_tokens {
-        writeln!(
-            out,
-            "verdict: only an exact copy could match: the shorter text has under verify.min_tokens ({}) tokens",
-            v.min_tokens
-        )?;
-    } else {
-        writeln!(out, "verdict: {}", judgement.describe())?;
-    }
+    pair.report(&config.pipeline(), &mut out)
+        .with_context(|| format!("explaining {a} and {b} in {input}"))?;
     out.flush()?;
     Ok(())
 }

@@ -1,5 +1,7 @@
-//! Tools that drive the pipeline on files: scoring it on labelled data ([`eval`]) and
+//! Tools that drive the pipeline on files: scoring it on labelled data ([`eval`]), explaining
+//! what it does to an article and why two were or were not merged ([`explain`]), and
 //! generating the synthetic corpora that tests, benchmarks and the demo use ([`corpus`]).
 
 pub mod corpus;
 pub mod eval;
+pub mod explain;
