@@ -11,71 +11,13 @@ use crate::pipeline::fingerprint::sketch::Sketch;
 use crate::pipeline::fingerprint::{hamming, Fingerprint, Lead, LEAD_ANCHORS};
 use crate::pipeline::index::keys::AnchorKeys;
 use crate::pipeline::index::{prefetch_line, EntryKeys, EventSpan, IndexConfig, NearDupIndex, Slot, NO_ANCHOR};
+pub use crate::pipeline::messages::{Decision, Outcome, Verdict};
 use crate::pipeline::normalize::rules::BoilerplateRules;
 use crate::pipeline::prepare::{Prepared, Preparer};
 use crate::pipeline::record::{Article, InvalidRecord};
 use crate::pipeline::story::{Match, Stories, StoryEvent, StoryKey};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    NewStory,
-    Duplicate,
-    ExactDuplicate,
-    Invalid,
-}
-
-impl Verdict {
-    pub const ALL: [Verdict; 4] = [
-        Verdict::NewStory,
-        Verdict::Duplicate,
-        Verdict::ExactDuplicate,
-        Verdict::Invalid,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Verdict::NewStory => "new_story",
-            Verdict::Duplicate => "duplicate",
-            Verdict::ExactDuplicate => "exact_duplicate",
-            Verdict::Invalid => "invalid",
-        }
-    }
-}
-
-/// What became of one input record. Serialized as one line of the decisions output.
-#[derive(Debug, Clone, Serialize)]
-pub struct Decision {
-    /// Absent only for invalid records without a readable id.
-    pub article_id: Option<String>,
-    pub story_id: Option<String>,
-    pub verdict: Verdict,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub matched_article_id: Option<String>,
-    /// Containment of the shorter text in the longer against the matched article.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub score: Option<f64>,
-    /// SimHash Hamming distance to the matched article.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub distance: Option<u32>,
-    /// What the duplicate decision was made on (see [`Evidence`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<Evidence>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason_code: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// The result of [`Engine::process`]: a decision always, a story event when a story changed.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub decision: Decision,
-    pub event: Option<StoryEvent>,
-    pub invalid: Option<InvalidRecord>,
-}
 
 #[derive(Debug)]
 struct SlotInfo {

@@ -7,25 +7,11 @@
 
 use crate::pipeline::config::{InvalidSetting, PipelineConfig};
 use crate::pipeline::fingerprint::{self, Fingerprint, Fingerprinter};
+pub use crate::pipeline::messages::Prepared;
 use crate::pipeline::normalize::rules::BoilerplateRules;
 use crate::pipeline::normalize::{self, Normalizer};
-use crate::pipeline::record::{self, Article, InvalidRecord};
+use crate::pipeline::record;
 use chrono::{DateTime, Utc};
-
-/// One record after the stateless stages.
-// Nearly every record is an article: boxing it to shrink the rare invalid case would cost an
-// allocation per record.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
-pub enum Prepared {
-    /// A valid article and its fingerprints (which may show no tokens: the engine rejects it).
-    Article { article: Article, fingerprint: Fingerprint },
-    /// A record that failed validation, with its id when it could still be read.
-    Invalid {
-        article_id: Option<String>,
-        invalid: InvalidRecord,
-    },
-}
 
 /// Runs the stateless stages with one configuration. Cloning gives an independent preparer
 /// (its own scratch buffers) for another thread.
