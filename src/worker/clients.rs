@@ -2,7 +2,7 @@
 //! properties), topic creation, and the consumer context that passes rebalances to the loop and
 //! reports lag.
 
-use crate::config::KafkaConfig;
+use crate::worker::config::KafkaConfig;
 use crate::worker::error::{self, WorkerError};
 use crate::worker::metrics::Metrics;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};

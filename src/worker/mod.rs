@@ -5,6 +5,7 @@
 //!
 //! In the order a record meets them:
 //!
+//! * [`config`]: the worker's settings (the `kafka` and `http` sections).
 //! * [`clients`]: client settings, topic creation, the rebalance and statistics callbacks.
 //! * [`run`]: the [`run::Worker`] and its loop, one method per `select!` arm.
 //! * [`messages`]: the record as consumed, prepared and decided, as named types.
@@ -20,6 +21,7 @@
 //! * [`demo`]: the worker against an in-process cluster.
 
 pub mod clients;
+pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;

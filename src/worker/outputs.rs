@@ -1,7 +1,7 @@
 //! What a decided record publishes, in order: its dead letter (if invalid), its decision, its
 //! story event (if any), the first two with headers naming the input record.
 
-use crate::config::KafkaConfig;
+use crate::worker::config::KafkaConfig;
 use crate::worker::messages::{Consumed, DecidedRecord};
 use crate::worker::publish::{Output, PublishError, Publisher};
 use rdkafka::message::{Header, OwnedHeaders};

@@ -12,9 +12,10 @@
 //! with backoff until it is acknowledged; later records may finish meanwhile, but the stored
 //! offset waits for it. See `docs/worker.md`.
 
-use crate::config::{CoreConfig, KafkaConfig};
+use crate::config::CoreConfig;
 use crate::pipeline::engine::Engine;
 use crate::worker::clients::{consumer_config, create_topics, producer_config, GroupEvent, WorkerContext};
+use crate::worker::config::KafkaConfig;
 use crate::worker::error::{kafka, WorkerError};
 use crate::worker::http::{Health, Telemetry};
 use crate::worker::messages::{Consumed, DecidedRecord, PreparedRecord};

@@ -2,8 +2,8 @@
 //! place: a record consumed, decided, completed; consuming failing and resuming; the periodic
 //! gauges and progress line; the worker stopping.
 
-use crate::config::KafkaConfig;
 use crate::pipeline::engine::{Engine, Verdict};
+use crate::worker::config::KafkaConfig;
 use crate::worker::messages::{Consumed, DecidedRecord};
 use crate::worker::metrics::{process_memory, Metrics};
 use crate::worker::publish::InFlightRecord;

@@ -1,9 +1,9 @@
 //! Warm-up: the engine's state rebuilt from the input log before the worker consumes, so a
 //! restarted worker remembers the window it had (see docs/worker.md for its limits).
 
-use crate::config::KafkaConfig;
 use crate::pipeline::engine::Engine;
 use crate::worker::clients::{client_config, FETCH_QUEUE_BACKOFF};
+use crate::worker::config::KafkaConfig;
 use crate::worker::error::{kafka, WorkerError};
 use crate::worker::messages::ingest_time;
 use chrono::Utc;
