@@ -14,7 +14,8 @@
 //!    joined, one decision per record ([`engine::Decision`]).
 //! 6. [`story`]: clusters, the canonical copy and the story events.
 //!
-//! [`messages`] names what passes between them. [`prepare`] groups stages 1 to 3, which need no shared state and may run on other threads
+//! [`messages`] names what passes between them; [`log_record`] is a prepared article as the
+//! fingerprint topic keeps it. [`prepare`] groups stages 1 to 3, which need no shared state and may run on other threads
 //! ahead of the engine.
 
 pub mod config;
@@ -22,6 +23,7 @@ pub mod decide;
 pub mod engine;
 pub mod fingerprint;
 pub mod index;
+pub mod log_record;
 pub mod messages;
 pub mod normalize;
 pub mod prepare;

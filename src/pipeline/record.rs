@@ -64,7 +64,7 @@ impl InvalidRecord {
 }
 
 /// One validated article. Cheap to clone: the raw record is shared.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Article {
     pub id: String,
     pub source: String,

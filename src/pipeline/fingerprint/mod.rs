@@ -120,6 +120,25 @@ impl Lead {
         lead
     }
 
+    /// The lead as stored: its shingles' high halves, in text order, and its facts.
+    pub fn stored(&self) -> (&[u16], &[u32]) {
+        (self.hashes(), self.facts())
+    }
+
+    /// A lead from what [`Lead::stored`] gave; `None` when either part is longer than a lead
+    /// keeps.
+    pub fn from_stored(hashes: &[u16], facts: &[u32]) -> Option<Self> {
+        if hashes.len() > LEAD_WINDOW || facts.len() > LEAD_FACTS {
+            return None;
+        }
+        let mut lead = Self::default();
+        lead.hashes[..hashes.len()].copy_from_slice(hashes);
+        lead.len = hashes.len() as u8;
+        lead.facts[..facts.len()].copy_from_slice(facts);
+        lead.facts_len = facts.len() as u8;
+        Some(lead)
+    }
+
     /// The figures and names of the lead's first [`LEAD_TOKENS`] words, distinct, in text
     /// order, at most [`LEAD_FACTS`].
     pub fn facts(&self) -> &[u32] {

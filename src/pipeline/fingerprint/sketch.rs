@@ -237,6 +237,35 @@ impl Sketch {
         }
     }
 
+    /// The sketch as stored: every value (shingles, numbers, names, then the quote bits), the
+    /// three lengths, and whether it is complete. [`Sketch::from_stored`] reads it back.
+    pub fn stored(&self) -> (&[u32], [u32; 3], bool) {
+        (
+            &self.values,
+            [self.shingles_len, self.numbers_len, self.names_len],
+            self.complete,
+        )
+    }
+
+    /// A sketch from what [`Sketch::stored`] gave; `None` when the lengths do not fit the
+    /// values (the quote bits, if any, are one word per 32 shingles).
+    pub fn from_stored(values: Vec<u32>, lens: [u32; 3], complete: bool) -> Option<Self> {
+        let [shingles, numbers, names] = lens.map(|l| l as usize);
+        let marks = values
+            .len()
+            .checked_sub(shingles.checked_add(numbers)?.checked_add(names)?)?;
+        if shingles > MAX_SHINGLES || (marks != 0 && marks != shingles.div_ceil(32)) {
+            return None;
+        }
+        Some(Self {
+            values: values.into_boxed_slice(),
+            shingles_len: lens[0],
+            numbers_len: lens[1],
+            names_len: lens[2],
+            complete,
+        })
+    }
+
     /// The shingle hashes, sorted.
     pub fn shingles(&self) -> &[u32] {
         &self.values[..self.shingles_len as usize]
