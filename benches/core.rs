@@ -286,5 +286,54 @@ fn whole_core(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, stages, index, whole_core);
+/// The decide role's work from the fingerprint topic (docs/state.md): reading a fingerprint
+/// record back, and deciding from read-back records (a restore or a standby replays that).
+fn from_log(c: &mut Criterion) {
+    use syndic::pipeline::log_record::{decode, encode};
+    use syndic::pipeline::messages::Prepared;
+    const N: usize = 20_000;
+    let now = chrono::Utc::now();
+    let mut preparer = CoreConfig::default()
+        .engine()
+        .expect("default config is valid")
+        .preparer();
+    let log: Vec<Vec<u8>> = Generator::new(23)
+        .take(N)
+        .filter_map(|r| match preparer.prepare(&r.line, now) {
+            Prepared::Article { article, fingerprint } => {
+                let mut bytes = Vec::new();
+                encode(&article, &fingerprint, &mut bytes);
+                Some(bytes)
+            }
+            Prepared::Invalid { .. } => None,
+        })
+        .collect();
+    let avg = log.iter().map(Vec::len).sum::<usize>() / log.len();
+    let mut group = c.benchmark_group("log");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(log.len() as u64));
+    group.bench_function(format!("decode {} fingerprint records (~{avg} B)", log.len()), |b| {
+        b.iter(|| {
+            for bytes in &log {
+                black_box(decode(bytes).expect("encoded above"));
+            }
+        })
+    });
+    group.bench_function(format!("decode and decide {} fingerprint records", log.len()), |b| {
+        b.iter_batched(
+            || CoreConfig::default().engine().expect("default config is valid"),
+            |mut engine| {
+                for bytes in &log {
+                    let (article, fingerprint) = decode(bytes).expect("encoded above");
+                    black_box(engine.decide(Prepared::Article { article, fingerprint }));
+                }
+                engine
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stages, index, whole_core, from_log);
 criterion_main!(benches);
