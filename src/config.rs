@@ -186,6 +186,7 @@ impl CoreConfig {
             ("kafka.stories_topic", &kafka.stories_topic),
             ("kafka.decisions_topic", &kafka.decisions_topic),
             ("kafka.dlq_topic", &kafka.dlq_topic),
+            ("kafka.fingerprints_topic", &kafka.fingerprints_topic),
         ];
         for (key, topic) in topics {
             if !is_topic_name(topic) {

@@ -93,6 +93,11 @@ enum Command {
         /// Exit once no record arrived for this many seconds (kafka.stop_after_idle_secs); for backfills.
         #[arg(long)]
         stop_after_idle_secs: Option<u64>,
+        /// Which stages to run (kafka.role): `both` (raw articles to decisions), `prepare` (raw
+        /// articles to fingerprint records; any number of them) or `decide` (fingerprint
+        /// records to decisions; one holds the dedup view). See docs/state.md.
+        #[arg(long, value_parser = ["both", "prepare", "decide"])]
+        role: Option<String>,
     },
     /// Backfill: run the worker over a topic from its beginning in a consumer group of its own,
     /// and exit once the input has been idle for a while. Takes the same settings as `run`.
@@ -408,6 +413,7 @@ fn run(cli: Cli) -> Result<()> {
             group_id,
             create_topics,
             stop_after_idle_secs,
+            role,
         } => {
             let mut config = load_config(&config)?;
             if let Some(brokers) = brokers {
@@ -419,6 +425,13 @@ fn run(cli: Cli) -> Result<()> {
             config.kafka.create_topics |= create_topics;
             if let Some(secs) = stop_after_idle_secs {
                 config.kafka.stop_after_idle_secs = secs;
+            }
+            if let Some(role) = role {
+                config.kafka.role = match role.as_str() {
+                    "prepare" => syndic::worker::config::Role::Prepare,
+                    "decide" => syndic::worker::config::Role::Decide,
+                    _ => syndic::worker::config::Role::Both,
+                };
             }
             run_worker(config)
         }

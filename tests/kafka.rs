@@ -765,3 +765,177 @@ fn replay_backfills_a_topic_from_its_beginning_and_exits() {
         .collect();
     assert_eq!(decided.len(), records.len());
 }
+
+/// Every message of partition 0 of `topic` (the fingerprint topic has one), in offset order,
+/// with the input position its `syndic.source.*` headers name.
+fn read_partition_zero(topic: &str) -> Vec<(Vec<u8>, (i32, i64))> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", "syndic-test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let (_, end) = consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(20))
+        .expect("watermarks");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("partition");
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (out.len() as i64) < end {
+        assert!(Instant::now() < deadline, "could not read {topic} to its end");
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.expect("read message");
+            let header = |key: &str| {
+                let headers = message.headers().expect("source headers");
+                let value = headers.iter().find(|h| h.key == key).and_then(|h| h.value);
+                String::from_utf8_lossy(value.expect("a source header")).into_owned()
+            };
+            let position = (
+                header("syndic.source.partition").parse().expect("a partition"),
+                header("syndic.source.offset").parse().expect("an offset"),
+            );
+            out.push((message.payload().unwrap_or_default().to_vec(), position));
+        }
+    }
+    out
+}
+
+/// Two prepare workers over a 6-partition input produced without keys feed one fingerprint
+/// partition, and one decider decides it: every input record gets exactly one decision naming
+/// its input position, the input's offsets are committed to its end, and the decisions are the
+/// engine's over the fingerprint topic's order: one dedup view, whatever the input's
+/// partitioning.
+#[test]
+fn prepare_workers_feed_one_decider_through_the_fingerprint_topic() {
+    use syndic::pipeline::messages::Prepared;
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("roles", 6);
+    let fingerprints = format!("fingerprints-{}", setup.group);
+    runtime().block_on(async {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .create()
+            .expect("admin client");
+        let topic = NewTopic::new(&fingerprints, 1, TopicReplication::Fixed(1));
+        for r in admin
+            .create_topics([&topic], &AdminOptions::new())
+            .await
+            .expect("create fingerprint topic")
+        {
+            r.expect("fingerprint topic created");
+        }
+    });
+    let records: Vec<InputRecord> = Generator::new(37)
+        .with_invalid(true)
+        .take(4000)
+        .map(|r| (None, r.line))
+        .collect();
+    setup.produce(&records);
+    let prepare = [
+        ("SYNDIC_KAFKA_ROLE", "prepare"),
+        ("SYNDIC_KAFKA_FINGERPRINTS_TOPIC", fingerprints.as_str()),
+    ];
+    let decide = [
+        ("SYNDIC_KAFKA_ROLE", "decide"),
+        ("SYNDIC_KAFKA_FINGERPRINTS_TOPIC", fingerprints.as_str()),
+    ];
+    let mut workers = vec![
+        ("prepare one", setup.spawn_worker("prepare-1", 6, &prepare)),
+        ("prepare two", setup.spawn_worker("prepare-2", 6, &prepare)),
+        ("decider", setup.spawn_worker("decide", 6, &decide)),
+    ];
+    for (what, worker) in &mut workers {
+        wait_success(worker, Duration::from_secs(180), what);
+    }
+
+    // One decision per input record, each naming where the record came in.
+    let inputs: HashSet<(i32, i64)> = setup
+        .read_all(&setup.input)
+        .iter()
+        .map(|r| (r.partition, r.offset))
+        .collect();
+    assert_eq!(inputs.len(), records.len());
+    let decisions = setup.read_all(&setup.decisions);
+    let header = |r: &Record, key: &str| String::from_utf8_lossy(&r.headers[key]).into_owned();
+    let mut named: HashMap<(i32, i64), usize> = HashMap::new();
+    for record in &decisions {
+        assert_eq!(header(record, "syndic.source.topic"), setup.input);
+        let position = (
+            header(record, "syndic.source.partition").parse().expect("a partition"),
+            header(record, "syndic.source.offset").parse().expect("an offset"),
+        );
+        *named.entry(position).or_default() += 1;
+    }
+    assert_eq!(named.len(), inputs.len(), "every input record has a decision");
+    assert!(
+        named.values().all(|&n| n == 1),
+        "no record decided twice in a clean run"
+    );
+    assert_eq!(setup.committed(), setup.end_offsets(&setup.input));
+
+    // The decider's decisions are the engine's over the fingerprint topic's order.
+    let at_position: HashMap<(i32, i64), serde_json::Value> = decisions
+        .iter()
+        .map(|r| {
+            let position = (
+                header(r, "syndic.source.partition").parse().expect("a partition"),
+                header(r, "syndic.source.offset").parse().expect("an offset"),
+            );
+            (position, serde_json::from_slice(&r.payload).expect("decision is JSON"))
+        })
+        .collect();
+    let log = read_partition_zero(&fingerprints);
+    let logged: HashSet<(i32, i64)> = log.iter().map(|(_, position)| *position).collect();
+    assert_eq!(
+        logged.len(),
+        log.len(),
+        "one fingerprint record per input record at most"
+    );
+    for (position, decision) in &at_position {
+        if !logged.contains(position) {
+            assert_eq!(
+                decision["verdict"], "invalid",
+                "a record the prepare role decided: {position:?}"
+            );
+        }
+    }
+    let mut engine = CoreConfig::default().engine().expect("engine");
+    let mut duplicates = 0;
+    for (bytes, position) in &log {
+        let (article, fingerprint) = syndic::pipeline::log_record::decode(bytes).expect("a fingerprint record");
+        let expected = engine.decide(Prepared::Article { article, fingerprint }).decision;
+        let decision = &at_position[position];
+        assert_eq!(decision["article_id"].as_str(), expected.article_id.as_deref());
+        assert_eq!(
+            decision["verdict"].as_str(),
+            Some(expected.verdict.as_str()),
+            "{position:?}"
+        );
+        assert_eq!(
+            decision["story_id"].as_str(),
+            expected.story_id.as_deref(),
+            "{position:?}"
+        );
+        duplicates += usize::from(decision["verdict"] == "duplicate");
+    }
+    assert!(duplicates > 300, "the generated copies were found: {duplicates}");
+
+    // Dead letters: one per invalid decision; the decider's (articles with no words left)
+    // carry the article as received, not its fingerprint record.
+    let invalid = at_position.values().filter(|d| d["verdict"] == "invalid").count();
+    let dead = setup.read_all(&setup.dlq);
+    assert_eq!(dead.len(), invalid);
+    for record in &dead {
+        let position = (
+            header(record, "syndic.source.partition").parse().expect("a partition"),
+            header(record, "syndic.source.offset").parse().expect("an offset"),
+        );
+        if logged.contains(&position) {
+            let article: serde_json::Value = serde_json::from_slice(&record.payload).expect("the article as received");
+            assert!(article["id"].is_string(), "{position:?}");
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! properties), topic creation, and the consumer context that passes rebalances to the loop and
 //! reports lag.
 
-use crate::worker::config::KafkaConfig;
+use crate::worker::config::{KafkaConfig, Role};
 use crate::worker::error::{self, WorkerError};
 use crate::worker::metrics::Metrics;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -167,7 +167,11 @@ pub async fn create_topics(kafka: &KafkaConfig) -> Result<(), WorkerError> {
         NewTopic::new(&kafka.stories_topic, kafka.topic_partitions, replication()).set("cleanup.policy", "compact"),
         NewTopic::new(&kafka.decisions_topic, kafka.topic_partitions, replication()),
         NewTopic::new(&kafka.dlq_topic, kafka.topic_partitions, replication()),
-    ];
+    ]
+    .into_iter()
+    // One partition: the one order of everything to decide (docs/state.md).
+    .chain((kafka.role != Role::Both).then(|| NewTopic::new(&kafka.fingerprints_topic, 1, replication())))
+    .collect::<Vec<_>>();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = admin
         .create_topics(&topics, &options)

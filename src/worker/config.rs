@@ -4,6 +4,21 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Which stages a worker runs (docs/state.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Raw articles in, decisions and story events out, in one process.
+    #[default]
+    Both,
+    /// Raw articles in; fingerprint records out to `fingerprints_topic`, and for invalid
+    /// records their dead letter and decision. Stateless: any number may run in one group.
+    Prepare,
+    /// Fingerprint records in (consumer group `<group_id>.decide`); decisions and story events
+    /// out. One decider holds the one dedup view.
+    Decide,
+}
+
 /// How the Kafka worker connects and what it reads and writes. Plain data: the core ignores it.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -19,6 +34,11 @@ pub struct KafkaConfig {
     pub decisions_topic: String,
     /// Invalid records, unchanged, with the reason in headers.
     pub dlq_topic: String,
+    /// Which stages this worker runs: `both`, `prepare` or `decide` (see [`Role`]).
+    pub role: Role,
+    /// Fingerprint records, from the prepare role to the decide role, one partition: the one
+    /// order of everything to decide.
+    pub fingerprints_topic: String,
     /// Create missing topics at start.
     pub create_topics: bool,
     pub topic_partitions: i32,
@@ -53,6 +73,8 @@ impl Default for KafkaConfig {
             stories_topic: "stories".to_string(),
             decisions_topic: "decisions".to_string(),
             dlq_topic: "articles.dlq".to_string(),
+            role: Role::Both,
+            fingerprints_topic: "syndic.fingerprints".to_string(),
             create_topics: false,
             topic_partitions: 3,
             topic_replication: 1,

@@ -22,6 +22,8 @@ pub enum WorkerError {
     PrepareStopped,
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error("cannot read a record of the fingerprint topic: {0}")]
+    LogRecord(#[from] crate::pipeline::log_record::LogRecordError),
 }
 
 /// Wraps a client error with what the worker was doing.

@@ -17,6 +17,17 @@ pub struct Consumed {
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
     pub timestamp_millis: Option<i64>,
+    /// Where the article came in, for a fingerprint record (its `syndic.source.*` headers):
+    /// the decide role's outputs name the input record, not the fingerprint record.
+    pub source: Option<Source>,
+}
+
+/// An input record's position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
 }
 
 impl Consumed {

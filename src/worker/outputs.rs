@@ -2,25 +2,71 @@
 //! story event (if any), the first two with headers naming the input record.
 
 use crate::worker::config::KafkaConfig;
-use crate::worker::messages::{Consumed, DecidedRecord};
+use crate::worker::messages::{Consumed, DecidedRecord, Source};
 use crate::worker::publish::{Output, PublishError, Publisher};
 use rdkafka::message::{Header, OwnedHeaders};
 
-/// The source headers every decision and dead letter carries.
-fn source_headers(kafka: &KafkaConfig, consumed: &Consumed, capacity: usize) -> OwnedHeaders {
+/// The source headers every decision, dead letter and fingerprint record carries: the input
+/// record's topic, partition and offset.
+pub fn source_headers(kafka: &KafkaConfig, consumed: &Consumed, capacity: usize) -> OwnedHeaders {
+    let (topic, partition, offset) = match &consumed.source {
+        Some(source) => (source.topic.as_str(), source.partition, source.offset),
+        None => (kafka.input_topic.as_str(), consumed.partition, consumed.offset),
+    };
     OwnedHeaders::new_with_capacity(capacity)
         .insert(Header {
-            key: "syndic.source.topic",
-            value: Some(kafka.input_topic.as_bytes()),
+            key: SOURCE_TOPIC,
+            value: Some(topic.as_bytes()),
         })
         .insert(Header {
-            key: "syndic.source.partition",
-            value: Some(consumed.partition.to_string().as_bytes()),
+            key: SOURCE_PARTITION,
+            value: Some(partition.to_string().as_bytes()),
         })
         .insert(Header {
-            key: "syndic.source.offset",
-            value: Some(consumed.offset.to_string().as_bytes()),
+            key: SOURCE_OFFSET,
+            value: Some(offset.to_string().as_bytes()),
         })
+}
+
+pub const SOURCE_TOPIC: &str = "syndic.source.topic";
+pub const SOURCE_PARTITION: &str = "syndic.source.partition";
+pub const SOURCE_OFFSET: &str = "syndic.source.offset";
+
+/// The input position a fingerprint record's headers name; `None` when they do not.
+pub fn source_of(headers: Option<&rdkafka::message::BorrowedHeaders>) -> Option<Source> {
+    use rdkafka::message::Headers;
+    let headers = headers?;
+    let value = |key: &str| {
+        headers
+            .iter()
+            .find(|h| h.key == key)
+            .and_then(|h| h.value)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(str::to_string)
+    };
+    Some(Source {
+        topic: value(SOURCE_TOPIC)?,
+        partition: value(SOURCE_PARTITION)?.parse().ok()?,
+        offset: value(SOURCE_OFFSET)?.parse().ok()?,
+    })
+}
+
+/// Sends a prepared article's fingerprint record (record number `seq`) to the fingerprint
+/// topic, keyless (the topic has one partition), with the input record's position.
+pub async fn publish_fingerprint(
+    publisher: &mut Publisher,
+    seq: u64,
+    kafka: &KafkaConfig,
+    consumed: &Consumed,
+    record: &[u8],
+) -> Result<(), PublishError> {
+    let output = Output {
+        topic: &kafka.fingerprints_topic,
+        key: None,
+        payload: record,
+        headers: Some(source_headers(kafka, consumed, 3)),
+    };
+    publisher.send(seq, output).await
 }
 
 /// Sends a decided record's outputs (record number `seq`), in order: the dead letter (if

@@ -129,6 +129,7 @@ mod tests {
             key: None,
             payload: format!(r#"{{"id":"a{n}","source":"s","body":"story number {n} in words"}}"#).into_bytes(),
             timestamp_millis: None,
+            source: None,
         }
     }
 

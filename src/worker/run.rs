@@ -14,13 +14,15 @@
 
 use crate::config::CoreConfig;
 use crate::pipeline::engine::Engine;
+use crate::pipeline::log_record;
+use crate::pipeline::messages::Prepared;
 use crate::worker::clients::{consumer_config, create_topics, producer_config, GroupEvent, WorkerContext};
-use crate::worker::config::KafkaConfig;
+use crate::worker::config::{KafkaConfig, Role};
 use crate::worker::error::{kafka, WorkerError};
 use crate::worker::http::{Health, Telemetry};
 use crate::worker::messages::{Consumed, DecidedRecord, PreparedRecord};
 use crate::worker::offsets::Ledger;
-use crate::worker::outputs::publish_decided;
+use crate::worker::outputs::{publish_decided, publish_fingerprint, source_of};
 use crate::worker::prepare_pool::{recv_prepared, PreparePool, PIPELINE_DEPTH};
 use crate::worker::publish::{InFlightRecord, Output, PublishError, Publisher};
 use crate::worker::shutdown::Shutdown;
@@ -66,8 +68,11 @@ pub async fn run_in_mode(
 
 /// One worker: its clients, the engine, and the ledgers that let it commit only what is done.
 pub struct Worker {
-    /// Topics and limits; the output topics are named in every record's outputs.
+    /// Topics and limits; the output topics are named in every record's outputs. For the
+    /// decide role, `input_topic` and `group_id` are the fingerprint topic and its group.
     kafka: KafkaConfig,
+    /// Which stages this worker runs.
+    role: Role,
     /// The pipeline's stateful part, fed one prepared record at a time in consumption order.
     engine: Engine,
     /// The stateless stages on threads of their own; `None` in passthrough mode.
@@ -117,13 +122,22 @@ impl Worker {
     /// Creates topics (when configured), rebuilds the engine's state (when configured), and
     /// joins the group.
     async fn start(config: CoreConfig, mode: Mode, telemetry: Telemetry) -> Result<Self, WorkerError> {
-        let events = WorkerEvents::new(&telemetry.metrics, &config.kafka);
-        let kafka_config = config.kafka.clone();
+        let role = config.kafka.role;
+        let mut kafka_config = config.kafka.clone();
         if kafka_config.create_topics {
             create_topics(&kafka_config).await?;
         }
+        if role == Role::Decide {
+            // The decide role consumes the fingerprint topic in a group of its own.
+            kafka_config.input_topic = kafka_config.fingerprints_topic.clone();
+            kafka_config.group_id = format!("{}.decide", kafka_config.group_id);
+        }
+        let events = WorkerEvents::new(&telemetry.metrics, &kafka_config);
         let mut engine = config.engine()?;
-        if mode == Mode::Dedup && kafka_config.warm_up {
+        if role == Role::Decide && kafka_config.warm_up {
+            warn!("the decide role does not rebuild its state from the fingerprint topic yet: it starts empty");
+        }
+        if mode == Mode::Dedup && kafka_config.warm_up && role == Role::Both {
             let started = Instant::now();
             let replayed = warm_up(&mut engine, &kafka_config, config.index.window_secs).await?;
             events.warmed_up(replayed, started.elapsed(), &engine);
@@ -142,16 +156,17 @@ impl Worker {
             .subscribe(&[&kafka_config.input_topic])
             .map_err(kafka("subscribing to the input topic"))?;
         events.started(&kafka_config);
-        let pool = match mode {
-            Mode::Dedup => Some(PreparePool::start(
+        let pool = match (mode, role) {
+            (Mode::Dedup, Role::Both | Role::Prepare) => Some(PreparePool::start(
                 engine.preparer(),
                 kafka_config.prepare_thread_count(),
             )?),
-            Mode::Passthrough => None,
+            _ => None,
         };
         Ok(Self {
             idle_limit: Duration::from_secs(kafka_config.stop_after_idle_secs),
             kafka: kafka_config,
+            role,
             engine,
             pool,
             in_pool: 0,
@@ -264,6 +279,11 @@ impl Worker {
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().unwrap_or_default().to_vec(),
             timestamp_millis: message.timestamp().to_millis(),
+            source: if self.role == Role::Decide {
+                source_of(message.headers())
+            } else {
+                None
+            },
         }
     }
 
@@ -280,6 +300,24 @@ impl Worker {
         };
         self.last_record = Instant::now();
         self.events.consumed();
+        if self.role == Role::Decide {
+            // A fingerprint record is prepared already: read back, it goes straight to the
+            // engine. One syndic did not write stops the worker, uncommitted, with the reason.
+            let started = Instant::now();
+            let (article, fingerprint) = log_record::decode(&consumed.payload)?;
+            // The record as received stands in for the fingerprint record from here: the engine
+            // may still reject the article (no words left), and its dead letter is the article.
+            let mut consumed = consumed;
+            consumed.payload.clear();
+            consumed.payload.extend_from_slice(article.raw.as_bytes());
+            let record = PreparedRecord {
+                consumed,
+                prepared: Prepared::Article { article, fingerprint },
+                prepare_time: started.elapsed(),
+            };
+            self.in_pool += 1;
+            return Ok(self.decide_and_publish(record).await.into());
+        }
         match &mut self.pool {
             Some(pool) => {
                 pool.send(consumed)?;
@@ -315,6 +353,15 @@ impl Worker {
         if !self.ledger.is_current(consumed.partition, consumed.generation) {
             self.events.dropped_revoked(&consumed);
             return Ok(());
+        }
+        if self.role == Role::Prepare {
+            if let Prepared::Article { article, fingerprint } = &prepared {
+                self.scratch.clear();
+                log_record::encode(article, fingerprint, &mut self.scratch);
+                let seq = self.begin(&consumed);
+                return publish_fingerprint(&mut self.publisher, seq, &self.kafka, &consumed, &self.scratch).await;
+            }
+            // An invalid record is decided here: its dead letter and decision need no state.
         }
         let started = Instant::now();
         let outcome = self.engine.decide(prepared);
