@@ -810,24 +810,10 @@ fn read_partition_zero(topic: &str) -> Vec<(Vec<u8>, (i32, i64))> {
 /// partitioning.
 #[test]
 fn prepare_workers_feed_one_decider_through_the_fingerprint_topic() {
-    use syndic::pipeline::messages::Prepared;
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let setup = Setup::new("roles", 6);
     let fingerprints = format!("fingerprints-{}", setup.group);
-    runtime().block_on(async {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .create()
-            .expect("admin client");
-        let topic = NewTopic::new(&fingerprints, 1, TopicReplication::Fixed(1));
-        for r in admin
-            .create_topics([&topic], &AdminOptions::new())
-            .await
-            .expect("create fingerprint topic")
-        {
-            r.expect("fingerprint topic created");
-        }
-    });
+    create_fingerprint_topic(&fingerprints);
     let records: Vec<InputRecord> = Generator::new(37)
         .with_invalid(true)
         .take(4000)
@@ -851,13 +837,40 @@ fn prepare_workers_feed_one_decider_through_the_fingerprint_topic() {
         wait_success(worker, Duration::from_secs(180), what);
     }
 
+    assert_the_decider_decided_the_log(&setup, &fingerprints, records.len());
+}
+
+/// Creates the one-partition fingerprint topic of a test.
+fn create_fingerprint_topic(topic: &str) {
+    runtime().block_on(async {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .create()
+            .expect("admin client");
+        let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+        for r in admin
+            .create_topics([&new], &AdminOptions::new())
+            .await
+            .expect("create fingerprint topic")
+        {
+            r.expect("fingerprint topic created");
+        }
+    });
+}
+
+/// Every input record has exactly one decision naming its position, the input's offsets are
+/// committed to its end, every decision of a fingerprint record is the engine's over the
+/// fingerprint topic's order (from its first record), and every dead letter matches an invalid
+/// decision.
+fn assert_the_decider_decided_the_log(setup: &Setup, fingerprints: &str, produced: usize) {
+    use syndic::pipeline::messages::Prepared;
     // One decision per input record, each naming where the record came in.
     let inputs: HashSet<(i32, i64)> = setup
         .read_all(&setup.input)
         .iter()
         .map(|r| (r.partition, r.offset))
         .collect();
-    assert_eq!(inputs.len(), records.len());
+    assert_eq!(inputs.len(), produced);
     let decisions = setup.read_all(&setup.decisions);
     let header = |r: &Record, key: &str| String::from_utf8_lossy(&r.headers[key]).into_owned();
     let mut named: HashMap<(i32, i64), usize> = HashMap::new();
@@ -887,7 +900,7 @@ fn prepare_workers_feed_one_decider_through_the_fingerprint_topic() {
             (position, serde_json::from_slice(&r.payload).expect("decision is JSON"))
         })
         .collect();
-    let log = read_partition_zero(&fingerprints);
+    let log = read_partition_zero(fingerprints);
     let logged: HashSet<(i32, i64)> = log.iter().map(|(_, position)| *position).collect();
     assert_eq!(
         logged.len(),
@@ -938,4 +951,31 @@ fn prepare_workers_feed_one_decider_through_the_fingerprint_topic() {
             assert!(article["id"].is_string(), "{position:?}");
         }
     }
+}
+
+/// A decider stopped and started again restores its view from the fingerprint topic: the
+/// copies that arrive after the restart join the stories of originals decided before it, as if
+/// it had never stopped.
+#[test]
+fn a_restarted_decider_restores_its_view_from_the_fingerprint_topic() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("restore", 3);
+    let fingerprints = format!("fingerprints-{}", setup.group);
+    create_fingerprint_topic(&fingerprints);
+    let records: Vec<InputRecord> = Generator::new(43).take(3000).map(|r| (None, r.line)).collect();
+    let env = |role: &'static str| {
+        [
+            ("SYNDIC_KAFKA_ROLE", role),
+            ("SYNDIC_KAFKA_FINGERPRINTS_TOPIC", fingerprints.as_str()),
+        ]
+    };
+    let (before, after) = records.split_at(1500);
+    for (round, half) in [before, after].into_iter().enumerate() {
+        setup.produce(half);
+        let mut prepare = setup.spawn_worker(&format!("prepare-{round}"), 5, &env("prepare"));
+        let mut decide = setup.spawn_worker(&format!("decide-{round}"), 5, &env("decide"));
+        wait_success(&mut prepare, Duration::from_secs(180), "prepare worker");
+        wait_success(&mut decide, Duration::from_secs(180), "decider");
+    }
+    assert_the_decider_decided_the_log(&setup, &fingerprints, records.len());
 }

@@ -55,8 +55,9 @@ pub struct KafkaConfig {
     pub shutdown_timeout_secs: u64,
     /// Exit once no record arrived for this long (0 = never): for backfills and the demo.
     pub stop_after_idle_secs: u64,
-    /// At start, rebuild the dedup state by reading the last window of the input up to the
-    /// committed offsets (publishing nothing), so a restart remembers what came before.
+    /// At start, rebuild the dedup state up to the committed offsets (publishing nothing), so
+    /// a restart remembers what came before: from the input's last window (role `both`) or
+    /// from the last `index.capacity` fingerprint records (role `decide`).
     pub warm_up: bool,
     /// Extra librdkafka consumer properties, passed through as given.
     pub consumer: std::collections::BTreeMap<String, String>,

@@ -27,7 +27,7 @@ use crate::worker::prepare_pool::{recv_prepared, PreparePool, PIPELINE_DEPTH};
 use crate::worker::publish::{InFlightRecord, Output, PublishError, Publisher};
 use crate::worker::shutdown::Shutdown;
 use crate::worker::telemetry::{WorkerEvents, WorkerSummary};
-use crate::worker::warm_up::warm_up;
+use crate::worker::warm_up::{warm_up, WarmUpFrom};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -134,12 +134,19 @@ impl Worker {
         }
         let events = WorkerEvents::new(&telemetry.metrics, &kafka_config);
         let mut engine = config.engine()?;
-        if role == Role::Decide && kafka_config.warm_up {
-            warn!("the decide role does not rebuild its state from the fingerprint topic yet: it starts empty");
-        }
-        if mode == Mode::Dedup && kafka_config.warm_up && role == Role::Both {
+        let from = match role {
+            Role::Both => Some(WarmUpFrom::Window {
+                secs: config.index.window_secs,
+            }),
+            Role::Decide => Some(WarmUpFrom::FingerprintLog {
+                capacity: config.index.capacity,
+            }),
+            // Stateless: nothing to rebuild.
+            Role::Prepare => None,
+        };
+        if let (Mode::Dedup, true, Some(from)) = (mode, kafka_config.warm_up, from) {
             let started = Instant::now();
-            let replayed = warm_up(&mut engine, &kafka_config, config.index.window_secs).await?;
+            let replayed = warm_up(&mut engine, &kafka_config, from).await?;
             events.warmed_up(replayed, started.elapsed(), &engine);
         }
         let publisher = Publisher::new(&producer_config(&kafka_config), events.metrics().clone())
