@@ -978,4 +978,55 @@ fn a_restarted_decider_restores_its_view_from_the_fingerprint_topic() {
         wait_success(&mut decide, Duration::from_secs(180), "decider");
     }
     assert_the_decider_decided_the_log(&setup, &fingerprints, records.len());
+    // The fingerprint topic keeps records for the broker's default week, under the decider's
+    // 7-day window by nothing: no advice. Shortened, the decider says what to set.
+    let log = std::env::temp_dir().join("syndic-restore-decide-1.log");
+    let text = std::fs::read_to_string(&log).expect("decider log");
+    assert!(!text.contains("retention"), "{text}");
+}
+
+/// A fingerprint topic that keeps too little for a restore gets advice naming the setting and
+/// the value; a compacted one, which refuses keyless records, stops the worker with the fix.
+#[test]
+fn the_fingerprint_topic_settings_are_checked_at_start() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("retention", 1);
+    let fingerprints = format!("fingerprints-{}", setup.group);
+    create_fingerprint_topic(&fingerprints);
+    let alter = |key: &str, value: &str| {
+        runtime().block_on(async {
+            let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+                .set("bootstrap.servers", brokers())
+                .create()
+                .expect("admin client");
+            let config = AlterConfig::new(ResourceSpecifier::Topic(&fingerprints)).set(key, value);
+            for result in admin
+                .alter_configs([&config], &AdminOptions::new())
+                .await
+                .expect("alter configs")
+            {
+                result.expect("topic config altered");
+            }
+        })
+    };
+    alter("retention.bytes", "1000000");
+    let env = [
+        ("SYNDIC_KAFKA_ROLE", "decide"),
+        ("SYNDIC_KAFKA_FINGERPRINTS_TOPIC", fingerprints.as_str()),
+    ];
+    let mut decider = setup.spawn_worker("short", 2, &env);
+    wait_success(&mut decider, Duration::from_secs(60), "decider");
+    let text = std::fs::read_to_string(std::env::temp_dir().join("syndic-retention-short.log")).expect("decider log");
+    assert!(
+        text.contains("set retention.bytes to -1 or at least 4200000000"),
+        "{text}"
+    );
+
+    alter("cleanup.policy", "compact");
+    let mut decider = setup.spawn_worker("compacted", 2, &env);
+    let status = decider.wait().expect("decider exits");
+    assert!(!status.success(), "a compacted fingerprint topic must stop the worker");
+    let text =
+        std::fs::read_to_string(std::env::temp_dir().join("syndic-retention-compacted.log")).expect("decider log");
+    assert!(text.contains("set cleanup.policy=delete"), "{text}");
 }

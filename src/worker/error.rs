@@ -22,6 +22,8 @@ pub enum WorkerError {
     PrepareStopped,
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error("the fingerprint topic cannot serve: {0}")]
+    FingerprintTopic(String),
     #[error("cannot read a record of the fingerprint topic: {0}")]
     LogRecord(#[from] crate::pipeline::log_record::LogRecordError),
 }

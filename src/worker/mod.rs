@@ -14,7 +14,8 @@
 //!   when the broker has acknowledged all of it.
 //! * [`offsets`]: acknowledgements turned into committable offsets in input order, per
 //!   assignment generation.
-//! * [`warm_up`]: the engine's state rebuilt from the input log at start.
+//! * [`warm_up`]: the engine's state rebuilt from the input log at start; [`retention`]: the
+//!   fingerprint topic's settings checked against what a restore reads.
 //! * [`telemetry`], [`metrics`], [`http`]: events counted and logged in one place, the
 //!   Prometheus registry, the `/metrics`, `/healthz` and `/readyz` endpoints.
 //! * [`shutdown`]: the signal that stops it all; [`error`]: what can stop it otherwise.
@@ -31,6 +32,7 @@ pub mod offsets;
 pub mod outputs;
 pub mod prepare_pool;
 pub mod publish;
+pub mod retention;
 pub mod run;
 pub mod shutdown;
 pub mod telemetry;

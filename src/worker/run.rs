@@ -127,6 +127,9 @@ impl Worker {
         if kafka_config.create_topics {
             create_topics(&kafka_config).await?;
         }
+        if mode == Mode::Dedup && role != Role::Both {
+            crate::worker::retention::check(&kafka_config, config.index.capacity, config.index.window_secs).await?;
+        }
         if role == Role::Decide {
             // The decide role consumes the fingerprint topic in a group of its own.
             kafka_config.input_topic = kafka_config.fingerprints_topic.clone();
