@@ -1,6 +1,6 @@
 // Command validate checks deploy/k8s manifests against the Kubernetes API types: every field
 // must exist in its kind's schema (strict decoding), so typos and misplaced keys fail.
-// Run: cd deploy/validate && go run . ../k8s/syndic.yaml
+// Run: cd deploy/validate && go run . ../k8s/syndic.yaml ../k8s/syndic-split.yaml
 package main
 
 import (
