@@ -27,6 +27,32 @@ fn brokers() -> String {
     std::env::var("SYNDIC_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_string())
 }
 
+fn admin() -> AdminClient<DefaultClientContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("admin client")
+}
+
+/// A consumer in `group` that commits nothing: the tests' reader.
+fn reader(group: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer")
+}
+
+/// The input position a record's `syndic.source.*` headers name.
+fn source_position(headers: &HashMap<String, Vec<u8>>) -> (i32, i64) {
+    let value = |key: &str| String::from_utf8_lossy(&headers[key]).into_owned();
+    (
+        value("syndic.source.partition").parse().expect("a partition"),
+        value("syndic.source.offset").parse().expect("an offset"),
+    )
+}
+
 struct Setup {
     name: String,
     input: String,
@@ -58,10 +84,7 @@ impl Setup {
     }
 
     async fn create_topics(&self) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .create()
-            .expect("admin client");
+        let admin = admin();
         let topics: Vec<NewTopic> = [&self.input, &self.stories, &self.decisions, &self.dlq]
             .iter()
             .map(|t| NewTopic::new(t, self.partitions, TopicReplication::Fixed(1)))
@@ -170,12 +193,7 @@ impl Setup {
     }
 
     fn consumer(&self, group: &str) -> BaseConsumer {
-        ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("consumer")
+        reader(group)
     }
 
     fn end_offsets(&self, topic: &str) -> Vec<i64> {
@@ -479,10 +497,7 @@ fn bad_records_go_to_the_dead_letter_topic_with_their_reason_and_offsets_pass_th
 /// with a permanent error, which is how the next test makes one output fail on demand.
 fn set_max_message_bytes(topic: &str, bytes: usize) {
     runtime().block_on(async {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .create()
-            .expect("admin client");
+        let admin = admin();
         let value = bytes.to_string();
         let config = AlterConfig::new(ResourceSpecifier::Topic(topic)).set("max.message.bytes", &value);
         let results = admin
@@ -769,12 +784,7 @@ fn replay_backfills_a_topic_from_its_beginning_and_exits() {
 /// Every message of partition 0 of `topic` (the fingerprint topic has one), in offset order,
 /// with the input position its `syndic.source.*` headers name.
 fn read_partition_zero(topic: &str) -> Vec<(Vec<u8>, (i32, i64))> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", "syndic-test-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
+    let consumer = reader("syndic-test-reader");
     let (_, end) = consumer
         .fetch_watermarks(topic, 0, Duration::from_secs(20))
         .expect("watermarks");
@@ -788,16 +798,16 @@ fn read_partition_zero(topic: &str) -> Vec<(Vec<u8>, (i32, i64))> {
         assert!(Instant::now() < deadline, "could not read {topic} to its end");
         if let Some(message) = consumer.poll(Duration::from_millis(200)) {
             let message = message.expect("read message");
-            let header = |key: &str| {
-                let headers = message.headers().expect("source headers");
-                let value = headers.iter().find(|h| h.key == key).and_then(|h| h.value);
-                String::from_utf8_lossy(value.expect("a source header")).into_owned()
-            };
-            let position = (
-                header("syndic.source.partition").parse().expect("a partition"),
-                header("syndic.source.offset").parse().expect("an offset"),
-            );
-            out.push((message.payload().unwrap_or_default().to_vec(), position));
+            let headers: HashMap<String, Vec<u8>> = message
+                .headers()
+                .expect("source headers")
+                .iter()
+                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
+                .collect();
+            out.push((
+                message.payload().unwrap_or_default().to_vec(),
+                source_position(&headers),
+            ));
         }
     }
     out
@@ -843,10 +853,7 @@ fn prepare_workers_feed_one_decider_through_the_fingerprint_topic() {
 /// Creates the one-partition fingerprint topic of a test.
 fn create_fingerprint_topic(topic: &str) {
     runtime().block_on(async {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .create()
-            .expect("admin client");
+        let admin = admin();
         let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
         for r in admin
             .create_topics([&new], &AdminOptions::new())
@@ -876,10 +883,7 @@ fn assert_the_decider_decided_the_log(setup: &Setup, fingerprints: &str, produce
     let mut named: HashMap<(i32, i64), usize> = HashMap::new();
     for record in &decisions {
         assert_eq!(header(record, "syndic.source.topic"), setup.input);
-        let position = (
-            header(record, "syndic.source.partition").parse().expect("a partition"),
-            header(record, "syndic.source.offset").parse().expect("an offset"),
-        );
+        let position = source_position(&record.headers);
         *named.entry(position).or_default() += 1;
     }
     assert_eq!(named.len(), inputs.len(), "every input record has a decision");
@@ -893,10 +897,7 @@ fn assert_the_decider_decided_the_log(setup: &Setup, fingerprints: &str, produce
     let at_position: HashMap<(i32, i64), serde_json::Value> = decisions
         .iter()
         .map(|r| {
-            let position = (
-                header(r, "syndic.source.partition").parse().expect("a partition"),
-                header(r, "syndic.source.offset").parse().expect("an offset"),
-            );
+            let position = source_position(&r.headers);
             (position, serde_json::from_slice(&r.payload).expect("decision is JSON"))
         })
         .collect();
@@ -942,10 +943,7 @@ fn assert_the_decider_decided_the_log(setup: &Setup, fingerprints: &str, produce
     let dead = setup.read_all(&setup.dlq);
     assert_eq!(dead.len(), invalid);
     for record in &dead {
-        let position = (
-            header(record, "syndic.source.partition").parse().expect("a partition"),
-            header(record, "syndic.source.offset").parse().expect("an offset"),
-        );
+        let position = source_position(&record.headers);
         if logged.contains(&position) {
             let article: serde_json::Value = serde_json::from_slice(&record.payload).expect("the article as received");
             assert!(article["id"].is_string(), "{position:?}");
@@ -995,10 +993,7 @@ fn the_fingerprint_topic_settings_are_checked_at_start() {
     create_fingerprint_topic(&fingerprints);
     let alter = |key: &str, value: &str| {
         runtime().block_on(async {
-            let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-                .set("bootstrap.servers", brokers())
-                .create()
-                .expect("admin client");
+            let admin = admin();
             let config = AlterConfig::new(ResourceSpecifier::Topic(&fingerprints)).set(key, value);
             for result in admin
                 .alter_configs([&config], &AdminOptions::new())
