@@ -155,12 +155,17 @@ pub fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
     client_config(&kafka.brokers, &settings, &kafka.producer)
 }
 
-/// Creates the configured topics that do not exist yet (the stories topic compacted).
-pub async fn create_topics(kafka: &KafkaConfig) -> Result<(), WorkerError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+/// An admin client of the cluster, for topic creation and settings.
+pub fn admin_client(kafka: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>, WorkerError> {
+    ClientConfig::new()
         .set("bootstrap.servers", &kafka.brokers)
         .create()
-        .map_err(error::kafka("creating the admin client"))?;
+        .map_err(error::kafka("creating the admin client"))
+}
+
+/// Creates the configured topics that do not exist yet (the stories topic compacted).
+pub async fn create_topics(kafka: &KafkaConfig) -> Result<(), WorkerError> {
+    let admin = admin_client(kafka)?;
     let replication = || TopicReplication::Fixed(kafka.topic_replication);
     let topics = [
         NewTopic::new(&kafka.input_topic, kafka.topic_partitions, replication()),

@@ -22,6 +22,8 @@ pub struct PreparePool {
     /// The record after the one last handed out, when it was already prepared then: the
     /// engine starts its index lookups early ([`Engine::prefetch`]). Never waited for.
     ahead: Option<PreparedRecord>,
+    /// Records sent and not yet taken back.
+    held: usize,
 }
 
 /// One prepare thread's way in and out.
@@ -67,6 +69,7 @@ impl PreparePool {
             next_in: 0,
             next_out: 0,
             ahead: None,
+            held: 0,
         })
     }
 
@@ -77,6 +80,7 @@ impl PreparePool {
         let input = lane.input.as_ref().ok_or(WorkerError::PrepareStopped)?;
         input.try_send(consumed).map_err(|_| WorkerError::PrepareStopped)?;
         self.next_in = (self.next_in + 1) % self.lanes.len();
+        self.held += 1;
         Ok(())
     }
 
@@ -88,10 +92,16 @@ impl PreparePool {
             None => self.lanes[self.next_out].output.recv().await?,
         };
         self.next_out = (self.next_out + 1) % self.lanes.len();
+        self.held -= 1;
         if let Ok(next) = self.lanes[self.next_out].output.try_recv() {
             self.ahead = Some(next);
         }
         Some(prepared)
+    }
+
+    /// Records sent and not yet taken back.
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// The record [`PreparePool::recv`] returns next, if it is prepared already.
@@ -147,6 +157,7 @@ mod tests {
         for n in 0..RECORDS {
             stage.send(article(n)).unwrap();
         }
+        assert_eq!(stage.held(), RECORDS as usize);
         stage.close();
         // Time to prepare them all, so that records are waiting ahead of each receive.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -167,6 +178,7 @@ mod tests {
             shown = stage.upcoming().map(id);
         }
         assert_eq!(offsets, (0..RECORDS).collect::<Vec<_>>());
+        assert_eq!(stage.held(), 0, "every record taken back");
         assert!(shown.is_none(), "a record was shown but never returned");
         assert_eq!(
             shown_count,

@@ -1,11 +1,10 @@
 //! The fingerprint topic's settings, checked at start: it is the decider's log (docs/state.md),
 //! so it must keep what a restore reads, and it cannot be compacted (its records have no key).
 
+use crate::worker::clients::admin_client;
 use crate::worker::config::KafkaConfig;
 use crate::worker::error::{kafka, WorkerError};
-use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
+use rdkafka::admin::{AdminOptions, ResourceSpecifier};
 use std::time::Duration;
 use tracing::warn;
 
@@ -58,10 +57,7 @@ pub fn advice(
 /// Reads the fingerprint topic's settings and warns with what to change ([`advice`]).
 pub async fn check(kafka_config: &KafkaConfig, capacity: usize, window_secs: i64) -> Result<(), WorkerError> {
     let topic = kafka_config.fingerprints_topic.as_str();
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &kafka_config.brokers)
-        .create()
-        .map_err(kafka("creating the admin client"))?;
+    let admin = admin_client(kafka_config)?;
     let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
     let results = admin
         .describe_configs([&ResourceSpecifier::Topic(topic)], &options)

@@ -77,8 +77,6 @@ pub struct Worker {
     engine: Engine,
     /// The stateless stages on threads of their own; `None` in passthrough mode.
     pool: Option<PreparePool>,
-    /// Records handed to the pool and not taken back yet.
-    in_pool: usize,
     consumer: StreamConsumer<WorkerContext>,
     /// Assignments and revocations, sent by the rebalance callback.
     group_events: mpsc::Receiver<GroupEvent>,
@@ -179,7 +177,6 @@ impl Worker {
             role,
             engine,
             pool,
-            in_pool: 0,
             consumer,
             group_events,
             publisher,
@@ -195,14 +192,16 @@ impl Worker {
     }
 
     /// The loop: until shutdown is requested or the input is idle (`None`), or publishing
-    /// cannot go on (the error, for [`Worker::finish`]). Periodic work runs on a timer rather than on every turn: the loop turns
-    /// several times per record, and clock reads and timer set-ups there show in profiles.
+    /// cannot go on (the error, for [`Worker::finish`]). Periodic work runs on a timer rather
+    /// than on every turn: the loop turns several times per record, and clock reads and timer
+    /// set-ups there show in profiles.
     async fn run(&mut self, mut shutdown: Shutdown) -> Result<Option<PublishError>, WorkerError> {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             self.apply_group_events();
             let can_consume = self.can_consume();
+            let preparing = self.preparing();
             let turn = tokio::select! {
                 biased;
                 _ = shutdown.requested() => Turn::Stop,
@@ -211,7 +210,7 @@ impl Worker {
                     self.complete_acknowledged();
                     result.into()
                 }
-                Some(record) = recv_prepared(&mut self.pool), if self.in_pool > 0 => {
+                Some(record) = recv_prepared(&mut self.pool), if preparing > 0 => {
                     self.decide_and_publish(record).await.into()
                 }
                 message = self.consumer.recv(), if can_consume => {
@@ -230,8 +229,14 @@ impl Worker {
     /// Records in the pool and in flight stay under `kafka.max_in_flight`, and the pool under
     /// its depth.
     fn can_consume(&self) -> bool {
-        let pool_full = self.pool.is_some() && self.in_pool >= PIPELINE_DEPTH;
-        self.publisher.in_flight() + self.in_pool < self.kafka.max_in_flight && !pool_full
+        let preparing = self.preparing();
+        let pool_full = self.pool.is_some() && preparing >= PIPELINE_DEPTH;
+        self.publisher.in_flight() + preparing < self.kafka.max_in_flight && !pool_full
+    }
+
+    /// Records handed to the prepare pool and not taken back yet.
+    fn preparing(&self) -> usize {
+        self.pool.as_ref().map_or(0, PreparePool::held)
     }
 
     fn apply_group_events(&mut self) {
@@ -257,10 +262,11 @@ impl Worker {
 
     /// Gauges and progress, and the idle check.
     fn on_tick(&mut self) -> Turn {
-        self.events.tick(&self.engine, self.ledger.in_flight(), self.in_pool);
+        self.events
+            .tick(&self.engine, self.ledger.in_flight(), self.preparing());
         let idle = !self.idle_limit.is_zero()
             && self.publisher.in_flight() == 0
-            && self.in_pool == 0
+            && self.preparing() == 0
             && self.assigned
             && self.last_record.elapsed() >= self.idle_limit;
         if !idle {
@@ -325,13 +331,11 @@ impl Worker {
                 prepared: Prepared::Article { article, fingerprint },
                 prepare_time: started.elapsed(),
             };
-            self.in_pool += 1;
             return Ok(self.decide_and_publish(record).await.into());
         }
         match &mut self.pool {
             Some(pool) => {
                 pool.send(consumed)?;
-                self.in_pool += 1;
             }
             None => {
                 let seq = self.begin(&consumed);
@@ -351,7 +355,6 @@ impl Worker {
     /// partition revoked while it was prepared is dropped: its next owner consumes it from the
     /// last commit, so deciding it here would decide it twice.
     async fn decide_and_publish(&mut self, record: PreparedRecord) -> Result<(), PublishError> {
-        self.in_pool -= 1;
         if let Some(upcoming) = self.pool.as_ref().and_then(PreparePool::upcoming) {
             self.engine.prefetch(upcoming);
         }
@@ -445,7 +448,7 @@ impl Worker {
             }
         }
         if failure.is_some() || bound_reached {
-            self.events.summary.abandoned = (self.publisher.abandon() + self.in_pool) as u64;
+            self.events.summary.abandoned = (self.publisher.abandon() + self.preparing()) as u64;
         }
         if bound_reached {
             warn!(
