@@ -93,14 +93,18 @@ enum Command {
         /// Exit once no record arrived for this many seconds (kafka.stop_after_idle_secs); for backfills.
         #[arg(long)]
         stop_after_idle_secs: Option<u64>,
-        /// Which stages to run (kafka.role): `both` (raw articles to decisions), `prepare` (raw
-        /// articles to fingerprint records; any number of them) or `decide` (fingerprint
-        /// records to decisions; one holds the dedup view). See docs/state.md.
-        #[arg(long, value_parser = ["both", "prepare", "decide"])]
+        /// Which stages to run (kafka.role): `both` (the default: raw articles to decisions through
+        /// the fingerprint topic; any number of replicas share one dedup view), `prepare` (raw
+        /// articles to fingerprint records; scale it with the input's partitions), `decide`
+        /// (fingerprint records to decisions; one decides, the others stand by) or
+        /// `standalone` (one process with a view of its own; one replica only). See
+        /// docs/state.md.
+        #[arg(long, value_parser = ["both", "prepare", "decide", "standalone"])]
         role: Option<String>,
     },
     /// Backfill: run the worker over a topic from its beginning in a consumer group of its own,
-    /// and exit once the input has been idle for a while. Takes the same settings as `run`.
+    /// and exit once the input has been idle for a while. Takes the same settings as `run`, in
+    /// the `standalone` role: a replay keeps a dedup view of its own.
     Replay {
         /// Configuration file (TOML); built-in defaults when omitted, see config/syndic.toml.
         #[arg(long)]
@@ -430,6 +434,7 @@ fn run(cli: Cli) -> Result<()> {
                 config.kafka.role = match role.as_str() {
                     "prepare" => syndic::worker::config::Role::Prepare,
                     "decide" => syndic::worker::config::Role::Decide,
+                    "standalone" => syndic::worker::config::Role::Standalone,
                     _ => syndic::worker::config::Role::Both,
                 };
             }
@@ -452,6 +457,9 @@ fn run(cli: Cli) -> Result<()> {
             config.kafka.group_id =
                 group_id.unwrap_or_else(|| format!("syndic-replay-{}", chrono::Utc::now().timestamp()));
             config.kafka.stop_after_idle_secs = stop_after_idle_secs.max(1);
+            // A replay keeps a view of its own: through the live fingerprint topic it would
+            // feed the live decider.
+            config.kafka.role = syndic::worker::config::Role::Standalone;
             run_worker(config)
         }
         Command::Demo { articles } => {

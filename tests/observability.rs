@@ -104,6 +104,7 @@ impl Drop for Killed {
 fn prometheus_sees_the_documented_series_move_and_readiness_drops_on_sigterm() {
     let tag = format!("{}-{}", std::process::id(), chrono::Utc::now().timestamp_millis());
     let (input, group) = (format!("obs-in-{tag}"), format!("obs-group-{tag}"));
+    let fingerprints = format!("obs-fingerprints-{tag}");
     let outputs = [
         format!("obs-stories-{tag}"),
         format!("obs-decisions-{tag}"),
@@ -122,6 +123,7 @@ fn prometheus_sees_the_documented_series_move_and_readiness_drops_on_sigterm() {
         let topics: Vec<NewTopic> = std::iter::once(&input)
             .chain(&outputs)
             .map(|t| NewTopic::new(t, 2, TopicReplication::Fixed(1)))
+            .chain([NewTopic::new(&fingerprints, 1, TopicReplication::Fixed(1))])
             .collect();
         for r in admin
             .create_topics(&topics, &AdminOptions::new())
@@ -154,6 +156,7 @@ fn prometheus_sees_the_documented_series_move_and_readiness_drops_on_sigterm() {
         .env("SYNDIC_KAFKA_STORIES_TOPIC", &outputs[0])
         .env("SYNDIC_KAFKA_DECISIONS_TOPIC", &outputs[1])
         .env("SYNDIC_KAFKA_DLQ_TOPIC", &outputs[2])
+        .env("SYNDIC_KAFKA_FINGERPRINTS_TOPIC", &fingerprints)
         .env("SYNDIC_HTTP_ADDRESS", format!("127.0.0.1:{metrics_port}"))
         .env("SYNDIC_HTTP_LINGER_AFTER_STOP_MS", "3000")
         .env("RUST_LOG", "syndic=info,rdkafka=warn")
@@ -195,7 +198,11 @@ fn prometheus_sees_the_documented_series_move_and_readiness_drops_on_sigterm() {
         "Prometheus saw every record consumed and decided",
         Duration::from_secs(120),
         || {
-            query(prometheus_port, "sum(syndic_records_consumed_total)") == Some(total)
+            // Both roles run: the fingerprint topic's records are counted under their topic.
+            query(
+                prometheus_port,
+                &format!("sum(syndic_records_consumed_total{{topic=\"{input}\"}})"),
+            ) == Some(total)
                 && query(prometheus_port, "sum(syndic_decisions_total)") == Some(total)
         },
     );

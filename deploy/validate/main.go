@@ -42,6 +42,8 @@ func main() {
 				target = &corev1.ConfigMap{}
 			case "Deployment":
 				target = &appsv1.Deployment{}
+			case "StatefulSet":
+				target = &appsv1.StatefulSet{}
 			case "Service":
 				target = &corev1.Service{}
 			case "PodDisruptionBudget":

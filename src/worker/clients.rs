@@ -18,7 +18,8 @@ use tracing::{info, warn};
 
 /// What the rebalance callback tells the worker loop.
 pub enum GroupEvent {
-    Assigned,
+    /// The partitions the group gave this worker (none for a standby decider).
+    Assigned(Vec<i32>),
     Revoked(i32),
 }
 
@@ -41,19 +42,23 @@ impl ClientContext for WorkerContext {
                 continue; // librdkafka's internal "unassigned" partition
             }
             let label = partition.to_string();
+            let labels = [self.input_topic.as_str(), label.as_str()];
             if p.consumer_lag >= 0 {
-                self.metrics
-                    .consumer_lag
-                    .with_label_values(&[&label])
-                    .set(p.consumer_lag);
+                self.metrics.consumer_lag.with_label_values(&labels).set(p.consumer_lag);
             }
             if p.committed_offset >= 0 {
                 self.metrics
                     .committed_offset
-                    .with_label_values(&[&label])
+                    .with_label_values(&labels)
                     .set(p.committed_offset);
             }
         }
+    }
+}
+
+impl WorkerContext {
+    fn assigned_partitions(&self) -> prometheus::IntGauge {
+        self.metrics.assigned_partitions.with_label_values(&[&self.input_topic])
     }
 }
 
@@ -65,16 +70,12 @@ impl ConsumerContext for WorkerContext {
                 for p in partitions.elements() {
                     let _ = self.events.send(GroupEvent::Revoked(p.partition()));
                     // Lag of a partition this worker no longer owns is its new owner's to report.
-                    let _ = self
-                        .metrics
-                        .consumer_lag
-                        .remove_label_values(&[&p.partition().to_string()]);
-                    let _ = self
-                        .metrics
-                        .committed_offset
-                        .remove_label_values(&[&p.partition().to_string()]);
+                    let label = p.partition().to_string();
+                    let labels = [self.input_topic.as_str(), label.as_str()];
+                    let _ = self.metrics.consumer_lag.remove_label_values(&labels);
+                    let _ = self.metrics.committed_offset.remove_label_values(&labels);
                 }
-                self.metrics.assigned_partitions.set(0);
+                self.assigned_partitions().set(0);
                 match consumer.commit_consumer_state(CommitMode::Sync) {
                     Ok(()) => info!(
                         partitions = partitions.count(),
@@ -92,8 +93,9 @@ impl ConsumerContext for WorkerContext {
                 }
             }
             Rebalance::Assign(partitions) => {
-                let _ = self.events.send(GroupEvent::Assigned);
-                self.metrics.assigned_partitions.set(partitions.count() as i64);
+                let assigned = partitions.elements().iter().map(|p| p.partition()).collect();
+                let _ = self.events.send(GroupEvent::Assigned(assigned));
+                self.assigned_partitions().set(partitions.count() as i64);
                 info!(partitions = partitions.count(), "partitions assigned")
             }
             Rebalance::Error(error) => warn!(%error, "rebalance error"),
@@ -175,7 +177,7 @@ pub async fn create_topics(kafka: &KafkaConfig) -> Result<(), WorkerError> {
     ]
     .into_iter()
     // One partition: the one order of everything to decide (docs/state.md).
-    .chain((kafka.role != Role::Both).then(|| NewTopic::new(&kafka.fingerprints_topic, 1, replication())))
+    .chain((kafka.role != Role::Standalone).then(|| NewTopic::new(&kafka.fingerprints_topic, 1, replication())))
     .collect::<Vec<_>>();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = admin

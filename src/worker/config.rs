@@ -8,15 +8,22 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Raw articles in, decisions and story events out, in one process.
+    /// Both roles in one process, through the fingerprint topic: raw articles in, decisions and
+    /// story events out. Any number of replicas share one dedup view: their prepare halves
+    /// split the input, and one decide half (the group's) decides while the others stand by.
     #[default]
     Both,
     /// Raw articles in; fingerprint records out to `fingerprints_topic`, and for invalid
     /// records their dead letter and decision. Stateless: any number may run in one group.
     Prepare,
     /// Fingerprint records in (consumer group `<group_id>.decide`); decisions and story events
-    /// out. One decider holds the one dedup view.
+    /// out. One decider holds the one dedup view; others in its group stand by, their view
+    /// kept at the group's committed offset, and take over when it fails.
     Decide,
+    /// The whole pipeline in one process with a view of its own and no fingerprint topic: one
+    /// replica only (replicas in one group would each see only their partitions). The baseline
+    /// the benchmarks compare with.
+    Standalone,
 }
 
 /// How the Kafka worker connects and what it reads and writes. Plain data: the core ignores it.
@@ -34,7 +41,7 @@ pub struct KafkaConfig {
     pub decisions_topic: String,
     /// Invalid records, unchanged, with the reason in headers.
     pub dlq_topic: String,
-    /// Which stages this worker runs: `both`, `prepare` or `decide` (see [`Role`]).
+    /// Which stages this worker runs: `both`, `prepare`, `decide` or `standalone` (see [`Role`]).
     pub role: Role,
     /// Fingerprint records, from the prepare role to the decide role, one partition: the one
     /// order of everything to decide.
@@ -56,8 +63,8 @@ pub struct KafkaConfig {
     /// Exit once no record arrived for this long (0 = never): for backfills and the demo.
     pub stop_after_idle_secs: u64,
     /// At start, rebuild the dedup state up to the committed offsets (publishing nothing), so
-    /// a restart remembers what came before: from the input's last window (role `both`) or
-    /// from the last `index.capacity` fingerprint records (role `decide`).
+    /// a restart remembers what came before: from the last `index.capacity` fingerprint
+    /// records (roles `both` and `decide`) or from the input's last window (`standalone`).
     pub warm_up: bool,
     /// Extra librdkafka consumer properties, passed through as given.
     pub consumer: std::collections::BTreeMap<String, String>,

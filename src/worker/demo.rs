@@ -64,6 +64,10 @@ pub async fn run(articles: usize, telemetry: Telemetry) -> Result<DemoReport, Wo
     ] {
         cluster.create_topic(topic, PARTITIONS, 1).map_err(mock_error)?;
     }
+    // The one ordered log the decider reads (docs/state.md).
+    cluster
+        .create_topic(&config.kafka.fingerprints_topic, 1, 1)
+        .map_err(mock_error)?;
     let producer: FutureProducer = producer_config(&config.kafka).create().map_err(mock_error)?;
     for record in Generator::new(42).with_invalid(true).take(articles) {
         let sent = FutureRecord::to(&config.kafka.input_topic)
@@ -75,7 +79,7 @@ pub async fn run(articles: usize, telemetry: Telemetry) -> Result<DemoReport, Wo
             .map_err(|(e, _)| mock_error(e))?;
     }
     let (_trigger, shutdown) = shutdown::channel();
-    let summary = run::run(config.clone(), shutdown, telemetry).await?;
+    let summary = run::run_unchecked(config.clone(), shutdown, run::Mode::Dedup, telemetry).await?;
     let stories = read_stories(&config.kafka.brokers, &config.kafka.stories_topic)?;
     Ok(DemoReport {
         produced: articles,

@@ -24,6 +24,8 @@ pub enum WorkerError {
     Publish(#[from] PublishError),
     #[error("the fingerprint topic cannot serve: {0}")]
     FingerprintTopic(String),
+    #[error("a worker task stopped unexpectedly: {0}; restart the worker (uncommitted records are consumed again)")]
+    TaskFailed(String),
     #[error("cannot read a record of the fingerprint topic: {0}")]
     LogRecord(#[from] crate::pipeline::log_record::LogRecordError),
 }

@@ -7,24 +7,45 @@
 
 use crate::worker::metrics::Metrics;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Readiness, set by the worker.
-#[derive(Debug, Default)]
+/// Readiness, set by the worker: ready when every part that runs is. A process running both
+/// roles has two parts (the prepare and the decide worker), each of which sets its own.
+#[derive(Debug)]
 pub struct Health {
-    ready: AtomicBool,
+    /// One bit per part that is not ready; part 0 exists from the start.
+    not_ready: AtomicU32,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            not_ready: AtomicU32::new(1),
+        }
+    }
 }
 
 impl Health {
+    /// Sets part 0, the only part of a process that runs one worker.
     pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::SeqCst);
+        self.set_part_ready(0, ready);
+    }
+
+    /// Sets one part (0 to 31); a part named here for the first time counts from then on.
+    pub fn set_part_ready(&self, part: u32, ready: bool) {
+        let bit = 1u32 << (part % 32);
+        if ready {
+            self.not_ready.fetch_and(!bit, Ordering::SeqCst);
+        } else {
+            self.not_ready.fetch_or(bit, Ordering::SeqCst);
+        }
     }
 
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.not_ready.load(Ordering::SeqCst) == 0
     }
 }
 
@@ -33,6 +54,8 @@ impl Health {
 pub struct Telemetry {
     pub metrics: Metrics,
     pub health: Arc<Health>,
+    /// Which readiness part the worker given this handle sets.
+    pub part: u32,
 }
 
 impl Telemetry {
@@ -40,7 +63,19 @@ impl Telemetry {
         Ok(Self {
             metrics: Metrics::new()?,
             health: Arc::new(Health::default()),
+            part: 0,
         })
+    }
+
+    /// The same endpoints for another worker of this process, whose readiness counts too
+    /// (not ready until it says so).
+    pub fn for_part(&self, part: u32) -> Self {
+        self.health.set_part_ready(part, false);
+        Self { part, ..self.clone() }
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.health.set_part_ready(self.part, ready);
     }
 }
 
@@ -147,5 +182,17 @@ mod tests {
         let metrics = get(address, "/metrics").await;
         assert!(metrics.contains("syndic_build_info"), "{metrics}");
         assert!(get(address, "/nope").await.starts_with("HTTP/1.1 404"));
+    }
+
+    #[test]
+    fn a_process_of_two_workers_is_ready_only_when_both_are() {
+        let telemetry = Telemetry::new().unwrap();
+        let (prepare, decide) = (telemetry.clone(), telemetry.for_part(1));
+        prepare.set_ready(true);
+        assert!(!telemetry.health.is_ready(), "the decider has not said it is ready");
+        decide.set_ready(true);
+        assert!(telemetry.health.is_ready());
+        prepare.set_ready(false);
+        assert!(!telemetry.health.is_ready());
     }
 }

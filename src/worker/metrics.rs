@@ -25,7 +25,7 @@ pub struct Metrics {
     pub consumer_lag: IntGaugeVec,
     pub committed_offset: IntGaugeVec,
     pub rebalances: IntCounter,
-    pub assigned_partitions: IntGauge,
+    pub assigned_partitions: IntGaugeVec,
     pub in_flight: IntGauge,
     pub preparing: IntGauge,
     pub index_entries: IntGauge,
@@ -122,21 +122,22 @@ impl Metrics {
             )?,
             consumer_lag: gauge_vec(
                 "syndic_consumer_lag",
-                "Records behind the end of each assigned input partition (librdkafka statistics).",
-                &["partition"],
+                "Records behind the end of each assigned partition, by topic (the input, or the fingerprint topic for the decider; librdkafka statistics).",
+                &["topic", "partition"],
             )?,
             committed_offset: gauge_vec(
                 "syndic_committed_offset",
-                "Last committed offset of each assigned input partition (librdkafka statistics).",
-                &["partition"],
+                "Last committed offset of each assigned partition, by topic (librdkafka statistics).",
+                &["topic", "partition"],
             )?,
             rebalances: counter(
                 "syndic_rebalances_total",
                 "Consumer group rebalances seen (assignments and revocations).",
             )?,
-            assigned_partitions: gauge(
+            assigned_partitions: gauge_vec(
                 "syndic_assigned_partitions",
-                "Input partitions currently assigned to this worker.",
+                "Partitions of each consumed topic currently assigned to this worker (a standby decider: 0).",
+                &["topic"],
             )?,
             in_flight: gauge(
                 "syndic_in_flight_records",
@@ -202,8 +203,9 @@ mod tests {
         m.dead_lettered.with_label_values(&["invalid_json"]).inc();
         m.story_events.with_label_values(&["story_created"]).inc();
         m.produce_errors.with_label_values(&["stories"]).inc();
-        m.consumer_lag.with_label_values(&["0"]).set(3);
-        m.committed_offset.with_label_values(&["0"]).set(3);
+        m.consumer_lag.with_label_values(&["articles.raw", "0"]).set(3);
+        m.committed_offset.with_label_values(&["articles.raw", "0"]).set(3);
+        m.assigned_partitions.with_label_values(&["articles.raw"]).set(1);
         let text = m.render();
         for name in [
             "syndic_build_info",

@@ -14,7 +14,9 @@
 //!   when the broker has acknowledged all of it.
 //! * [`offsets`]: acknowledgements turned into committable offsets in input order, per
 //!   assignment generation.
-//! * [`warm_up`]: the engine's state rebuilt from the input log at start; [`retention`]: the
+//! * [`standby`]: a decider's view restored from the fingerprint topic at start, kept at the
+//!   group's committed offset while another decides, caught up when it takes over;
+//!   [`warm_up`]: a standalone worker's view rebuilt from the input; [`retention`]: the
 //!   fingerprint topic's settings checked against what a restore reads.
 //! * [`telemetry`], [`metrics`], [`http`]: events counted and logged in one place, the
 //!   Prometheus registry, the `/metrics`, `/healthz` and `/readyz` endpoints.
@@ -35,5 +37,6 @@ pub mod publish;
 pub mod retention;
 pub mod run;
 pub mod shutdown;
+pub mod standby;
 pub mod telemetry;
 pub mod warm_up;

@@ -19,15 +19,16 @@ use crate::pipeline::messages::Prepared;
 use crate::worker::clients::{consumer_config, create_topics, producer_config, GroupEvent, WorkerContext};
 use crate::worker::config::{KafkaConfig, Role};
 use crate::worker::error::{kafka, WorkerError};
-use crate::worker::http::{Health, Telemetry};
+use crate::worker::http::Telemetry;
 use crate::worker::messages::{Consumed, DecidedRecord, PreparedRecord};
 use crate::worker::offsets::Ledger;
 use crate::worker::outputs::{publish_decided, publish_fingerprint, source_of};
 use crate::worker::prepare_pool::{recv_prepared, PreparePool, PIPELINE_DEPTH};
 use crate::worker::publish::{InFlightRecord, Output, PublishError, Publisher};
 use crate::worker::shutdown::Shutdown;
+use crate::worker::standby::Follower;
 use crate::worker::telemetry::{WorkerEvents, WorkerSummary};
-use crate::worker::warm_up::{warm_up, WarmUpFrom};
+use crate::worker::warm_up::warm_up;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -54,8 +55,41 @@ pub async fn run(config: CoreConfig, shutdown: Shutdown, telemetry: Telemetry) -
 }
 
 /// Runs the worker until shutdown, idleness (when configured) or a fatal producer error, in
-/// the chosen [`Mode`]; then drains, commits and returns what it did.
+/// the chosen [`Mode`]; then drains, commits and returns what it did. The role `both` runs a
+/// prepare worker and a decider side by side ([`run_both`]).
 pub async fn run_in_mode(
+    config: CoreConfig,
+    shutdown: Shutdown,
+    mode: Mode,
+    telemetry: Telemetry,
+) -> Result<WorkerSummary, WorkerError> {
+    let mut config = config;
+    if mode == Mode::Dedup && config.kafka.role != Role::Standalone {
+        // Before the check, which reads the fingerprint topic's settings.
+        if config.kafka.create_topics {
+            create_topics(&config.kafka).await?;
+            config.kafka.create_topics = false;
+        }
+        crate::worker::retention::check(&config.kafka, config.index.capacity, config.index.window_secs).await?;
+    }
+    run_unchecked(config, shutdown, mode, telemetry).await
+}
+
+/// [`run_in_mode`] without the fingerprint topic's settings checked: for the demo's in-process
+/// cluster, which does not answer the request that reads them.
+pub async fn run_unchecked(
+    config: CoreConfig,
+    shutdown: Shutdown,
+    mode: Mode,
+    telemetry: Telemetry,
+) -> Result<WorkerSummary, WorkerError> {
+    if mode == Mode::Dedup && config.kafka.role == Role::Both {
+        return run_both(config, shutdown, telemetry).await;
+    }
+    run_one(config, shutdown, mode, telemetry).await
+}
+
+async fn run_one(
     config: CoreConfig,
     shutdown: Shutdown,
     mode: Mode,
@@ -64,6 +98,45 @@ pub async fn run_in_mode(
     let mut worker = Worker::start(config, mode, telemetry).await?;
     let failure = worker.run(shutdown).await?;
     worker.finish(failure).await
+}
+
+/// The default role: a prepare worker and a decider in one process, each on a task of its own
+/// (a decider that catches up must not hold up preparing), sharing the endpoints; the process
+/// is ready when both are. Shutdown reaches both; a worker that stops with an error stops the
+/// other, so the process exits instead of running half.
+async fn run_both(config: CoreConfig, shutdown: Shutdown, telemetry: Telemetry) -> Result<WorkerSummary, WorkerError> {
+    let (trigger, inner) = crate::worker::shutdown::channel();
+    let trigger = Arc::new(trigger);
+    let spawn = |role: Role, telemetry: Telemetry| {
+        let mut config = config.clone();
+        config.kafka.role = role;
+        config.kafka.create_topics = false;
+        let (inner, trigger) = (inner.clone(), trigger.clone());
+        tokio::spawn(async move {
+            let result = run_one(config, inner, Mode::Dedup, telemetry).await;
+            if result.is_err() {
+                trigger.fire();
+            }
+            result
+        })
+    };
+    let prepare = spawn(Role::Prepare, telemetry.clone());
+    let decide = spawn(Role::Decide, telemetry.for_part(1));
+    let mut outer = shutdown;
+    let forward = async {
+        outer.requested().await;
+        trigger.fire();
+    };
+    let joined = async { tokio::join!(prepare, decide) };
+    tokio::pin!(joined);
+    let (prepare, decide) = tokio::select! {
+        results = &mut joined => results,
+        () = forward => joined.await,
+    };
+    let task = |result: Result<_, tokio::task::JoinError>| result.map_err(|e| WorkerError::TaskFailed(e.to_string()));
+    let (prepare, decide) = (task(prepare)?, task(decide)?);
+    let (prepare, decide) = (prepare?, decide?);
+    Ok(WorkerSummary::of_both(prepare, decide))
 }
 
 /// One worker: its clients, the engine, and the ledgers that let it commit only what is done.
@@ -84,7 +157,14 @@ pub struct Worker {
     /// In-flight records per partition and assignment generation: what may be stored.
     ledger: Ledger,
     events: WorkerEvents,
-    health: Arc<Health>,
+    /// Readiness of this worker's part of the process.
+    telemetry: Telemetry,
+    /// A decider's reader of the fingerprint topic: its restore at start, its view kept warm
+    /// while another decider decides, its catch-up when it takes over. `None` in other roles.
+    follower: Option<Follower>,
+    /// A decider that holds the fingerprint partition (the others stand by).
+    active: bool,
+    last_follow: Instant,
     /// Readiness needs a producer that reaches the broker; checked when the group assigns us.
     producer_reaches_broker: bool,
     /// Whether the group currently gives this worker partitions. After a revocation (a lost
@@ -125,9 +205,6 @@ impl Worker {
         if kafka_config.create_topics {
             create_topics(&kafka_config).await?;
         }
-        if mode == Mode::Dedup && role != Role::Both {
-            crate::worker::retention::check(&kafka_config, config.index.capacity, config.index.window_secs).await?;
-        }
         if role == Role::Decide {
             // The decide role consumes the fingerprint topic in a group of its own.
             kafka_config.input_topic = kafka_config.fingerprints_topic.clone();
@@ -135,20 +212,21 @@ impl Worker {
         }
         let events = WorkerEvents::new(&telemetry.metrics, &kafka_config);
         let mut engine = config.engine()?;
-        let from = match role {
-            Role::Both => Some(WarmUpFrom::Window {
-                secs: config.index.window_secs,
-            }),
-            Role::Decide => Some(WarmUpFrom::FingerprintLog {
-                capacity: config.index.capacity,
-            }),
-            // Stateless: nothing to rebuild.
-            Role::Prepare => None,
-        };
-        if let (Mode::Dedup, true, Some(from)) = (mode, kafka_config.warm_up, from) {
-            let started = Instant::now();
-            let replayed = warm_up(&mut engine, &kafka_config, from).await?;
-            events.warmed_up(replayed, started.elapsed(), &engine);
+        let mut follower = None;
+        match (mode, role) {
+            (Mode::Dedup, Role::Standalone) if kafka_config.warm_up => {
+                let started = Instant::now();
+                let replayed = warm_up(&mut engine, &kafka_config, config.index.window_secs).await?;
+                events.warmed_up(replayed, started.elapsed(), &engine);
+            }
+            (Mode::Dedup, Role::Decide) => {
+                let (reader, restored) =
+                    Follower::restore(&mut engine, &kafka_config, config.index.capacity, kafka_config.warm_up).await?;
+                events.restored(&restored, &engine);
+                follower = Some(reader);
+            }
+            // The prepare role is stateless: nothing to rebuild.
+            _ => {}
         }
         let publisher = Publisher::new(&producer_config(&kafka_config), events.metrics().clone())
             .map_err(kafka("creating the producer"))?;
@@ -165,7 +243,7 @@ impl Worker {
             .map_err(kafka("subscribing to the input topic"))?;
         events.started(&kafka_config);
         let pool = match (mode, role) {
-            (Mode::Dedup, Role::Both | Role::Prepare) => Some(PreparePool::start(
+            (Mode::Dedup, Role::Standalone | Role::Prepare) => Some(PreparePool::start(
                 engine.preparer(),
                 kafka_config.prepare_thread_count(),
             )?),
@@ -182,7 +260,10 @@ impl Worker {
             publisher,
             ledger: Ledger::new(),
             events,
-            health: telemetry.health,
+            telemetry,
+            follower,
+            active: false,
+            last_follow: Instant::now(),
             producer_reaches_broker: false,
             assigned: false,
             last_record: Instant::now(),
@@ -199,13 +280,13 @@ impl Worker {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            self.apply_group_events();
+            self.apply_group_events().await?;
             let can_consume = self.can_consume();
             let preparing = self.preparing();
             let turn = tokio::select! {
                 biased;
                 _ = shutdown.requested() => Turn::Stop,
-                _ = tick.tick() => self.on_tick(),
+                _ = tick.tick() => self.on_tick().await?,
                 result = self.publisher.completions(&mut self.completed), if self.publisher.in_flight() > 0 => {
                     self.complete_acknowledged();
                     result.into()
@@ -239,38 +320,79 @@ impl Worker {
         self.pool.as_ref().map_or(0, PreparePool::held)
     }
 
-    fn apply_group_events(&mut self) {
+    async fn apply_group_events(&mut self) -> Result<(), WorkerError> {
         while let Ok(event) = self.group_events.try_recv() {
             match event {
                 GroupEvent::Revoked(partition) => {
                     self.assigned = false;
+                    self.active = false;
                     self.ledger.revoke(partition);
                 }
                 // Idleness counts from joining the group, not from start-up.
-                GroupEvent::Assigned => {
+                GroupEvent::Assigned(partitions) => {
                     self.assigned = true;
                     self.last_record = Instant::now();
                     if !self.producer_reaches_broker {
                         let client = self.publisher.producer().client();
                         self.producer_reaches_broker = client.fetch_metadata(None, Duration::from_secs(5)).is_ok();
                     }
-                    self.health.set_ready(self.producer_reaches_broker);
+                    if self.follower.is_some() {
+                        self.take_over_or_stand_by(&partitions).await?;
+                    }
+                    self.telemetry.set_ready(self.producer_reaches_broker);
                 }
             }
         }
+        Ok(())
     }
 
-    /// Gauges and progress, and the idle check.
-    fn on_tick(&mut self) -> Turn {
-        self.events
-            .tick(&self.engine, self.ledger.in_flight(), self.preparing());
+    /// A decider given the fingerprint partition first brings its view up to the group's
+    /// committed offset, where the group's consumer starts; one given nothing stands by.
+    async fn take_over_or_stand_by(&mut self, partitions: &[i32]) -> Result<(), WorkerError> {
+        let Some(follower) = self.follower.as_mut() else {
+            return Ok(());
+        };
+        if partitions.is_empty() {
+            self.events.standing_by(follower.next());
+            return Ok(());
+        }
+        let committed = follower.committed()?;
+        let caught_up = follower.catch_up(&mut self.engine, committed).await?;
+        follower.pause()?;
+        self.active = true;
+        self.events.took_over(&caught_up);
+        Ok(())
+    }
+
+    /// A standby decider's view follows what the active one commits, once a second.
+    async fn follow(&mut self) -> Result<(), WorkerError> {
+        let Some(follower) = self.follower.as_mut() else {
+            return Ok(());
+        };
+        if self.active || self.last_follow.elapsed() < Duration::from_secs(1) {
+            return Ok(());
+        }
+        let followed = follower.follow(&mut self.engine).await?;
+        self.last_follow = Instant::now();
+        // A standby is idle only when the active decider is: the log it follows grows.
+        if followed.records > 0 {
+            self.last_record = self.last_follow;
+        }
+        Ok(())
+    }
+
+    /// Gauges and progress, a standby's view, and the idle check.
+    async fn on_tick(&mut self) -> Result<Turn, WorkerError> {
+        self.follow().await?;
+        let engine = (self.role != Role::Prepare).then_some(&self.engine);
+        self.events.tick(engine, self.ledger.in_flight(), self.preparing());
         let idle = !self.idle_limit.is_zero()
             && self.publisher.in_flight() == 0
             && self.preparing() == 0
             && self.assigned
             && self.last_record.elapsed() >= self.idle_limit;
         if !idle {
-            return Turn::Continue;
+            return Ok(Turn::Continue);
         }
         // librdkafka can know the assignment is lost (the broker restarted and forgot the
         // member) before the revocation reaches this loop. Stopping then, the final commit
@@ -279,10 +401,10 @@ impl Worker {
         if self.consumer.assignment_lost() {
             info!("input idle, but the group assignment was lost; waiting to rejoin before stopping");
             self.assigned = false;
-            Turn::Continue
+            Ok(Turn::Continue)
         } else {
             info!(idle_secs = self.idle_limit.as_secs(), "input idle; stopping");
-            Turn::Stop
+            Ok(Turn::Stop)
         }
     }
 
@@ -306,7 +428,7 @@ impl Worker {
     /// A consumed record goes to the pool (or, in passthrough, straight to the decisions
     /// topic); a consume error is retried after a pause.
     async fn on_consumed(&mut self, consumed: KafkaResult<Consumed>) -> Result<Turn, WorkerError> {
-        let consumed = match consumed {
+        let mut consumed = match consumed {
             Ok(consumed) => consumed,
             Err(error) => {
                 self.events.consume_failed(&error);
@@ -314,9 +436,23 @@ impl Worker {
                 return Ok(Turn::Continue);
             }
         };
+        // The assignment this record comes from may have arrived with it (the rebalance
+        // callback runs inside the consumer's poll): it is applied first, and a decider's view
+        // is brought to the committed offset before the record is decided.
+        self.apply_group_events().await?;
+        consumed.generation = self.ledger.generation(consumed.partition);
         self.last_record = Instant::now();
         self.events.consumed();
         if self.role == Role::Decide {
+            if let Some(follower) = self.follower.as_mut() {
+                // Records the view has not seen (none, unless the group's consumer skipped
+                // ahead) are decided first, publishing nothing.
+                if consumed.offset > follower.next() {
+                    follower.catch_up(&mut self.engine, consumed.offset).await?;
+                    follower.pause()?;
+                }
+                follower.decided(consumed.offset);
+            }
             // A fingerprint record is prepared already: read back, it goes straight to the
             // engine. One syndic did not write stops the worker, uncommitted, with the reason.
             let started = Instant::now();
@@ -437,7 +573,7 @@ impl Worker {
     /// then commit. After a fatal producer error there is nothing to finish: no output can be
     /// delivered any more.
     async fn finish(mut self, mut failure: Option<PublishError>) -> Result<WorkerSummary, WorkerError> {
-        self.health.set_ready(false);
+        self.telemetry.set_ready(false);
         let mut bound_reached = false;
         if failure.is_none() {
             let bound = Duration::from_secs(self.kafka.shutdown_timeout_secs);

@@ -7,6 +7,7 @@ use crate::worker::config::KafkaConfig;
 use crate::worker::messages::{Consumed, DecidedRecord};
 use crate::worker::metrics::{process_memory, Metrics};
 use crate::worker::publish::InFlightRecord;
+use crate::worker::standby::CaughtUp;
 use chrono::Utc;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use std::sync::Arc;
@@ -26,6 +27,23 @@ pub struct WorkerSummary {
     pub completed: u64,
     /// Records still unconfirmed when the shutdown bound ran out (consumed again on restart).
     pub abandoned: u64,
+}
+
+impl WorkerSummary {
+    /// One summary of a process running both roles: input records counted where they came in
+    /// (the prepare worker), verdicts where they were made (invalid records at either).
+    pub fn of_both(prepare: Self, decide: Self) -> Self {
+        Self {
+            consumed: prepare.consumed,
+            new_story: decide.new_story,
+            duplicate: decide.duplicate,
+            exact_duplicate: decide.exact_duplicate,
+            dead_lettered: prepare.dead_lettered + decide.dead_lettered,
+            story_events: decide.story_events,
+            completed: prepare.completed,
+            abandoned: prepare.abandoned + decide.abandoned,
+        }
+    }
 }
 
 /// How often the gauges are set and the progress line is written.
@@ -93,6 +111,37 @@ impl WorkerEvents {
             decisions = kafka.decisions_topic,
             dlq = kafka.dlq_topic,
             "worker started"
+        );
+    }
+
+    /// A decider's view restored from the fingerprint topic at start.
+    pub fn restored(&self, restored: &CaughtUp, engine: &Engine) {
+        info!(
+            from = restored.from,
+            to = restored.to,
+            records = restored.records,
+            secs = restored.took.as_secs_f64(),
+            indexed = engine.index().len(),
+            "view restored from the fingerprint topic"
+        );
+    }
+
+    /// The group gave this decider nothing: another decides.
+    pub fn standing_by(&self, next: i64) {
+        info!(
+            at = next,
+            "standing by: another decider holds the fingerprint topic; this view follows its commits"
+        );
+    }
+
+    /// The group gave this decider the fingerprint partition; its view was brought to the
+    /// committed offset first.
+    pub fn took_over(&self, caught_up: &CaughtUp) {
+        info!(
+            from = caught_up.to,
+            caught_up = caught_up.records,
+            secs = caught_up.took.as_secs_f64(),
+            "deciding: the view was brought to the group's committed offset"
         );
     }
 
@@ -185,18 +234,22 @@ impl WorkerEvents {
         }
     }
 
-    /// The gauges (every second) and the progress line (every ten), called on each tick.
-    pub fn tick(&mut self, engine: &Engine, in_flight: usize, preparing: usize) {
+    /// The gauges (every second) and the progress line (every ten), called on each tick. The
+    /// engine's gauges come from the worker that holds the view (`None` from a prepare worker,
+    /// whose engine only prepares).
+    pub fn tick(&mut self, engine: Option<&Engine>, in_flight: usize, preparing: usize) {
         if self.last_gauges.elapsed() >= GAUGES_EVERY {
             let metrics = &self.metrics;
             metrics.in_flight.set((in_flight + preparing) as i64);
             metrics.preparing.set(preparing as i64);
-            metrics.index_entries.set(engine.index().len() as i64);
-            metrics.index_bytes.set(engine.index().heap_bytes() as i64);
-            metrics.index_evictions.set(engine.index().evicted_total() as i64);
-            Metrics::raise_to(&metrics.headline_matches, engine.counters().headline_matches);
-            Metrics::raise_to(&metrics.dated_ahead, engine.counters().dated_ahead);
-            metrics.stories_open.set(engine.open_stories() as i64);
+            if let Some(engine) = engine {
+                metrics.index_entries.set(engine.index().len() as i64);
+                metrics.index_bytes.set(engine.index().heap_bytes() as i64);
+                metrics.index_evictions.set(engine.index().evicted_total() as i64);
+                Metrics::raise_to(&metrics.headline_matches, engine.counters().headline_matches);
+                Metrics::raise_to(&metrics.dated_ahead, engine.counters().dated_ahead);
+                metrics.stories_open.set(engine.open_stories() as i64);
+            }
             if let Some(resident) = process_memory("VmRSS") {
                 metrics.resident_memory.set(resident as i64);
             }

@@ -1,9 +1,8 @@
-//! Warm-up: the engine's state rebuilt from the input log before the worker consumes, so a
-//! restarted worker remembers the window it had (see docs/worker.md for its limits).
+//! Warm-up of a standalone worker: the engine's state rebuilt from the input log before the
+//! worker consumes, so a restarted worker remembers the window it had (see docs/worker.md for
+//! its limits). Also the wait for a new cluster's group coordinator, which the deciders share.
 
 use crate::pipeline::engine::Engine;
-use crate::pipeline::log_record;
-use crate::pipeline::messages::Prepared;
 use crate::worker::clients::{client_config, FETCH_QUEUE_BACKOFF};
 use crate::worker::config::KafkaConfig;
 use crate::worker::error::{kafka, WorkerError};
@@ -24,7 +23,7 @@ const COORDINATOR_WAIT: Duration = Duration::from_secs(60);
 
 /// The group's committed offsets for `wanted`, asked again while the coordinator is not ready
 /// (for up to [`COORDINATOR_WAIT`]); any other error is returned at once.
-fn committed_offsets_once_coordinated(
+pub(crate) fn committed_offsets_once_coordinated(
     consumer: &BaseConsumer,
     wanted: &TopicPartitionList,
     timeout: Duration,
@@ -57,22 +56,13 @@ fn coordinator_not_ready(error: &KafkaError) -> bool {
     )
 }
 
-/// Where warm-up reads from.
-#[derive(Debug, Clone, Copy)]
-pub enum WarmUpFrom {
-    /// Raw articles of the input topic, from `secs` ago (by Kafka timestamp): the `both` role.
-    Window { secs: i64 },
-    /// The last `capacity` fingerprint records before the committed offset: the decide role's
-    /// state is exactly what deciding them again builds (docs/state.md).
-    FingerprintLog { capacity: usize },
-}
-
-/// Rebuilds the engine's state from a log before consuming, publishing nothing: reads each
-/// partition up to the group's committed offset, from where [`WarmUpFrom`] says (the first raw
-/// record of the last window, by Kafka timestamp; or the last `capacity` fingerprint records). A restarted worker then remembers the window as the
-/// one before it did, and a record processed again after a crash gets the decision and story id
-/// it got the first time (exactly so within a partition; see docs/worker.md).
-pub async fn warm_up(engine: &mut Engine, kafka_config: &KafkaConfig, from: WarmUpFrom) -> Result<u64, WorkerError> {
+/// Rebuilds a standalone worker's state from the input before consuming, publishing nothing:
+/// reads each partition from the first raw record of the last `window_secs` (by Kafka
+/// timestamp) up to the group's committed offset. A restarted worker then remembers the window
+/// as the one before it did, and a record processed again after a crash gets the decision and
+/// story id it got the first time (exactly so within a partition; see docs/worker.md). The
+/// deciders restore from the fingerprint topic instead ([`crate::worker::standby`]).
+pub async fn warm_up(engine: &mut Engine, kafka_config: &KafkaConfig, window_secs: i64) -> Result<u64, WorkerError> {
     let settings = [
         ("group.id", kafka_config.group_id.as_str()),
         ("enable.auto.commit", "false"),
@@ -98,16 +88,11 @@ pub async fn warm_up(engine: &mut Engine, kafka_config: &KafkaConfig, from: Warm
     }
     let committed =
         committed_offsets_once_coordinated(&consumer, &wanted, timeout).map_err(kafka("reading committed offsets"))?;
-    let starts = match from {
-        WarmUpFrom::Window { secs } => {
-            let since = Utc::now().timestamp_millis() - secs.saturating_mul(1000);
-            consumer
-                .offsets_for_timestamp(since, timeout)
-                .ok()
-                .filter(|_| !partitions.is_empty())
-        }
-        WarmUpFrom::FingerprintLog { .. } => None,
-    };
+    let since = Utc::now().timestamp_millis() - window_secs.saturating_mul(1000);
+    let starts = consumer
+        .offsets_for_timestamp(since, timeout)
+        .ok()
+        .filter(|_| !partitions.is_empty());
     let mut ends: std::collections::HashMap<i32, i64> = std::collections::HashMap::new();
     let mut assignment = TopicPartitionList::new();
     for &p in &partitions {
@@ -117,16 +102,12 @@ pub async fn warm_up(engine: &mut Engine, kafka_config: &KafkaConfig, from: Warm
         let (low, _) = consumer
             .fetch_watermarks(topic, p, timeout)
             .map_err(kafka("reading watermarks"))?;
-        let start = match (
-            from,
-            starts
-                .as_ref()
-                .and_then(|s| s.find_partition(topic, p))
-                .map(|e| e.offset()),
-        ) {
-            // The index holds the last `capacity` arrivals: exactly these records rebuild it.
-            (WarmUpFrom::FingerprintLog { capacity }, _) => end.saturating_sub(capacity as i64),
-            (_, Some(Offset::Offset(o))) => o,
+        let start = match starts
+            .as_ref()
+            .and_then(|s| s.find_partition(topic, p))
+            .map(|e| e.offset())
+        {
+            Some(Offset::Offset(o)) => o,
             _ => low,
         }
         .max(low);
@@ -151,15 +132,7 @@ pub async fn warm_up(engine: &mut Engine, kafka_config: &KafkaConfig, from: Warm
                 let Some(&end) = ends.get(&p) else { continue };
                 if message.offset() < end {
                     let payload = message.payload().unwrap_or_default();
-                    match from {
-                        WarmUpFrom::Window { .. } => {
-                            engine.process(payload, ingest_time(message.timestamp().to_millis()));
-                        }
-                        WarmUpFrom::FingerprintLog { .. } => {
-                            let (article, fingerprint) = log_record::decode(payload)?;
-                            engine.decide(Prepared::Article { article, fingerprint });
-                        }
-                    }
+                    engine.process(payload, ingest_time(message.timestamp().to_millis()));
                     replayed += 1;
                 }
                 if message.offset() + 1 >= end {
