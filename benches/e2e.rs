@@ -2,6 +2,11 @@
 //! baseline that consumes and produces the same records with the same clients and offset
 //! handling but no processing. Run it with `scripts/bench-e2e` (which starts the broker).
 //!
+//! Sides, in one run: `passthrough`; `standalone` (one process, its own view); `both` (the
+//! default role: prepare and decide through the fingerprint topic) with 1, 2 and 3 replicas,
+//! each replica a worker of its own in this process. CPU seconds are this process's (user and
+//! system) while the workers ran, per record: the broker's are not in them.
+//!
 //! * Throughput: N generated ~3 KB articles are produced first; the worker then drains them.
 //!   Rate = outputs / (last output append time - first output append time).
 //! * Latency: the worker runs while M articles are produced at a steady rate below capacity;
@@ -19,6 +24,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use syndic::config::CoreConfig;
 use syndic::tools::corpus::Generator;
+use syndic::worker::config::Role;
 use syndic::worker::run::{self, Mode};
 
 const PARTITIONS: i32 = 3;
@@ -144,6 +150,7 @@ fn config(brokers: &str, tag: &str) -> CoreConfig {
     config.kafka.decisions_topic = format!("bench-decisions-{tag}");
     config.kafka.stories_topic = format!("bench-stories-{tag}");
     config.kafka.dlq_topic = format!("bench-dlq-{tag}");
+    config.kafka.fingerprints_topic = format!("bench-fingerprints-{tag}");
     config.kafka.stop_after_idle_secs = 5;
     config.kafka.prepare_threads = arg("--prepare-threads", 0) as usize;
     // `--consumer KEY=VALUE` and `--producer KEY=VALUE` (repeatable) pass librdkafka properties
@@ -172,6 +179,49 @@ async fn topics_for(config: &CoreConfig) {
         &[&k.input_topic, &k.decisions_topic, &k.stories_topic, &k.dlq_topic],
     )
     .await;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &k.brokers)
+        .create()
+        .expect("admin client");
+    // The one ordered log of the default role: one partition.
+    let log = NewTopic::new(&k.fingerprints_topic, 1, TopicReplication::Fixed(1));
+    for r in admin
+        .create_topics([&log], &AdminOptions::new())
+        .await
+        .expect("broker reachable")
+    {
+        r.expect("fingerprint topic created");
+    }
+}
+
+/// CPU seconds (user and system) this process has used (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and
+    // 13th, in clock ticks (100 per second on Linux).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Runs `replicas` workers of one side side by side until all stop; returns the input records
+/// they consumed.
+async fn run_side(config: &CoreConfig, mode: Mode, replicas: usize) -> u64 {
+    let workers: Vec<_> = (0..replicas)
+        .map(|_| {
+            let (trigger, shutdown) = syndic::worker::shutdown::channel();
+            let worker = tokio::spawn(run::run_in_mode(config.clone(), shutdown, mode, telemetry()));
+            (trigger, worker)
+        })
+        .collect();
+    let mut consumed = 0;
+    for (_trigger, worker) in workers {
+        consumed += worker.await.expect("joined").expect("worker ran").consumed;
+    }
+    consumed
 }
 
 /// Deletes the topics of a finished phase: each run writes gigabytes to new topics, and a few
@@ -182,7 +232,13 @@ async fn delete_topics_of(config: &CoreConfig) {
         .set("bootstrap.servers", &k.brokers)
         .create()
         .expect("admin client");
-    let topics = [&*k.input_topic, &*k.decisions_topic, &*k.stories_topic, &*k.dlq_topic];
+    let topics = [
+        &*k.input_topic,
+        &*k.decisions_topic,
+        &*k.stories_topic,
+        &*k.dlq_topic,
+        &*k.fingerprints_topic,
+    ];
     if let Err(e) = admin.delete_topics(&topics, &AdminOptions::new()).await {
         eprintln!("could not delete the benchmark's topics {topics:?}: {e}; `scripts/kafka reset` frees the space");
     }
@@ -207,42 +263,84 @@ async fn main() {
     let rate = arg("--rate", 4_000);
     let run_id = now_ms();
     println!("end-to-end benchmark: {n} articles for throughput; {m} at {rate}/s for latency; broker {brokers}");
-    // `--only syndic` or `--only passthrough` runs one side, for profiling.
+    // `--only NAME` runs one side (passthrough, standalone, both-1, both-2, both-3), for
+    // profiling.
     let args: Vec<String> = std::env::args().collect();
     let only = args
         .iter()
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .cloned();
-    for (mode, name) in [(Mode::Passthrough, "passthrough"), (Mode::Dedup, "syndic")] {
+    let sides = [
+        ("passthrough", Mode::Passthrough, Role::Standalone, 1),
+        ("standalone", Mode::Dedup, Role::Standalone, 1),
+        ("both-1", Mode::Dedup, Role::Both, 1),
+        ("both-2", Mode::Dedup, Role::Both, 2),
+        ("both-3", Mode::Dedup, Role::Both, 3),
+    ];
+    let mut baseline = None;
+    for (name, mode, role, replicas) in sides {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }
-        let c = config(&brokers, &format!("{name}-tput-{run_id}"));
+        let mut c = config(&brokers, &format!("{name}-tput-{run_id}"));
+        c.kafka.role = role;
         topics_for(&c).await;
         let t = Instant::now();
         produce(&brokers, &c.kafka.input_topic, n, 0).await;
         let produce_secs = t.elapsed().as_secs_f64();
         // A mark for profilers (`perf record -a` from here on sees the throughput phase only).
         println!("{name:<12} input produced; draining it");
-        let (_trigger, shutdown) = syndic::worker::shutdown::channel();
-        let summary = run::run_in_mode(c.clone(), shutdown, mode, telemetry())
-            .await
-            .expect("worker ran");
+        let cpu_before = cpu_seconds();
+        let consumed = run_side(&c, mode, replicas).await;
+        let cpu = cpu_seconds() - cpu_before;
         let outputs = read_timestamps(&brokers, &c.kafka.decisions_topic);
         let first = outputs.iter().map(|o| o.1).min().unwrap_or(0);
         let last = outputs.iter().map(|o| o.1).max().unwrap_or(0);
         let throughput = outputs.len() as f64 / ((last - first).max(1) as f64 / 1000.0);
+        let ratio = match (name, baseline) {
+            ("standalone", _) => {
+                baseline = Some(throughput);
+                String::new()
+            }
+            (_, Some(b)) if mode == Mode::Dedup => format!("  {:.2} x standalone", throughput / b),
+            _ => String::new(),
+        };
         println!(
-            "{name:<12} throughput {throughput:>9.0} records/s  ({} outputs in {:.1} s; input produced at {:.0}/s; consumed {})",
+            "{name:<12} throughput {throughput:>9.0} records/s{ratio}  ({} outputs in {:.1} s; {:.1} CPU µs/record in the workers; input produced at {:.0}/s; consumed {consumed})",
             outputs.len(),
             (last - first) as f64 / 1000.0,
+            cpu * 1e6 / outputs.len().max(1) as f64,
             n as f64 / produce_secs,
-            summary.consumed
         );
+        if name == "both-1" {
+            // What a decider started again does first: restore its view from the fingerprint
+            // topic (the last index.capacity records before its group's committed offset).
+            let mut decide = c.kafka.clone();
+            decide.input_topic = decide.fingerprints_topic.clone();
+            decide.group_id = format!("{}.decide", decide.group_id);
+            let mut engine = c.engine().expect("engine");
+            let cpu_before = cpu_seconds();
+            let (_, restored) =
+                syndic::worker::standby::Follower::restore(&mut engine, &decide, c.index.capacity, true)
+                    .await
+                    .expect("restored");
+            println!(
+                "{name:<12} restore of a decider: {} fingerprint records in {:.1} s ({:.0}/s; {:.1} CPU s), {} indexed",
+                restored.records,
+                restored.took.as_secs_f64(),
+                restored.records as f64 / restored.took.as_secs_f64().max(1e-9),
+                cpu_seconds() - cpu_before,
+                engine.index().len()
+            );
+        }
         delete_topics_of(&c).await;
 
+        if m == 0 || replicas > 1 {
+            continue;
+        }
         let mut c = config(&brokers, &format!("{name}-lat-{run_id}"));
+        c.kafka.role = role;
         // Idle time counts from joining the group, which comes before the first record here.
         c.kafka.stop_after_idle_secs = 15;
         topics_for(&c).await;

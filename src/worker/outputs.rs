@@ -62,7 +62,9 @@ pub async fn publish_fingerprint(
 ) -> Result<(), PublishError> {
     let output = Output {
         topic: &kafka.fingerprints_topic,
-        key: None,
+        // The input record's key, which the decider's dead letters carry on (the topic has one
+        // partition: the key places nothing).
+        key: consumed.key.as_deref(),
         payload: record,
         headers: Some(source_headers(kafka, consumed, 3)),
     };

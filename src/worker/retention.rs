@@ -1,5 +1,6 @@
 //! The fingerprint topic's settings, checked at start: it is the decider's log (docs/state.md),
-//! so it must keep what a restore reads, and it cannot be compacted (its records have no key).
+//! so it must keep what a restore reads, and it cannot be compacted (compaction deletes records
+//! a restore reads).
 
 use crate::worker::clients::admin_client;
 use crate::worker::config::KafkaConfig;
@@ -24,7 +25,8 @@ pub struct LogSettings {
 
 /// What to change so that the topic keeps what the decider restores: the last `capacity`
 /// records, which arrive over about `window_secs` in a steady feed. A compacted topic is an
-/// error: the broker refuses keyless records there, and the prepare role would retry for ever.
+/// error: it would delete records a restore reads, and refuses keyless ones, which the prepare
+/// role would retry for ever.
 pub fn advice(
     topic: &str,
     settings: LogSettings,
@@ -33,7 +35,7 @@ pub fn advice(
 ) -> Result<Vec<String>, WorkerError> {
     if settings.compacted {
         return Err(WorkerError::FingerprintTopic(format!(
-            "{topic} has cleanup.policy=compact; its records have no key: set cleanup.policy=delete"
+            "{topic} has cleanup.policy=compact, which deletes fingerprint records a restore reads: set cleanup.policy=delete"
         )));
     }
     let mut advice = Vec::new();
