@@ -232,6 +232,16 @@ impl Engine {
         }
     }
 
+    /// Sizes an empty engine for `articles` arrivals at once, as a restore does before it
+    /// decides them again (see [`NearDupIndex::reserve`]).
+    pub fn reserve(&mut self, articles: usize) {
+        if self.index.is_empty() && self.slots.is_empty() {
+            let articles = articles.min(self.config.index.capacity);
+            self.index.reserve(articles);
+            self.slots.reserve_exact(articles);
+        }
+    }
+
     /// The stateful part: matches a prepared record against the window, updates the stories
     /// and says what became of it. Records must be decided in the order they are to be seen.
     pub fn decide(&mut self, prepared: Prepared) -> Outcome {

@@ -154,6 +154,8 @@ impl Follower {
         if self.next >= target {
             return Ok(done);
         }
+        // A restore into an empty engine knows how many records it decides.
+        engine.reserve(usize::try_from(target - self.next).unwrap_or(0));
         if !self.reading {
             let mut assignment = TopicPartitionList::new();
             assignment

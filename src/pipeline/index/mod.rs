@@ -510,6 +510,28 @@ impl NearDupIndex {
         v.push(value);
     }
 
+    /// Sizes an empty index for `entries` arrivals (at most its capacity) at once. A restore
+    /// knows how many it inserts: grown a half at a time instead, the tables place every
+    /// posting about three times and the per-slot arrays are copied as they grow. Does nothing
+    /// to an index that holds or held entries.
+    pub fn reserve(&mut self, entries: usize) {
+        let entries = entries.min(self.config.capacity);
+        if entries == 0 || !self.entries.is_empty() {
+            return;
+        }
+        let n = self.config.anchor_keys();
+        self.entries.reserve_exact(entries);
+        huge_pages::advise(&self.entries);
+        self.posted.reserve_exact((entries * n).div_ceil(64));
+        huge_pages::advise(&self.posted);
+        self.arrivals.reserve(entries);
+        // As wide as the largest slot's number needs (see `make_room`).
+        let slot_bits = (u32::BITS - (entries as u32).leading_zeros()).max(self.min_slot_bits);
+        self.low = GrowingPostings::with_capacity(entries, slot_bits);
+        self.high = GrowingPostings::with_capacity(entries, slot_bits);
+        self.anchor_postings = GrowingPostings::with_capacity(entries * n, slot_bits);
+    }
+
     /// Adds an article whose event time is `span` (`None`: unknown) and returns its slot
     /// (possibly one freed by an earlier eviction). Call [`NearDupIndex::make_room_for_one`]
     /// first, or the index grows past its capacity until the next call. The caller keeps
@@ -876,6 +898,7 @@ mod tests {
             narrow in any::<bool>(),
             capped in any::<bool>(),
             capacity in 1usize..60,
+            reserved in proptest::option::of(1usize..300),
         ) {
             let cap = if capped { 2 } else { usize::MAX };
             let config = IndexConfig {
@@ -889,6 +912,10 @@ mod tests {
                 ..IndexConfig::default()
             };
             let mut idx = if narrow { NearDupIndex::with_slot_bits(config, 4) } else { NearDupIndex::new(config) };
+            // Sized up front, as a restore does: the same answers as grown a half at a time.
+            if let (false, Some(entries)) = (narrow, reserved) {
+                idx.reserve(entries);
+            }
             let mut kept = Kept::default();
             // Each live entry, in arrival order: its slot, SimHash, the anchors it posted, its
             // time (`None`: undated).
