@@ -55,6 +55,15 @@ enum Command {
         /// The pair label that means "copies".
         #[arg(long, default_value = "duplicate")]
         positive_label: String,
+        /// Split the articles over this many deciders, each with a view of its own, as a
+        /// fingerprint topic partitioned by --partition-by would: measures the copies that
+        /// splitting the decider misses (docs/state.md, "Scaling past one decider").
+        #[arg(long, default_value_t = 1)]
+        deciders: usize,
+        /// The fingerprint key that picks an article's decider with --deciders: `title` (the
+        /// headline's key) or `lead` (the lead's smallest anchor).
+        #[arg(long, default_value = "title", value_parser = ["title", "lead"])]
+        partition_by: String,
         /// Configuration file (TOML); built-in defaults when omitted, see config/syndic.toml.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -359,6 +368,8 @@ fn run(cli: Cli) -> Result<()> {
             decisions,
             pairs,
             positive_label,
+            deciders,
+            partition_by,
             config,
         } => {
             let order = match (shuffle, sort_by_time) {
@@ -384,6 +395,13 @@ fn run(cli: Cli) -> Result<()> {
                 pairs.as_ref().map(|(n, p)| (n.as_str(), p.clone())),
                 &positive_label,
                 order,
+                (deciders > 1).then(|| syndic::tools::eval::Partitioning {
+                    deciders,
+                    key: match partition_by.as_str() {
+                        "lead" => syndic::tools::eval::PartitionKey::Lead,
+                        _ => syndic::tools::eval::PartitionKey::Title,
+                    },
+                }),
             )?;
             if let Some(path) = &decisions {
                 let mut out = open_output(path)?;

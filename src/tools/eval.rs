@@ -67,6 +67,8 @@ pub struct LabelledPair {
 pub struct Report {
     /// The order the articles were fed in.
     pub order: Option<Order>,
+    /// How the articles were split over deciders (`None`: one).
+    pub partitioning: Option<Partitioning>,
     pub articles: usize,
     pub invalid: usize,
     pub stories: usize,
@@ -80,6 +82,60 @@ pub struct Report {
     pub errors: Vec<PairError>,
     /// The engine's decisions, in the order the articles were fed: what `syndic dedup` writes.
     pub decisions: Vec<crate::pipeline::engine::Decision>,
+}
+
+/// What a fingerprint topic partitioned by a key would decide: the articles split over
+/// `deciders` engines, each with a view of its own, by a key of their fingerprint. Copies whose
+/// keys differ are never compared; this measures what that costs (docs/state.md, "Scaling past
+/// one decider").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partitioning {
+    pub deciders: usize,
+    pub key: PartitionKey,
+}
+
+/// The fingerprint key that picks an article's decider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionKey {
+    /// The headline's key, or for an article without one its lead's smallest anchor.
+    Title,
+    /// The lead's smallest anchor (the first sentences' rarest words), or the exact hash of a
+    /// text too short for one.
+    Lead,
+}
+
+impl PartitionKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Title => "title",
+            Self::Lead => "lead",
+        }
+    }
+}
+
+impl Partitioning {
+    /// The decider of a prepared record; invalid records go to the first.
+    pub fn decider_of(&self, prepared: &crate::pipeline::messages::Prepared) -> usize {
+        let crate::pipeline::messages::Prepared::Article { fingerprint, .. } = prepared else {
+            return 0;
+        };
+        let lead = || {
+            fingerprint
+                .lead_anchors
+                .iter()
+                .copied()
+                .filter(|&a| a != crate::pipeline::index::NO_ANCHOR)
+                .min()
+                .map_or(fingerprint.exact, u64::from)
+        };
+        let key = match self.key {
+            PartitionKey::Title => fingerprint.title.unwrap_or_else(lead),
+            PartitionKey::Lead => lead(),
+        };
+        // Spread the key's bits before taking the remainder: anchors are small integers.
+        let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        (mixed % self.deciders.max(1) as u64) as usize
+    }
 }
 
 /// Why a pair is listed.
@@ -123,6 +179,14 @@ impl Report {
         let mut out = String::new();
         if let Some(order) = self.order {
             let _ = writeln!(out, "order: {order}");
+        }
+        if let Some(p) = self.partitioning {
+            let _ = writeln!(
+                out,
+                "deciders: {}, each with a view of its own, articles split by {}",
+                p.deciders,
+                p.key.as_str()
+            );
         }
         let _ = writeln!(
             out,
@@ -245,18 +309,29 @@ pub fn evaluate(
     pairs: Option<(&str, Vec<LabelledPair>)>,
     positive_label: &str,
     order: Order,
+    partitioning: Option<Partitioning>,
 ) -> Result<Report, EvalError> {
     let docs = read_docs(articles, order);
-    let mut engine = config.engine()?;
+    let deciders = partitioning.map_or(1, |p| p.deciders.max(1));
+    let mut engines = (0..deciders).map(|_| config.engine()).collect::<Result<Vec<_>, _>>()?;
+    let mut preparer = config.engine()?.preparer();
     let mut story_of: HashMap<String, String> = HashMap::new();
     let mut report = Report {
         order: Some(order),
+        partitioning,
         articles: docs.len(),
         ..Report::default()
     };
     for doc in &docs {
-        // Ingest time as `syndic dedup` takes it: the clock.
-        let outcome = engine.process(&doc.record, Utc::now());
+        // Ingest time as `syndic dedup` takes it: the clock. Preparing and then deciding is
+        // what `Engine::process` does; the split between them is where a partitioned
+        // fingerprint topic would route.
+        let prepared = preparer.prepare(&doc.record, Utc::now());
+        let decider = partitioning.map_or(0, |p| p.decider_of(&prepared));
+        let Some(engine) = engines.get_mut(decider) else {
+            continue;
+        };
+        let outcome = engine.decide(prepared);
         match &outcome.decision.story_id {
             Some(story) => {
                 story_of.insert(doc.id.clone(), story.clone());
@@ -364,7 +439,7 @@ pub fn evaluate(
         for (id, body, title) in [(pair.a.as_str(), a, title_a), (pair.b.as_str(), b, title_b)] {
             fingerprints
                 .entry(id)
-                .or_insert_with(|| engine.fingerprint_titled(body, title));
+                .or_insert_with(|| engines[0].fingerprint_titled(body, title));
         }
         let (Some(fa), Some(fb)) = (fingerprints.get(pair.a.as_str()), fingerprints.get(pair.b.as_str())) else {
             continue;
@@ -429,6 +504,7 @@ mod tests {
             Some(("pairs", pairs)),
             "duplicate",
             Order::File,
+            None,
         )
         .expect("the labelled file is valid");
         assert_eq!(report.false_positives, 0);
@@ -466,6 +542,7 @@ mod tests {
                 None,
                 "duplicate",
                 Order::File,
+                None,
             )
             .expect("the generated file is valid");
             report
@@ -478,5 +555,50 @@ mod tests {
         assert!(listed.len() > 10, "the corpus has copies: {}", listed.len());
         assert!(listed.windows(2).all(|w| w[0] < w[1]), "listed by id");
         assert_eq!(listed, run());
+    }
+
+    /// Split over deciders, copies whose keys differ are never compared: fewer pairs are
+    /// found, none that one decider did not find is made up, and one decider is no split.
+    #[test]
+    fn deciders_split_by_a_key_find_at_most_what_one_finds() {
+        let articles: String = crate::tools::corpus::Generator::new(9)
+            .take(2000)
+            .map(|generated| String::from_utf8_lossy(&generated.line).into_owned() + "\n")
+            .collect();
+        let run = |partitioning| {
+            evaluate(
+                &CoreConfig::default(),
+                articles.as_bytes(),
+                None,
+                "duplicate",
+                Order::File,
+                partitioning,
+            )
+            .expect("the generated file is valid")
+        };
+        let one = run(None);
+        let same = run(Some(Partitioning {
+            deciders: 1,
+            key: PartitionKey::Lead,
+        }));
+        let stories = |report: &Report| {
+            report
+                .decisions
+                .iter()
+                .map(|d| (d.article_id.clone(), d.story_id.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(stories(&same), stories(&one), "one decider is no split");
+        let split = run(Some(Partitioning {
+            deciders: 8,
+            key: PartitionKey::Lead,
+        }));
+        assert!(
+            split.true_positives < one.true_positives,
+            "{} of {} pairs found split by lead",
+            split.true_positives,
+            one.true_positives
+        );
+        assert_eq!(split.false_positives, 0);
     }
 }
