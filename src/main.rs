@@ -395,7 +395,7 @@ fn run(cli: Cli) -> Result<()> {
                 pairs.as_ref().map(|(n, p)| (n.as_str(), p.clone())),
                 &positive_label,
                 order,
-                (deciders > 1).then(|| syndic::tools::eval::Partitioning {
+                (deciders > 1).then_some(syndic::tools::eval::Partitioning {
                     deciders,
                     key: match partition_by.as_str() {
                         "lead" => syndic::tools::eval::PartitionKey::Lead,
