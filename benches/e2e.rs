@@ -153,6 +153,8 @@ fn config(brokers: &str, tag: &str) -> CoreConfig {
     config.kafka.fingerprints_topic = format!("bench-fingerprints-{tag}");
     config.kafka.stop_after_idle_secs = 5;
     config.kafka.prepare_threads = arg("--prepare-threads", 0) as usize;
+    // `--exactly-once`: the prepare role writes in transactions (kafka.exactly_once).
+    config.kafka.exactly_once = std::env::args().any(|a| a == "--exactly-once");
     // `--consumer KEY=VALUE` and `--producer KEY=VALUE` (repeatable) pass librdkafka properties
     // to both sides, e.g. `--consumer fetch.queue.backoff.ms=1000` to see librdkafka's default.
     let args: Vec<String> = std::env::args().collect();

@@ -129,10 +129,12 @@ pub fn client_config(
 pub const FETCH_QUEUE_BACKOFF: (&str, &str) = ("fetch.queue.backoff.ms", "100");
 
 pub fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
+    // A transactional worker commits its offsets inside its transactions, never on its own.
+    let auto_commit = if kafka.transactional() { "false" } else { "true" };
     let settings = [
         FETCH_QUEUE_BACKOFF,
         ("group.id", kafka.group_id.as_str()),
-        ("enable.auto.commit", "true"),
+        ("enable.auto.commit", auto_commit),
         ("auto.commit.interval.ms", "1000"),
         // Offsets are stored by the worker only when a record is complete.
         ("enable.auto.offset.store", "false"),
@@ -152,7 +154,7 @@ pub fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
 /// in `[kafka.producer]` overrides both.
 pub fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
     let compression = if kafka.role == Role::Prepare { "none" } else { "lz4" };
-    let settings = [
+    let mut settings = vec![
         ("enable.idempotence", "true"),
         ("acks", "all"),
         ("linger.ms", "5"),
@@ -160,6 +162,23 @@ pub fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
         // Never give up on an output while the broker is away: a record is retried, not lost.
         ("message.timeout.ms", "0"),
     ];
+    let transactional_id;
+    if kafka.transactional() {
+        // Unique per process: since KIP-447 a zombie is fenced by the consumer group's
+        // generation, not by a transactional id tied to partitions.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        transactional_id = format!("{}.prepare.{}-{nanos}", kafka.group_id, std::process::id());
+        settings.push(("transactional.id", transactional_id.as_str()));
+        // A worker that dies leaves its transaction open, and read_committed readers (the
+        // decider) wait behind it until the broker aborts it after this timeout: 10 s, as
+        // Kafka Streams sets under exactly-once (librdkafka's default is a minute).
+        settings.push(("transaction.timeout.ms", "10000"));
+        // An output must be delivered within its transaction: one that is not is retried
+        // by aborting the transaction and consuming its records again.
+        settings.push(("message.timeout.ms", "9000"));
+    }
     client_config(&kafka.brokers, &settings, &kafka.producer)
 }
 

@@ -66,6 +66,14 @@ pub struct KafkaConfig {
     /// a restart remembers what came before: from the last `index.capacity` fingerprint
     /// records (roles `both` and `decide`) or from the input's last window (`standalone`).
     pub warm_up: bool,
+    /// Exactly once for the prepare role (docs/state.md): its fingerprint records, dead letters
+    /// and decisions and its input offsets are committed in one Kafka transaction every
+    /// `transaction_interval_ms`, so a prepare worker killed or fenced writes nothing twice
+    /// that a `read_committed` reader (the decider) sees. The decider is at least once still.
+    pub exactly_once: bool,
+    /// How often a transactional worker commits (milliseconds): records become visible to
+    /// `read_committed` readers only then.
+    pub transaction_interval_ms: u64,
     /// Extra librdkafka consumer properties, passed through as given.
     pub consumer: std::collections::BTreeMap<String, String>,
     /// Extra librdkafka producer properties, passed through as given.
@@ -91,6 +99,8 @@ impl Default for KafkaConfig {
             shutdown_timeout_secs: 30,
             stop_after_idle_secs: 0,
             warm_up: true,
+            exactly_once: false,
+            transaction_interval_ms: 100,
             consumer: Default::default(),
             producer: Default::default(),
         }
@@ -98,6 +108,11 @@ impl Default for KafkaConfig {
 }
 
 impl KafkaConfig {
+    /// Whether this worker writes in transactions: the prepare role with `exactly_once`.
+    pub fn transactional(&self) -> bool {
+        self.exactly_once && self.role == Role::Prepare
+    }
+
     /// `prepare_threads` with 0 resolved for this machine.
     pub fn prepare_thread_count(&self) -> usize {
         match self.prepare_threads {

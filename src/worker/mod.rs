@@ -13,7 +13,8 @@
 //! * [`outputs`] and [`publish`]: what a decided record publishes, and the producer that tells
 //!   when the broker has acknowledged all of it.
 //! * [`offsets`]: acknowledgements turned into committable offsets in input order, per
-//!   assignment generation.
+//!   assignment generation; [`transaction`]: outputs and offsets committed together instead
+//!   (`kafka.exactly_once`).
 //! * [`standby`]: a decider's view restored from the fingerprint topic at start, kept at the
 //!   group's committed offset while another decides, caught up when it takes over;
 //!   [`warm_up`]: a standalone worker's view rebuilt from the input; [`retention`]: the
@@ -39,4 +40,5 @@ pub mod run;
 pub mod shutdown;
 pub mod standby;
 pub mod telemetry;
+pub mod transaction;
 pub mod warm_up;

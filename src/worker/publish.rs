@@ -212,6 +212,13 @@ impl Awaiting {
         self.in_flight
     }
 
+    /// Whether record `seq` still waits for acknowledgements.
+    pub fn is_waiting(&self, seq: u64) -> bool {
+        self.index_of(seq)
+            .and_then(|i| self.records.get(i))
+            .is_some_and(Option::is_some)
+    }
+
     /// Forgets every record (the shutdown bound ran out); returns how many there were.
     pub fn abandon(&mut self) -> usize {
         let abandoned = self.in_flight;
@@ -245,6 +252,12 @@ pub struct Publisher {
     awaiting: Awaiting,
     received: Vec<Report>,
     metrics: Arc<Metrics>,
+    /// Outputs go out in transactions: one that fails is not sent again, since its
+    /// transaction must abort and its record is consumed again (`transaction.rs`).
+    transactional: bool,
+    /// An output of the open transaction failed (refused before it was enqueued, or not
+    /// delivered): the transaction must abort, not commit.
+    transaction_failed: bool,
 }
 
 impl Publisher {
@@ -257,7 +270,19 @@ impl Publisher {
             awaiting: Awaiting::default(),
             received: Vec::with_capacity(REPORT_BATCH),
             metrics,
+            transactional: false,
+            transaction_failed: false,
         })
+    }
+
+    /// From now on a failed output is not sent again: its transaction aborts instead.
+    pub fn set_transactional(&mut self) {
+        self.transactional = true;
+    }
+
+    /// Whether an output of the open transaction failed since the last call.
+    pub fn take_transaction_failure(&mut self) -> bool {
+        std::mem::take(&mut self.transaction_failed)
     }
 
     pub fn producer(&self) -> &OutputProducer {
@@ -321,6 +346,17 @@ impl Publisher {
     /// librdkafka refuses the output, until the producer has a fatal error (which the loop
     /// learns from its own sends and delivery reports, and stops on).
     fn send_again(&mut self, seq: u64, error: KafkaError, output: Returned) {
+        // A record forgotten meanwhile (abandoned at shutdown, or of an aborted transaction)
+        // is consumed again: sending its output now would deliver it twice.
+        if !self.awaiting.is_waiting(seq) {
+            return;
+        }
+        if self.transactional {
+            self.transaction_failed = true;
+            warn!(topic = output.topic, %error, "output not acknowledged; its transaction will abort and its records be consumed again");
+            self.metrics.produce_errors.with_label_values(&[&output.topic]).inc();
+            return;
+        }
         let failures = self.awaiting.failed(seq);
         let mut backoff = (Duration::from_millis(100) * 2u32.saturating_pow(failures.min(16) - 1)).min(MAX_BACKOFF);
         let producer = self.producer.clone();

@@ -28,6 +28,7 @@ use crate::worker::publish::{InFlightRecord, Output, PublishError, Publisher};
 use crate::worker::shutdown::Shutdown;
 use crate::worker::standby::Follower;
 use crate::worker::telemetry::{WorkerEvents, WorkerSummary};
+use crate::worker::transaction::{Committed, Transaction};
 use crate::worker::warm_up::warm_up;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
@@ -165,6 +166,9 @@ pub struct Worker {
     /// A decider that holds the fingerprint partition (the others stand by).
     active: bool,
     last_follow: Instant,
+    /// The open transaction of a worker with `kafka.exactly_once` (the prepare role); `None`:
+    /// offsets are stored once a record's outputs are acknowledged, and committed by librdkafka.
+    transaction: Option<Transaction>,
     /// Readiness needs a producer that reaches the broker; checked when the group assigns us.
     producer_reaches_broker: bool,
     /// Whether the group currently gives this worker partitions. After a revocation (a lost
@@ -228,8 +232,15 @@ impl Worker {
             // The prepare role is stateless: nothing to rebuild.
             _ => {}
         }
-        let publisher = Publisher::new(&producer_config(&kafka_config), events.metrics().clone())
+        let mut publisher = Publisher::new(&producer_config(&kafka_config), events.metrics().clone())
             .map_err(kafka("creating the producer"))?;
+        let transaction = if mode == Mode::Dedup && kafka_config.transactional() {
+            publisher.set_transactional();
+            let interval = Duration::from_millis(kafka_config.transaction_interval_ms);
+            Some(Transaction::start(publisher.producer(), interval)?)
+        } else {
+            None
+        };
         let (group_tx, group_events) = mpsc::channel();
         let consumer: StreamConsumer<WorkerContext> = consumer_config(&kafka_config)
             .create_with_context(WorkerContext {
@@ -264,6 +275,7 @@ impl Worker {
             follower,
             active: false,
             last_follow: Instant::now(),
+            transaction,
             producer_reaches_broker: false,
             assigned: false,
             last_record: Instant::now(),
@@ -327,6 +339,11 @@ impl Worker {
                     self.assigned = false;
                     self.active = false;
                     self.ledger.revoke(partition);
+                    // Its records' outputs must not commit without their offsets, which the
+                    // group no longer takes from this member: abort, consume again.
+                    if self.transaction.as_ref().is_some_and(|t| t.covers(partition)) {
+                        self.commit_transaction(true)?;
+                    }
                 }
                 // Idleness counts from joining the group, not from start-up.
                 GroupEvent::Assigned(partitions) => {
@@ -381,9 +398,56 @@ impl Worker {
         Ok(())
     }
 
-    /// Gauges and progress, a standby's view, and the idle check.
+    /// Commits the open transaction (aborts it when `abort`, or when an output failed); after
+    /// an abort, every assigned partition is consumed again from its committed offset.
+    fn commit_transaction(&mut self, abort: bool) -> Result<(), WorkerError> {
+        let failed = self.publisher.take_transaction_failure() || abort;
+        let Some(transaction) = self.transaction.as_mut() else {
+            return Ok(());
+        };
+        let group = self.consumer.group_metadata();
+        let committed = transaction.commit(self.publisher.producer(), group, &self.kafka.input_topic, failed)?;
+        if let Committed::Aborted(reason) = committed {
+            self.events.transaction_aborted(&reason);
+            self.rewind();
+        }
+        Ok(())
+    }
+
+    /// After an abort: what was consumed since the last commit is forgotten (records in the
+    /// pool are dropped as of an earlier generation, outputs in flight abandoned) and each
+    /// assigned partition is read again from its committed offset.
+    fn rewind(&mut self) {
+        self.publisher.abandon();
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let committed = self
+            .consumer
+            .committed_offsets(assignment.clone(), Duration::from_secs(30))
+            .unwrap_or(assignment);
+        for element in committed.elements() {
+            let partition = element.partition();
+            self.ledger.revoke(partition);
+            let from = match element.offset() {
+                Offset::Offset(offset) => Offset::Offset(offset),
+                _ => Offset::Beginning,
+            };
+            if let Err(error) = self
+                .consumer
+                .seek(element.topic(), partition, from, Duration::from_secs(10))
+            {
+                warn!(partition, %error, "cannot rewind after an aborted transaction; the partition's next owner reads it again");
+            }
+        }
+    }
+
+    /// Gauges and progress, a standby's view, a transaction's commit, and the idle check.
     async fn on_tick(&mut self) -> Result<Turn, WorkerError> {
         self.follow().await?;
+        if self.transaction.as_ref().is_some_and(Transaction::due) {
+            self.commit_transaction(false)?;
+        }
         let engine = (self.role != Role::Prepare).then_some(&self.engine);
         self.events.tick(engine, self.ledger.in_flight(), self.preparing());
         let idle = !self.idle_limit.is_zero()
@@ -524,6 +588,9 @@ impl Worker {
     /// publisher counts its acknowledgements. Returns the record's number for its outputs.
     fn begin(&mut self, consumed: &Consumed) -> u64 {
         self.ledger.begin(consumed.partition, consumed.offset);
+        if let Some(transaction) = self.transaction.as_mut() {
+            transaction.add(consumed.partition, consumed.offset);
+        }
         self.publisher.begin(consumed.in_flight())
     }
 
@@ -536,6 +603,9 @@ impl Worker {
             let Some(next) = self.ledger.complete(record.partition, record.offset, record.generation) else {
                 continue;
             };
+            if self.transaction.is_some() {
+                continue; // the offsets go with the transaction
+            }
             let mut tpl = TopicPartitionList::new();
             if tpl
                 .add_partition_offset(&self.kafka.input_topic, record.partition, Offset::Offset(next))
@@ -596,6 +666,17 @@ impl Worker {
             if let Err(error) = self.publisher.producer().flush(Timeout::After(Duration::from_secs(5))) {
                 warn!(%error, "producer flush incomplete");
             }
+        }
+        if self.transaction.is_some() {
+            // What was drained commits with its offsets; after a failure it aborts.
+            if let Err(error) = self.commit_transaction(failure.is_some() || bound_reached) {
+                warn!(%error, "the last transaction did not commit; its records will be consumed again");
+            }
+            self.events.stopped();
+            return match failure {
+                Some(error) => Err(error.into()),
+                None => Ok(self.events.summary),
+            };
         }
         // Only complete records' offsets were stored, so this commit is right after a failure too.
         match self.consumer.commit_consumer_state(CommitMode::Sync) {

@@ -145,6 +145,14 @@ impl WorkerEvents {
         );
     }
 
+    /// A transaction was aborted; its records are consumed again.
+    pub fn transaction_aborted(&self, reason: &str) {
+        warn!(
+            reason,
+            "transaction aborted; its records are consumed again from the committed offsets"
+        );
+    }
+
     pub fn warmed_up(&self, replayed: u64, took: Duration, engine: &Engine) {
         info!(
             replayed,
