@@ -129,6 +129,14 @@ fn read_timestamps(brokers: &str, topic: &str) -> Vec<(String, i64)> {
     let mut out = Vec::new();
     while next.iter().zip(&ends).any(|(n, e)| n < e) {
         let Some(m) = consumer.poll(Duration::from_millis(500)) else {
+            // Transaction markers are never returned: the position passes them.
+            if let Ok(positions) = consumer.position() {
+                for e in positions.elements() {
+                    if let (Offset::Offset(o), Some(n)) = (e.offset(), next.get_mut(e.partition() as usize)) {
+                        *n = (*n).max(o);
+                    }
+                }
+            }
             continue;
         };
         let m = m.expect("message");

@@ -170,6 +170,15 @@ impl CoreConfig {
         if self.kafka.max_in_flight == 0 {
             return range("kafka.max_in_flight", "0".into(), "at least 1");
         }
+        if !(10..=5_000).contains(&self.kafka.transaction_interval_ms) {
+            // Under 10 ms the commits take the worker's time; a transaction must commit well
+            // within its 10 s timeout.
+            return range(
+                "kafka.transaction_interval_ms",
+                self.kafka.transaction_interval_ms.to_string(),
+                "10 to 5000 (milliseconds; 100 by default)",
+            );
+        }
         if self.kafka.prepare_threads > 64 {
             return range(
                 "kafka.prepare_threads",

@@ -1186,8 +1186,22 @@ fn deciding(setup: &Setup, labels: [&'static str; 2]) -> Option<&'static str> {
 /// fingerprint topic's order.
 #[test]
 fn killing_the_active_decider_and_a_prepare_worker_loses_nothing_and_changes_no_decision() {
+    failover("failover", false);
+}
+
+/// [`killing_the_active_decider_and_a_prepare_worker_loses_nothing_and_changes_no_decision`]
+/// with `kafka.exactly_once`: a `read_committed` reader sees every record decided exactly once.
+#[test]
+fn exactly_once_killing_the_active_decider_and_a_prepare_worker_decides_each_record_once() {
+    failover("failover-eos", true);
+}
+
+/// kill -9 of the active decider, then of a prepare worker, while the input keeps arriving;
+/// with `exactly_once`, nothing may be decided twice.
+fn failover(name: &str, exactly_once: bool) {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let setup = Setup::new("failover", 3);
+    let setup = Setup::new(name, 3);
+    let eos = if exactly_once { "true" } else { "false" };
     let records: Vec<InputRecord> = Generator::new(73)
         .with_invalid(true)
         .take(40_000)
@@ -1197,8 +1211,16 @@ fn killing_the_active_decider_and_a_prepare_worker_loses_nothing_and_changes_no_
     // half second.
     let (first, rest) = records.split_at(5_000);
     setup.produce(first);
-    let prepare = [("SYNDIC_KAFKA_ROLE", "prepare"), ("SYNDIC_KAFKA_MAX_IN_FLIGHT", "2000")];
-    let decide = [("SYNDIC_KAFKA_ROLE", "decide"), ("SYNDIC_KAFKA_MAX_IN_FLIGHT", "2000")];
+    let prepare = [
+        ("SYNDIC_KAFKA_ROLE", "prepare"),
+        ("SYNDIC_KAFKA_MAX_IN_FLIGHT", "2000"),
+        ("SYNDIC_KAFKA_EXACTLY_ONCE", eos),
+    ];
+    let decide = [
+        ("SYNDIC_KAFKA_ROLE", "decide"),
+        ("SYNDIC_KAFKA_MAX_IN_FLIGHT", "2000"),
+        ("SYNDIC_KAFKA_EXACTLY_ONCE", eos),
+    ];
     let mut prepare_a = setup.spawn_worker("prepare-a", 20, &prepare);
     let mut prepare_b = setup.spawn_worker("prepare-b", 20, &prepare);
     let mut deciders = HashMap::from([
@@ -1258,7 +1280,12 @@ fn killing_the_active_decider_and_a_prepare_worker_loses_nothing_and_changes_no_
         (standby, killed_at, took_over)
     });
 
-    assert_the_decider_decided_the_log(&setup, &setup.fingerprints, records.len(), Repeats::SameContent);
+    let repeats = if exactly_once {
+        Repeats::None
+    } else {
+        Repeats::SameContent
+    };
+    assert_the_decider_decided_the_log(&setup, &setup.fingerprints, records.len(), repeats);
     let log = log_of(&setup, standby);
     assert!(log.contains("standing by"), "the standby stood by first");
     let line = log

@@ -131,7 +131,15 @@ pub const FETCH_QUEUE_BACKOFF: (&str, &str) = ("fetch.queue.backoff.ms", "100");
 pub fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
     // A transactional worker commits its offsets inside its transactions, never on its own.
     let auto_commit = if kafka.transactional() { "false" } else { "true" };
+    // A transactional decider aborts when its partition is revoked, and restores its view: a
+    // standby joining must not take the partition away and give it back (eager rebalancing).
+    let assignment = if kafka.transactional() && kafka.role == Role::Decide {
+        "cooperative-sticky"
+    } else {
+        "range,roundrobin"
+    };
     let settings = [
+        ("partition.assignment.strategy", assignment),
         FETCH_QUEUE_BACKOFF,
         ("group.id", kafka.group_id.as_str()),
         ("enable.auto.commit", auto_commit),
@@ -169,7 +177,12 @@ pub fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        transactional_id = format!("{}.prepare.{}-{nanos}", kafka.group_id, std::process::id());
+        transactional_id = format!(
+            "{}.{}.{}-{nanos}",
+            kafka.group_id,
+            kafka.role.as_str(),
+            std::process::id()
+        );
         settings.push(("transactional.id", transactional_id.as_str()));
         // A worker that dies leaves its transaction open, and read_committed readers (the
         // decider) wait behind it until the broker aborts it after this timeout: 10 s, as

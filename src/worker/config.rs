@@ -66,10 +66,10 @@ pub struct KafkaConfig {
     /// a restart remembers what came before: from the last `index.capacity` fingerprint
     /// records (roles `both` and `decide`) or from the input's last window (`standalone`).
     pub warm_up: bool,
-    /// Exactly once for the prepare role (docs/state.md): its fingerprint records, dead letters
-    /// and decisions and its input offsets are committed in one Kafka transaction every
-    /// `transaction_interval_ms`, so a prepare worker killed or fenced writes nothing twice
-    /// that a `read_committed` reader (the decider) sees. The decider is at least once still.
+    /// Exactly once (docs/state.md): each worker's outputs and its input offsets are committed
+    /// in one Kafka transaction every `transaction_interval_ms`, so a worker killed or fenced
+    /// writes nothing twice that a `read_committed` reader sees; a decider whose transaction
+    /// aborts restores its view to the committed offset.
     pub exactly_once: bool,
     /// How often a transactional worker commits (milliseconds): records become visible to
     /// `read_committed` readers only then.
@@ -78,6 +78,17 @@ pub struct KafkaConfig {
     pub consumer: std::collections::BTreeMap<String, String>,
     /// Extra librdkafka producer properties, passed through as given.
     pub producer: std::collections::BTreeMap<String, String>,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Both => "both",
+            Self::Prepare => "prepare",
+            Self::Decide => "decide",
+            Self::Standalone => "standalone",
+        }
+    }
 }
 
 impl Default for KafkaConfig {
@@ -108,9 +119,10 @@ impl Default for KafkaConfig {
 }
 
 impl KafkaConfig {
-    /// Whether this worker writes in transactions: the prepare role with `exactly_once`.
+    /// Whether this worker writes in transactions: the prepare and decide roles with
+    /// `exactly_once` (role `both` runs one of each).
     pub fn transactional(&self) -> bool {
-        self.exactly_once && self.role == Role::Prepare
+        self.exactly_once && matches!(self.role, Role::Prepare | Role::Decide)
     }
 
     /// `prepare_threads` with 0 resolved for this machine.

@@ -166,7 +166,10 @@ pub struct Worker {
     /// A decider that holds the fingerprint partition (the others stand by).
     active: bool,
     last_follow: Instant,
-    /// The open transaction of a worker with `kafka.exactly_once` (the prepare role); `None`:
+    /// The settings the engine was made from: a transactional decider whose transaction aborts
+    /// makes a new one and restores it.
+    config: CoreConfig,
+    /// The open transaction of a worker with `kafka.exactly_once`; `None`:
     /// offsets are stored once a record's outputs are acknowledged, and committed by librdkafka.
     transaction: Option<Transaction>,
     /// Readiness needs a producer that reaches the broker; checked when the group assigns us.
@@ -217,6 +220,7 @@ impl Worker {
         let events = WorkerEvents::new(&telemetry.metrics, &kafka_config);
         let mut engine = config.engine()?;
         let mut follower = None;
+        let capacity = config.index.capacity;
         match (mode, role) {
             (Mode::Dedup, Role::Standalone) if kafka_config.warm_up => {
                 let started = Instant::now();
@@ -225,7 +229,7 @@ impl Worker {
             }
             (Mode::Dedup, Role::Decide) => {
                 let (reader, restored) =
-                    Follower::restore(&mut engine, &kafka_config, config.index.capacity, kafka_config.warm_up).await?;
+                    Follower::restore(&mut engine, &kafka_config, capacity, kafka_config.warm_up).await?;
                 events.restored(&restored, &engine);
                 follower = Some(reader);
             }
@@ -276,6 +280,7 @@ impl Worker {
             active: false,
             last_follow: Instant::now(),
             transaction,
+            config,
             producer_reaches_broker: false,
             assigned: false,
             last_record: Instant::now(),
@@ -342,7 +347,7 @@ impl Worker {
                     // Its records' outputs must not commit without their offsets, which the
                     // group no longer takes from this member: abort, consume again.
                     if self.transaction.as_ref().is_some_and(|t| t.covers(partition)) {
-                        self.commit_transaction(true)?;
+                        self.commit_transaction(true).await?;
                     }
                 }
                 // Idleness counts from joining the group, not from start-up.
@@ -370,7 +375,11 @@ impl Worker {
             return Ok(());
         };
         if partitions.is_empty() {
-            self.events.standing_by(follower.next());
+            // Incremental (cooperative) rebalancing tells an active decider of no new
+            // partitions too: it goes on deciding.
+            if !self.active {
+                self.events.standing_by(follower.next());
+            }
             return Ok(());
         }
         let committed = follower.committed()?;
@@ -400,7 +409,7 @@ impl Worker {
 
     /// Commits the open transaction (aborts it when `abort`, or when an output failed); after
     /// an abort, every assigned partition is consumed again from its committed offset.
-    fn commit_transaction(&mut self, abort: bool) -> Result<(), WorkerError> {
+    async fn commit_transaction(&mut self, abort: bool) -> Result<(), WorkerError> {
         let failed = self.publisher.take_transaction_failure() || abort;
         let Some(transaction) = self.transaction.as_mut() else {
             return Ok(());
@@ -410,7 +419,25 @@ impl Worker {
         if let Committed::Aborted(reason) = committed {
             self.events.transaction_aborted(&reason);
             self.rewind();
+            self.restore_view().await?;
         }
+        Ok(())
+    }
+
+    /// A decider's view after an aborted transaction: it decided records whose outputs are
+    /// gone, so a new engine is restored to the committed offset (deciding them again on their
+    /// turn must publish them in full, which a view that has seen them would not).
+    async fn restore_view(&mut self) -> Result<(), WorkerError> {
+        let Some(follower) = self.follower.as_mut() else {
+            return Ok(());
+        };
+        let mut engine = self.config.engine()?;
+        let restored = follower
+            .rebuild(&mut engine, self.config.index.capacity, self.kafka.warm_up)
+            .await?;
+        follower.pause()?;
+        self.engine = engine;
+        self.events.restored(&restored, &self.engine);
         Ok(())
     }
 
@@ -446,7 +473,7 @@ impl Worker {
     async fn on_tick(&mut self) -> Result<Turn, WorkerError> {
         self.follow().await?;
         if self.transaction.as_ref().is_some_and(Transaction::due) {
-            self.commit_transaction(false)?;
+            self.commit_transaction(false).await?;
         }
         let engine = (self.role != Role::Prepare).then_some(&self.engine);
         self.events.tick(engine, self.ledger.in_flight(), self.preparing());
@@ -669,7 +696,7 @@ impl Worker {
         }
         if self.transaction.is_some() {
             // What was drained commits with its offsets; after a failure it aborts.
-            if let Err(error) = self.commit_transaction(failure.is_some() || bound_reached) {
+            if let Err(error) = self.commit_transaction(failure.is_some() || bound_reached).await {
                 warn!(%error, "the last transaction did not commit; its records will be consumed again");
             }
             self.events.stopped();

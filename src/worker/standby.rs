@@ -95,15 +95,27 @@ impl Follower {
             next: 0,
             reading: false,
         };
-        let committed = follower.committed()?;
-        let (low, _) = follower.watermarks()?;
-        follower.next = if restore {
+        let caught_up = follower.rebuild(engine, capacity, restore).await?;
+        Ok((follower, caught_up))
+    }
+
+    /// Restores `engine`, which must be new, to the group's committed offset as at start:
+    /// also after an aborted transaction, whose records the engine had decided.
+    pub async fn rebuild(
+        &mut self,
+        engine: &mut Engine,
+        capacity: usize,
+        restore: bool,
+    ) -> Result<CaughtUp, WorkerError> {
+        self.pause()?;
+        let committed = self.committed()?;
+        let (low, _) = self.watermarks()?;
+        self.next = if restore {
             committed.saturating_sub(capacity as i64).max(low)
         } else {
             committed
         };
-        let caught_up = follower.catch_up(engine, committed).await?;
-        Ok((follower, caught_up))
+        self.catch_up(engine, committed).await
     }
 
     /// The next offset the engine has not decided.
