@@ -75,7 +75,8 @@ impl ConsumerContext for WorkerContext {
                     let _ = self.metrics.consumer_lag.remove_label_values(&labels);
                     let _ = self.metrics.committed_offset.remove_label_values(&labels);
                 }
-                self.assigned_partitions().set(0);
+                // Eager rebalancing revokes everything; cooperative, only these.
+                self.assigned_partitions().sub(partitions.count() as i64);
                 match consumer.commit_consumer_state(CommitMode::Sync) {
                     Ok(()) => info!(
                         partitions = partitions.count(),
@@ -95,7 +96,8 @@ impl ConsumerContext for WorkerContext {
             Rebalance::Assign(partitions) => {
                 let assigned = partitions.elements().iter().map(|p| p.partition()).collect();
                 let _ = self.events.send(GroupEvent::Assigned(assigned));
-                self.assigned_partitions().set(partitions.count() as i64);
+                // Eager rebalancing assigns everything after revoking it; cooperative adds.
+                self.assigned_partitions().add(partitions.count() as i64);
                 info!(partitions = partitions.count(), "partitions assigned")
             }
             Rebalance::Error(error) => warn!(%error, "rebalance error"),
