@@ -136,7 +136,7 @@ impl Setup {
     }
 
     /// Starts `syndic run`; its log goes to a file named after the test, shown on failure.
-    fn spawn_worker(&self, label: &str, idle_secs: u64, extra_env: &[(&str, &str)]) -> Child {
+    fn spawn_worker(&self, label: &str, idle_secs: u64, extra_env: &[(&str, &str)]) -> Worker {
         self.spawn_worker_with_config(label, idle_secs, extra_env, None)
     }
 
@@ -148,7 +148,7 @@ impl Setup {
         idle_secs: u64,
         extra_env: &[(&str, &str)],
         config_toml: Option<&str>,
-    ) -> Child {
+    ) -> Worker {
         let log = std::env::temp_dir().join(format!("syndic-{}-{label}.log", self.name));
         let file = std::fs::File::create(&log).expect("log file");
         eprintln!("worker {label} logs to {}", log.display());
@@ -162,14 +162,16 @@ impl Setup {
             std::fs::write(&path, text).expect("config file written");
             args.extend(["--config".to_string(), path.display().to_string()]);
         }
-        Command::new(env!("CARGO_BIN_EXE_syndic"))
-            .args(&args)
-            .envs(self.env())
-            .envs(extra_env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("syndic binary starts")
+        Worker(
+            Command::new(env!("CARGO_BIN_EXE_syndic"))
+                .args(&args)
+                .envs(self.env())
+                .envs(extra_env.iter().copied())
+                .stdout(Stdio::null())
+                .stderr(file)
+                .spawn()
+                .expect("syndic binary starts"),
+        )
     }
 
     fn produce(&self, records: &[(Option<String>, Vec<u8>)]) {
@@ -316,6 +318,32 @@ impl Setup {
 
     fn decisions_count(&self) -> i64 {
         self.end_offsets(&self.decisions).iter().sum()
+    }
+}
+
+/// A `syndic` process a test started, killed when the test ends however it ends: a failed
+/// assertion must not leave workers running into the next tests.
+struct Worker(Child);
+
+impl std::ops::Deref for Worker {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Worker {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
@@ -1113,7 +1141,7 @@ fn three_workers_in_the_default_role_share_one_dedup_view() {
     let generated: Vec<_> = Generator::new(71).take(20_000).collect();
     let records: Vec<InputRecord> = generated.iter().map(|r| (None, r.line.clone())).collect();
     setup.produce(&records);
-    let mut workers: Vec<Child> = (1..=3).map(|i| setup.spawn_worker(&format!("w{i}"), 8, &[])).collect();
+    let mut workers: Vec<Worker> = (1..=3).map(|i| setup.spawn_worker(&format!("w{i}"), 8, &[])).collect();
     for worker in &mut workers {
         wait_success(worker, Duration::from_secs(300), "worker");
     }
