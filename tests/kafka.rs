@@ -1106,6 +1106,17 @@ fn the_fingerprint_topic_settings_are_checked_at_start() {
     let text =
         std::fs::read_to_string(std::env::temp_dir().join("syndic-retention-compacted.log")).expect("decider log");
     assert!(text.contains("set cleanup.policy=delete"), "{text}");
+
+    // A fingerprint topic that does not exist stops the worker with what to do.
+    let missing = [("SYNDIC_KAFKA_FINGERPRINTS_TOPIC", "no-such-fingerprints")];
+    let mut worker = setup.spawn_worker("missing", 2, &missing);
+    let status = worker.wait().expect("worker exits");
+    assert!(!status.success(), "a missing fingerprint topic must stop the worker");
+    let text = log_of(&setup, "missing");
+    assert!(
+        text.contains("no-such-fingerprints does not exist: create it"),
+        "{text}"
+    );
 }
 
 /// The share of the generated copies' pairs (articles of one labelled cluster) that the

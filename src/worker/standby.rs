@@ -84,6 +84,11 @@ impl Follower {
             .iter()
             .find(|t| t.name() == topic)
             .map_or(0, |t| t.partitions().len());
+        if partitions == 0 {
+            return Err(WorkerError::FingerprintTopic(format!(
+                "{topic} does not exist: create it with 1 partition and cleanup.policy=delete (or run with --create-topics, kafka.create_topics = true)"
+            )));
+        }
         if partitions != 1 {
             return Err(WorkerError::FingerprintTopic(format!(
                 "{topic} has {partitions} partitions; the decider keeps one view of one ordered log: create it with exactly 1 partition (or set kafka.create_topics = true and let syndic create it)"
