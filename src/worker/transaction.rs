@@ -50,11 +50,15 @@ impl Transaction {
                 .map_err(kafka("starting transactions (kafka.exactly_once)"))?;
             producer.begin_transaction().map_err(kafka("opening a transaction"))
         })?;
-        Ok(Self {
+        Ok(Self::opened_now(interval))
+    }
+
+    fn opened_now(interval: Duration) -> Self {
+        Self {
             offsets: BTreeMap::new(),
             opened: Instant::now(),
             interval,
-        })
+        }
     }
 
     /// Record `offset` of `partition` has its outputs in this transaction.
@@ -126,4 +130,24 @@ fn commit_with_offsets(
         .send_offsets_to_transaction(&tpl, &group, TIMEOUT)
         .map_err(text)?;
     producer.commit_transaction(TIMEOUT).map_err(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_commits_the_offset_after_the_last_record_of_each_partition_it_covers() {
+        let mut transaction = Transaction::opened_now(Duration::ZERO);
+        assert!(!transaction.due(), "an empty transaction has nothing to commit");
+        for (partition, offset) in [(0, 7), (2, 3), (0, 5), (0, 8)] {
+            transaction.add(partition, offset);
+        }
+        assert!(transaction.due());
+        assert!(transaction.covers(0) && transaction.covers(2) && !transaction.covers(1));
+        assert_eq!(transaction.offsets, BTreeMap::from([(0, 9), (2, 4)]));
+        let mut slow = Transaction::opened_now(Duration::from_secs(3600));
+        slow.add(0, 1);
+        assert!(!slow.due(), "not before its interval");
+    }
 }
