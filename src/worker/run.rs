@@ -172,6 +172,8 @@ pub struct Worker {
     /// The open transaction of a worker with `kafka.exactly_once`; `None`:
     /// offsets are stored once a record's outputs are acknowledged, and committed by librdkafka.
     transaction: Option<Transaction>,
+    /// Rewinds after aborted transactions so far: a record consumed before one is dropped.
+    rewinds: u64,
     /// Readiness needs a producer that reaches the broker; checked when the group assigns us.
     producer_reaches_broker: bool,
     /// Whether the group currently gives this worker partitions. After a revocation (a lost
@@ -280,6 +282,7 @@ impl Worker {
             active: false,
             last_follow: Instant::now(),
             transaction,
+            rewinds: 0,
             config,
             producer_reaches_broker: false,
             assigned: false,
@@ -347,7 +350,8 @@ impl Worker {
                     // Its records' outputs must not commit without their offsets, which the
                     // group no longer takes from this member: abort, consume again.
                     if self.transaction.as_ref().is_some_and(|t| t.covers(partition)) {
-                        self.commit_transaction(true).await?;
+                        self.commit_transaction(Some("a partition it covers was revoked"))
+                            .await?;
                     }
                 }
                 // Idleness counts from joining the group, not from start-up.
@@ -409,13 +413,14 @@ impl Worker {
 
     /// Commits the open transaction (aborts it when `abort`, or when an output failed); after
     /// an abort, every assigned partition is consumed again from its committed offset.
-    async fn commit_transaction(&mut self, abort: bool) -> Result<(), WorkerError> {
-        let failed = self.publisher.take_transaction_failure() || abort;
+    async fn commit_transaction(&mut self, abort: Option<&str>) -> Result<(), WorkerError> {
+        let failed = self.publisher.take_transaction_failure();
+        let abort = abort.or(failed.then_some("an output was not written"));
         let Some(transaction) = self.transaction.as_mut() else {
             return Ok(());
         };
         let group = self.consumer.group_metadata();
-        let committed = transaction.commit(self.publisher.producer(), group, &self.kafka.input_topic, failed)?;
+        let committed = transaction.commit(self.publisher.producer(), group, &self.kafka.input_topic, abort)?;
         if let Committed::Aborted(reason) = committed {
             self.events.transaction_aborted(&reason);
             self.rewind();
@@ -445,6 +450,7 @@ impl Worker {
     /// pool are dropped as of an earlier generation, outputs in flight abandoned) and each
     /// assigned partition is read again from its committed offset.
     fn rewind(&mut self) {
+        self.rewinds += 1;
         self.publisher.abandon();
         let Ok(assignment) = self.consumer.assignment() else {
             return;
@@ -473,7 +479,11 @@ impl Worker {
     async fn on_tick(&mut self) -> Result<Turn, WorkerError> {
         self.follow().await?;
         if self.transaction.as_ref().is_some_and(Transaction::due) {
-            self.commit_transaction(false).await?;
+            // A revocation the consumer has seen but this loop not yet must abort the
+            // transaction first: committed now, with the group's new generation, it would
+            // commit records of partitions that another member reads again.
+            self.apply_group_events().await?;
+            self.commit_transaction(None).await?;
         }
         let engine = (self.role != Role::Prepare).then_some(&self.engine);
         self.events.tick(engine, self.ledger.in_flight(), self.preparing());
@@ -530,7 +540,13 @@ impl Worker {
         // The assignment this record comes from may have arrived with it (the rebalance
         // callback runs inside the consumer's poll): it is applied first, and a decider's view
         // is brought to the committed offset before the record is decided.
+        let rewinds = self.rewinds;
         self.apply_group_events().await?;
+        if self.rewinds != rewinds {
+            // An aborted transaction rewound the partitions to their committed offsets: this
+            // record comes again from there, and deciding it now too would decide it twice.
+            return Ok(Turn::Continue);
+        }
         consumed.generation = self.ledger.generation(consumed.partition);
         self.last_record = Instant::now();
         self.events.consumed();
@@ -695,8 +711,13 @@ impl Worker {
             }
         }
         if self.transaction.is_some() {
-            // What was drained commits with its offsets; after a failure it aborts.
-            if let Err(error) = self.commit_transaction(failure.is_some() || bound_reached).await {
+            // What was drained commits with its offsets (after any revocation seen meanwhile,
+            // which aborts it); after a failure it aborts.
+            if let Err(error) = self.apply_group_events().await {
+                warn!(%error, "applying the last rebalance failed");
+            }
+            let abort = (failure.is_some() || bound_reached).then_some("stopping with records unfinished");
+            if let Err(error) = self.commit_transaction(abort).await {
                 warn!(%error, "the last transaction did not commit; its records will be consumed again");
             }
             self.events.stopped();

@@ -77,22 +77,22 @@ impl Transaction {
         !self.offsets.is_empty() && self.opened.elapsed() >= self.interval
     }
 
-    /// Commits what it holds with the input offsets, or aborts it when `failed` (an output was
-    /// refused) or the commit fails; then opens the next. A fatal error (this producer was
+    /// Commits what it holds with the input offsets, or aborts it for `abort`'s reason or when
+    /// the commit fails; then opens the next. A fatal error (this producer was
     /// fenced, say) stops the worker.
     pub fn commit(
         &mut self,
         producer: &OutputProducer,
         group: Option<ConsumerGroupMetadata>,
         topic: &str,
-        failed: bool,
+        abort: Option<&str>,
     ) -> Result<Committed, WorkerError> {
-        if self.offsets.is_empty() && !failed {
+        if self.offsets.is_empty() && abort.is_none() {
             return Ok(Committed::Empty);
         }
         let offsets = std::mem::take(&mut self.offsets);
-        let outcome = if failed {
-            Err("an output was refused".to_string())
+        let outcome = if let Some(reason) = abort {
+            Err(reason.to_string())
         } else {
             tokio::task::block_in_place(|| commit_with_offsets(producer, group, topic, &offsets))
         };
