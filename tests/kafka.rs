@@ -1246,8 +1246,8 @@ fn failover(name: &str, exactly_once: bool) {
         .take(40_000)
         .map(|r| (None, r.line))
         .collect();
-    // The input keeps arriving during both kills: 5,000 records at once, then 1,000 every
-    // half second.
+    // The input keeps arriving during both kills: 5,000 records at once, then 1,000 a
+    // second.
     let (first, rest) = records.split_at(5_000);
     setup.produce(first);
     let prepare = [
@@ -1270,7 +1270,9 @@ fn failover(name: &str, exactly_once: bool) {
         scope.spawn(|| {
             for chunk in rest.chunks(1_000) {
                 setup.produce(chunk);
-                std::thread::sleep(Duration::from_millis(500));
+                // Slow enough that the input is still arriving after the failover (about
+                // 11 s) when the prepare worker is killed.
+                std::thread::sleep(Duration::from_millis(1000));
             }
         });
 
