@@ -212,6 +212,15 @@ impl Setup {
         });
     }
 
+    /// Produces `records` 1,000 at a time with `pause` after each: input that keeps arriving
+    /// while a test kills workers.
+    fn trickle(&self, records: &[InputRecord], pause: Duration) {
+        for chunk in records.chunks(1_000) {
+            self.produce(chunk);
+            std::thread::sleep(pause);
+        }
+    }
+
     fn consumer(&self, group: &str) -> BaseConsumer {
         reader(group)
     }
@@ -365,6 +374,16 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn generated(n: usize, seed: u64) -> Vec<(Option<String>, Vec<u8>)> {
     Generator::new(seed).take(n).map(|r| (Some(r.id), r.line)).collect()
+}
+
+/// `n` generated records with a few invalid ones among them, produced without keys (spread
+/// round-robin, as many producers do).
+fn keyless_with_invalid(n: usize, seed: u64) -> Vec<InputRecord> {
+    Generator::new(seed)
+        .with_invalid(true)
+        .take(n)
+        .map(|r| (None, r.line))
+        .collect()
 }
 
 fn wait_success(child: &mut Child, within: Duration, what: &str) {
@@ -921,11 +940,7 @@ fn prepare_workers_feed_one_decider_through_the_fingerprint_topic() {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let setup = Setup::new("roles", 6);
     let fingerprints = setup.fingerprints.clone();
-    let records: Vec<InputRecord> = Generator::new(37)
-        .with_invalid(true)
-        .take(4000)
-        .map(|r| (None, r.line))
-        .collect();
+    let records = keyless_with_invalid(4000, 37);
     setup.produce(&records);
     let prepare = [("SYNDIC_KAFKA_ROLE", "prepare")];
     let decide = [("SYNDIC_KAFKA_ROLE", "decide")];
@@ -1241,11 +1256,7 @@ fn failover(name: &str, exactly_once: bool) {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let setup = Setup::new(name, 3);
     let eos = if exactly_once { "true" } else { "false" };
-    let records: Vec<InputRecord> = Generator::new(73)
-        .with_invalid(true)
-        .take(40_000)
-        .map(|r| (None, r.line))
-        .collect();
+    let records = keyless_with_invalid(40_000, 73);
     // The input keeps arriving during both kills: 5,000 records at once, then 1,000 a
     // second.
     let (first, rest) = records.split_at(5_000);
@@ -1267,14 +1278,9 @@ fn failover(name: &str, exactly_once: bool) {
         ("decide-b", setup.spawn_worker("decide-b", 20, &decide)),
     ]);
     let (standby, killed_at, took_over) = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            for chunk in rest.chunks(1_000) {
-                setup.produce(chunk);
-                // Slow enough that the input is still arriving after the failover (about
-                // 11 s) when the prepare worker is killed.
-                std::thread::sleep(Duration::from_millis(1000));
-            }
-        });
+        // Slow enough that the input is still arriving after the failover (about 11 s) when
+        // the prepare worker is killed.
+        scope.spawn(|| setup.trickle(rest, Duration::from_secs(1)));
 
         wait_until(
             "8,000 records decided, and one decider stands by",
@@ -1347,11 +1353,7 @@ fn failover(name: &str, exactly_once: bool) {
 fn exactly_once_a_prepare_worker_killed_mid_stream_writes_nothing_twice() {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let setup = Setup::new("eos", 3);
-    let records: Vec<InputRecord> = Generator::new(79)
-        .with_invalid(true)
-        .take(30_000)
-        .map(|r| (None, r.line))
-        .collect();
+    let records = keyless_with_invalid(30_000, 79);
     let (first, rest) = records.split_at(5_000);
     setup.produce(first);
     let prepare = [
@@ -1363,12 +1365,7 @@ fn exactly_once_a_prepare_worker_killed_mid_stream_writes_nothing_twice() {
     let mut prepare_b = setup.spawn_worker("prepare-b", 20, &prepare);
     let mut decider = setup.spawn_worker("decide", 20, &[("SYNDIC_KAFKA_ROLE", "decide")]);
     std::thread::scope(|scope| {
-        scope.spawn(|| {
-            for chunk in rest.chunks(1_000) {
-                setup.produce(chunk);
-                std::thread::sleep(Duration::from_millis(300));
-            }
-        });
+        scope.spawn(|| setup.trickle(rest, Duration::from_millis(300)));
         wait_until("8,000 records decided", Duration::from_secs(180), || {
             setup.decisions_count() >= 8_000
         });

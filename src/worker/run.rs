@@ -362,9 +362,7 @@ impl Worker {
                         let client = self.publisher.producer().client();
                         self.producer_reaches_broker = client.fetch_metadata(None, Duration::from_secs(5)).is_ok();
                     }
-                    if self.follower.is_some() {
-                        self.take_over_or_stand_by(&partitions).await?;
-                    }
+                    self.take_over_or_stand_by(&partitions).await?;
                     self.telemetry.set_ready(self.producer_reaches_broker);
                 }
             }
@@ -386,8 +384,7 @@ impl Worker {
             }
             return Ok(());
         }
-        let committed = follower.committed()?;
-        let caught_up = follower.catch_up(&mut self.engine, committed).await?;
+        let caught_up = follower.follow(&mut self.engine).await?;
         follower.pause()?;
         self.active = true;
         self.events.took_over(&caught_up);

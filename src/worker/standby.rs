@@ -135,7 +135,7 @@ impl Follower {
 
     /// The group's committed offset on the partition; where the group's consumer starts when
     /// none is committed (`auto.offset.reset = earliest`: the first record kept) otherwise.
-    pub fn committed(&self) -> Result<i64, WorkerError> {
+    fn committed(&self) -> Result<i64, WorkerError> {
         let mut wanted = TopicPartitionList::new();
         wanted.add_partition(&self.topic, PARTITION);
         let committed = committed_offsets_once_coordinated(&self.consumer, &wanted, TIMEOUT)
@@ -152,8 +152,8 @@ impl Follower {
             .map_err(kafka("reading the fingerprint topic's offsets"))
     }
 
-    /// A standby's turn: decides, publishing nothing, what the active decider has committed
-    /// since the last turn.
+    /// Decides, publishing nothing, what the group has committed since the engine's position:
+    /// a standby's turn, and a take-over's catch-up.
     pub async fn follow(&mut self, engine: &mut Engine) -> Result<CaughtUp, WorkerError> {
         let committed = self.committed()?;
         self.catch_up(engine, committed).await
