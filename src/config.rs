@@ -9,6 +9,7 @@ use crate::pipeline::fingerprint::FingerprintConfig;
 use crate::pipeline::index::IndexConfig;
 use crate::pipeline::normalize::rules::{BoilerplateRules, RulesError};
 use crate::pipeline::story::StoryConfig;
+pub use crate::store::StoreConfig;
 pub use crate::worker::config::{HttpConfig, KafkaConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error(transparent)]
     Range(#[from] InvalidSetting),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("boilerplate rules file {path}: {source}")]
     Rules {
         path: PathBuf,
@@ -60,7 +63,8 @@ impl Default for LogConfig {
 }
 
 /// Everything syndic reads from its config file: the pipeline's sections ([`CoreConfig::pipeline`]),
-/// `normalize` (where the rules file is), the worker's `kafka` and `http`, and `log`.
+/// `normalize` (where the rules file is), the worker's `kafka` and `http`, `log`, and `store`
+/// (where stories' canonical records are kept).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CoreConfig {
@@ -73,6 +77,7 @@ pub struct CoreConfig {
     pub kafka: KafkaConfig,
     pub log: LogConfig,
     pub http: HttpConfig,
+    pub store: StoreConfig,
 }
 
 /// Sections that `SYNDIC_<SECTION>_<KEY>` environment variables may override.
@@ -86,6 +91,7 @@ const SECTIONS: &[&str] = &[
     "kafka",
     "log",
     "http",
+    "store",
 ];
 
 /// Applies `SYNDIC_<SECTION>_<KEY>=value` overrides to a parsed config table. Values are read
@@ -186,6 +192,13 @@ impl CoreConfig {
                 "0 (one per two cores) to 64",
             );
         }
+        if !["disk", "memory"].contains(&self.store.canonical_records.as_str()) {
+            return range(
+                "store.canonical_records",
+                format!("{:?}", self.store.canonical_records),
+                "\"disk\" or \"memory\"",
+            );
+        }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return range("log.format", self.log.format.clone(), "\"text\" or \"json\"");
         }
@@ -230,7 +243,9 @@ impl CoreConfig {
     /// `normalize.rules_file` is set).
     pub fn engine(&self) -> Result<Engine, ConfigError> {
         self.validate()?;
-        Ok(Engine::new(self.pipeline(), self.rules()?)?)
+        let mut engine = Engine::new(self.pipeline(), self.rules()?)?;
+        engine.set_canonical_store(self.store.canonical_store()?);
+        Ok(engine)
     }
 
     /// The boilerplate rules this configuration names.

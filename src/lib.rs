@@ -13,5 +13,6 @@
 
 pub mod config;
 pub mod pipeline;
+pub mod store;
 pub mod tools;
 pub mod worker;

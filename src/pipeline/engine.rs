@@ -15,7 +15,7 @@ pub use crate::pipeline::messages::{Decision, Outcome, Verdict};
 use crate::pipeline::normalize::rules::BoilerplateRules;
 use crate::pipeline::prepare::{Prepared, Preparer};
 use crate::pipeline::record::{Article, InvalidRecord};
-use crate::pipeline::story::{Match, Stories, StoryEvent, StoryKey};
+use crate::pipeline::story::{CanonicalStore, Match, Stories, StoryEvent, StoryKey};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -185,6 +185,12 @@ impl Engine {
 
     pub fn index(&self) -> &NearDupIndex {
         &self.index
+    }
+
+    /// Keeps stories' canonical records in `store` (on the heap by default); set before the
+    /// first record.
+    pub fn set_canonical_store(&mut self, store: Box<dyn CanonicalStore>) {
+        self.stories.set_store(store);
     }
 
     pub fn open_stories(&self) -> usize {

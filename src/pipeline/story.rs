@@ -16,6 +16,7 @@ use crate::pipeline::record::Article;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -116,6 +117,70 @@ impl EventKind {
     }
 }
 
+/// Where a story's canonical record as received is kept while the story is open.
+///
+/// A story event carries it, so a story founded by a 3 KB article keeps 3 KB for as long as it
+/// is open, most of the engine's memory per held article. A store may keep it off the heap
+/// (a file read back when a later copy joins); the engine only asks for it back.
+#[derive(Debug, Clone)]
+pub enum Kept {
+    /// On the heap.
+    Held(Arc<str>),
+    /// Where a store put it: the store's own coordinates.
+    Stored { segment: u32, offset: u32, len: u32 },
+}
+
+/// A kept canonical record that could not be read back: the event that needed it cannot be
+/// written.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot read back the canonical record of a story from {place}: {reason}; the canonical record store's directory (store.dir) must stay readable while syndic runs")]
+pub struct Unreadable {
+    pub place: String,
+    pub reason: String,
+}
+
+/// Keeps stories' canonical records until they are forgotten (see [`Kept`]).
+pub trait CanonicalStore: fmt::Debug + Send {
+    /// Keeps `raw`. A store that cannot put it where it keeps records (a full disk) keeps it
+    /// on the heap and says so itself: a record is never lost for a store's trouble.
+    fn keep(&mut self, raw: &Arc<str>) -> Kept;
+    /// The record `kept` names.
+    fn read(&self, kept: &Kept) -> Result<Arc<str>, Unreadable>;
+    /// The record is no story's canonical one any more.
+    fn forget(&mut self, kept: Kept);
+}
+
+/// Keeps canonical records on the heap, as they came.
+#[derive(Debug, Default)]
+pub struct HeapStore;
+
+impl CanonicalStore for HeapStore {
+    fn keep(&mut self, raw: &Arc<str>) -> Kept {
+        Kept::Held(raw.clone())
+    }
+
+    fn read(&self, kept: &Kept) -> Result<Arc<str>, Unreadable> {
+        match kept {
+            Kept::Held(raw) => Ok(raw.clone()),
+            Kept::Stored { segment, offset, .. } => Err(Unreadable {
+                place: format!("segment {segment} at {offset}"),
+                reason: "the heap store keeps no records elsewhere".to_string(),
+            }),
+        }
+    }
+
+    fn forget(&mut self, _kept: Kept) {}
+}
+
+/// An event could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("cannot serialize a story event: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Canonical(#[from] Unreadable),
+}
+
 /// A story event, as published (JSON, [`StoryEvent::write_json`]). `canonical` is the
 /// canonical article as received.
 #[derive(Debug, Clone)]
@@ -124,8 +189,8 @@ pub struct StoryEvent {
     pub story_id: String,
     pub version: u64,
     pub canonical_article_id: String,
-    /// Valid JSON ([`Article::raw`]).
-    pub canonical: Arc<str>,
+    /// Valid JSON ([`Article::raw`]), or why the store could not give it back.
+    pub canonical: Result<Arc<str>, Unreadable>,
     /// Members who joined, this one included.
     pub member_count: u64,
     /// The canonical member first when it is not among the latest, then the latest
@@ -157,7 +222,8 @@ impl StoryEvent {
     /// The record is written between the fields serde writes, not through serde: serde_json
     /// carries a text as JSON only as a `RawValue`, which it makes only by parsing the text
     /// again, and keeping every record as one took a parsing pass of its own per record.
-    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), EventError> {
+        let canonical = self.canonical.as_ref().map_err(Clone::clone)?;
         let head = EventHead {
             kind: self.kind,
             story_id: &self.story_id,
@@ -169,7 +235,7 @@ impl StoryEvent {
         // opening one make way for `canonical` between them.
         out.pop();
         out.extend_from_slice(b",\"canonical\":");
-        out.extend_from_slice(self.canonical.as_bytes());
+        out.extend_from_slice(canonical.as_bytes());
         let tail_start = out.len();
         let tail = EventTail {
             member_count: self.member_count,
@@ -195,7 +261,7 @@ struct Story {
     member_count: u64,
     canonical: Arc<Member>,
     canonical_rank: (usize, DateTime<Utc>, u64),
-    canonical_raw: Arc<str>,
+    canonical_raw: Kept,
     /// Index entries still pointing at this story; the story is dropped at zero.
     live_entries: u32,
 }
@@ -217,6 +283,7 @@ pub struct Stories {
     free: Vec<StoryKey>,
     open: usize,
     seen: u64,
+    store: Box<dyn CanonicalStore>,
 }
 
 /// How an article relates to the story it joins.
@@ -253,7 +320,15 @@ impl Stories {
             free: Vec::new(),
             open: 0,
             seen: 0,
+            store: Box::new(HeapStore),
         }
+    }
+
+    /// Keeps canonical records in `store` from now on; for an empty set of stories (records
+    /// kept before would be asked of the wrong store).
+    pub fn set_store(&mut self, store: Box<dyn CanonicalStore>) {
+        debug_assert!(self.is_empty(), "a store is set before any story opens");
+        self.store = store;
     }
 
     /// Rank of a source: the position of the first priority entry equal to it or to one of
@@ -295,7 +370,8 @@ impl Stories {
         self.stories.get_mut(key as usize).and_then(Option::as_mut)
     }
 
-    fn event(story: &Story, kind: EventKind) -> StoryEvent {
+    /// The story's event; `canonical` is its canonical record when at hand (it just came).
+    fn event(story: &Story, kind: EventKind, canonical: Result<Arc<str>, Unreadable>) -> StoryEvent {
         let canonical_listed = story.latest.iter().any(|m| Arc::ptr_eq(m, &story.canonical));
         let older_canonical = (!canonical_listed).then(|| story.canonical.clone());
         StoryEvent {
@@ -303,7 +379,7 @@ impl Stories {
             story_id: story.id.clone(),
             version: story.version,
             canonical_article_id: story.canonical.article_id.clone(),
-            canonical: story.canonical_raw.clone(),
+            canonical,
             member_count: story.member_count,
             members: older_canonical
                 .into_iter()
@@ -323,10 +399,10 @@ impl Stories {
             member_count: 1,
             canonical: founder,
             canonical_rank: (self.rank(&article.source), article.published_at, self.seen),
-            canonical_raw: article.raw.clone(),
+            canonical_raw: self.store.keep(&article.raw),
             live_entries: 1,
         };
-        let event = Self::event(&story, EventKind::StoryCreated);
+        let event = Self::event(&story, EventKind::StoryCreated, Ok(article.raw.clone()));
         let key = match self.free.pop() {
             Some(key) => {
                 self.stories[key as usize] = Some(story);
@@ -350,7 +426,7 @@ impl Stories {
         self.seen += 1;
         let rank = (self.rank(&article.source), article.published_at, self.seen);
         let max_members = self.max_members;
-        let story = self.story_mut(key)?;
+        let story = self.stories.get_mut(key as usize).and_then(Option::as_mut)?;
         let known = |m: &Arc<Member>| m.article_id == article.id;
         if known(&story.canonical) || story.latest.iter().any(known) {
             return None;
@@ -365,15 +441,16 @@ impl Stories {
             story.live_entries += 1;
         }
         story.version += 1;
-        let kind = if rank < story.canonical_rank {
+        if rank < story.canonical_rank {
             story.canonical = member;
             story.canonical_rank = rank;
-            story.canonical_raw = article.raw.clone();
-            EventKind::CanonicalChanged
+            let before = std::mem::replace(&mut story.canonical_raw, self.store.keep(&article.raw));
+            self.store.forget(before);
+            Some(Self::event(story, EventKind::CanonicalChanged, Ok(article.raw.clone())))
         } else {
-            EventKind::StoryUpdated
-        };
-        Some(Self::event(story, kind))
+            let canonical = self.store.read(&story.canonical_raw);
+            Some(Self::event(story, EventKind::StoryUpdated, canonical))
+        }
     }
 
     /// An index entry of the story was evicted; the story closes with its last entry.
@@ -381,7 +458,9 @@ impl Stories {
         if let Some(story) = self.story_mut(key) {
             story.live_entries = story.live_entries.saturating_sub(1);
             if story.live_entries == 0 {
-                self.stories[key as usize] = None;
+                if let Some(closed) = self.stories[key as usize].take() {
+                    self.store.forget(closed.canonical_raw);
+                }
                 self.free.push(key);
                 self.open -= 1;
             }

@@ -113,7 +113,7 @@ pub async fn publish_decided(
     publisher.send(seq, output).await?;
     if let Some(event) = &outcome.event {
         scratch.clear();
-        let _ = event.write_json(scratch);
+        event.write_json(scratch)?;
         let output = Output {
             topic: &kafka.stories_topic,
             key: Some(event.story_id.as_bytes()),

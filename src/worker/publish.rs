@@ -30,6 +30,9 @@ pub enum PublishError {
     /// later send fails, so retrying would spin forever.
     #[error("the producer hit a fatal error ({code:?}): {reason}; the worker stops so that it can be restarted, and records not committed are consumed again")]
     Fatal { code: RDKafkaErrorCode, reason: String },
+    /// A story event could not be written (its canonical record could not be read back).
+    #[error("{0}; the worker stops, and records not committed are consumed again after a restart")]
+    Event(#[from] crate::pipeline::story::EventError),
 }
 
 /// The producer's fatal error, once it has one.
