@@ -8,6 +8,9 @@
 //!   order) with its telemetry (metrics, HTTP endpoints) and shutdown.
 //! * [`tools`]: evaluation on labelled files and the synthetic corpus generator.
 //!
+//! [`store`] keeps open stories' canonical records on local disk for the engine, behind the
+//! pipeline's `CanonicalStore` trait, so that the pipeline itself does no file I/O.
+//!
 //! [`config`] reads the one configuration file (every tunable with its default) and hands each
 //! layer its sections. `docs/architecture.md` draws the data path.
 

@@ -38,6 +38,58 @@ pub struct Evidence {
     pub same_headline: bool,
 }
 
+/// [`Evidence`] in thousandths, as its shares are rounded: what the engine keeps of each held
+/// duplicate's evidence (20 bytes, where the floats took 80), to give a redelivered record
+/// its decision again. [`KeptEvidence::evidence`] gives back the same values, bit for bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeptEvidence {
+    shares: [u16; 3],
+    unquoted_share: Option<u16>,
+    numbers: Option<u16>,
+    names: Option<u16>,
+    new_lead_facts: u8,
+    same_headline: bool,
+}
+
+/// A rounded share in thousandths. `rounded(x) * 1000` lies within a rounding error of the
+/// whole number it was made from, so rounding it again finds that number.
+fn thousandths(share: f64) -> u16 {
+    (share * 1000.0).round().clamp(0.0, f64::from(u16::MAX)) as u16
+}
+
+fn from_thousandths(kept: u16) -> f64 {
+    f64::from(kept) / 1000.0
+}
+
+impl KeptEvidence {
+    pub fn evidence(&self) -> Evidence {
+        Evidence {
+            shorter_share: from_thousandths(self.shares[0]),
+            longer_share: from_thousandths(self.shares[1]),
+            lead_shared: from_thousandths(self.shares[2]),
+            unquoted_share: self.unquoted_share.map(from_thousandths),
+            new_lead_facts: u32::from(self.new_lead_facts),
+            numbers: self.numbers.map(from_thousandths),
+            names: self.names.map(from_thousandths),
+            same_headline: self.same_headline,
+        }
+    }
+}
+
+impl From<&Evidence> for KeptEvidence {
+    fn from(e: &Evidence) -> Self {
+        Self {
+            shares: [e.shorter_share, e.longer_share, e.lead_shared].map(thousandths),
+            unquoted_share: e.unquoted_share.map(thousandths),
+            numbers: e.numbers.map(thousandths),
+            names: e.names.map(thousandths),
+            // At most the lead's facts (LEAD_FACTS).
+            new_lead_facts: e.new_lead_facts.min(u32::from(u8::MAX)) as u8,
+            same_headline: e.same_headline,
+        }
+    }
+}
+
 /// One side of a comparison: the parts of an article's fingerprint that verification reads.
 #[derive(Debug, Clone, Copy)]
 pub struct Compared<'a> {
@@ -230,6 +282,32 @@ pub fn is_copy(evidence: &Evidence, verify: &VerifyConfig) -> bool {
 
 #[cfg(test)]
 mod tests {
+    proptest::proptest! {
+        /// Evidence kept in thousandths comes back bit for bit: a redelivered record's decision
+        /// is written with the same numbers as the first.
+        #[test]
+        fn kept_evidence_gives_back_the_same_values(
+            shares in proptest::array::uniform6(0.0f64..=1.0),
+            present in proptest::array::uniform3(proptest::bool::ANY),
+            new_lead_facts in 0u32..=6,
+            same_headline in proptest::bool::ANY,
+        ) {
+            let evidence = Evidence {
+                shorter_share: rounded(shares[0]),
+                longer_share: rounded(shares[1]),
+                lead_shared: rounded(shares[2]),
+                unquoted_share: present[0].then(|| rounded(shares[3])),
+                new_lead_facts,
+                numbers: present[1].then(|| rounded(shares[4])),
+                names: present[2].then(|| rounded(shares[5])),
+                same_headline,
+            };
+            let back = KeptEvidence::from(&evidence).evidence();
+            proptest::prop_assert_eq!(format!("{back:?}"), format!("{evidence:?}"));
+            proptest::prop_assert_eq!(back, evidence);
+        }
+    }
+
     use super::*;
 
     fn evidence(shorter_share: f64, numbers: Option<f64>, names: Option<f64>, same_headline: bool) -> Evidence {

@@ -72,25 +72,80 @@ impl Default for StoryConfig {
 
 /// Deterministic story id derived from the founding article.
 pub fn story_id_for(source: &str, article_id: &str) -> String {
+    story_id_text(story_number(source, article_id))
+}
+
+fn story_number(source: &str, article_id: &str) -> u64 {
     let mut key = Vec::with_capacity(source.len() + article_id.len() + 1);
     key.extend_from_slice(source.as_bytes());
     key.push(0);
     key.extend_from_slice(article_id.as_bytes());
-    format!("st-{:016x}", xxh3_64(&key))
+    xxh3_64(&key)
+}
+
+fn story_id_text(number: u64) -> String {
+    format!("st-{number:016x}")
 }
 
 /// One member as shown in story events.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+///
+/// Every held article is a member of a story, so a member is kept compact: its id shared with
+/// the engine's entry, source and URL in one allocation, its date and match as numbers until
+/// written (the JSON is what the derived form of the plain fields wrote).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Member {
-    pub article_id: String,
-    pub source: String,
-    pub url: Option<String>,
-    pub published_at: String,
-    /// Containment of the shorter text in the longer, against the article it matched; absent
-    /// for the founder, 1.0 for exact copies.
-    pub similarity: Option<f64>,
+    article_id: Arc<str>,
+    /// The source, then the URL when there is one.
+    source_url: Box<str>,
+    /// Where the URL starts in `source_url`; `None`: no URL.
+    url_at: Option<u32>,
+    published_at: DateTime<Utc>,
+    /// Similarity in thousandths, as rounded for the event; `None` for the founder.
+    permille: Option<u16>,
+    distance: Option<u8>,
+}
+
+impl Member {
+    pub fn article_id(&self) -> &str {
+        &self.article_id
+    }
+
+    pub fn source(&self) -> &str {
+        let end = self.url_at.map_or(self.source_url.len(), |at| at as usize);
+        self.source_url.get(..end).unwrap_or_default()
+    }
+
+    pub fn url(&self) -> Option<&str> {
+        self.url_at.and_then(|at| self.source_url.get(at as usize..))
+    }
+
+    /// Containment of the shorter text in the longer, against the article it matched, to
+    /// three decimals; absent for the founder, 1.0 for exact copies.
+    pub fn similarity(&self) -> Option<f64> {
+        self.permille.map(|p| f64::from(p) / 1000.0)
+    }
+
     /// SimHash Hamming distance to the article it matched; absent for the founder.
-    pub distance: Option<u32>,
+    pub fn distance(&self) -> Option<u32> {
+        self.distance.map(u32::from)
+    }
+}
+
+impl Serialize for Member {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("Member", 6)?;
+        out.serialize_field("article_id", &*self.article_id)?;
+        out.serialize_field("source", self.source())?;
+        out.serialize_field("url", &self.url())?;
+        out.serialize_field(
+            "published_at",
+            &self.published_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        )?;
+        out.serialize_field("similarity", &self.similarity())?;
+        out.serialize_field("distance", &self.distance())?;
+        out.end()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -254,9 +309,11 @@ pub type StoryKey = u32;
 
 #[derive(Debug)]
 struct Story {
-    id: String,
+    /// The number in its id ([`story_id_for`]): 8 bytes, where the text took 48.
+    id: u64,
     version: u64,
-    /// The latest members, oldest first.
+    /// The latest members, oldest first; empty while the founder is the only one (most
+    /// stories: no allocation for them).
     latest: VecDeque<Arc<Member>>,
     member_count: u64,
     canonical: Arc<Member>,
@@ -293,14 +350,21 @@ pub struct Match {
     pub distance: u32,
 }
 
-fn member_of(article: &Article, matched: Option<Match>) -> Member {
+fn member_of(article: &Article, id: &Arc<str>, matched: Option<Match>) -> Member {
+    let mut source_url = article.source.clone();
+    let url_at = article.url.as_deref().map(|url| {
+        let at = source_url.len();
+        source_url.push_str(url);
+        at as u32
+    });
     Member {
-        article_id: article.id.clone(),
-        source: article.source.clone(),
-        url: article.url.clone(),
-        published_at: article.published_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        similarity: matched.map(|m| (m.similarity * 1000.0).round() / 1000.0),
-        distance: matched.map(|m| m.distance),
+        article_id: id.clone(),
+        source_url: source_url.into_boxed_str(),
+        url_at,
+        published_at: article.published_at,
+        // A similarity is in [0, 1] and a distance at most 64: the narrow types hold them.
+        permille: matched.map(|m| (m.similarity * 1000.0).round().clamp(0.0, 1000.0) as u16),
+        distance: matched.map(|m| m.distance.min(u32::from(u8::MAX)) as u8),
     }
 }
 
@@ -358,8 +422,8 @@ impl Stories {
         self.open == 0
     }
 
-    pub fn story_id(&self, key: StoryKey) -> Option<&str> {
-        self.story(key).map(|s| s.id.as_str())
+    pub fn story_id(&self, key: StoryKey) -> Option<String> {
+        self.story(key).map(|s| story_id_text(s.id))
     }
 
     fn story(&self, key: StoryKey) -> Option<&Story> {
@@ -372,13 +436,14 @@ impl Stories {
 
     /// The story's event; `canonical` is its canonical record when at hand (it just came).
     fn event(story: &Story, kind: EventKind, canonical: Result<Arc<str>, Unreadable>) -> StoryEvent {
+        // A founder alone is in no list yet: it is listed as the canonical member.
         let canonical_listed = story.latest.iter().any(|m| Arc::ptr_eq(m, &story.canonical));
         let older_canonical = (!canonical_listed).then(|| story.canonical.clone());
         StoryEvent {
             kind,
-            story_id: story.id.clone(),
+            story_id: story_id_text(story.id),
             version: story.version,
-            canonical_article_id: story.canonical.article_id.clone(),
+            canonical_article_id: story.canonical.article_id().to_string(),
             canonical,
             member_count: story.member_count,
             members: older_canonical
@@ -389,13 +454,14 @@ impl Stories {
     }
 
     /// Founds a story with `article` as its first member.
-    pub fn create(&mut self, article: &Article) -> (StoryKey, StoryEvent) {
+    /// `id` is the article's id, shared with whoever else keeps it.
+    pub fn create(&mut self, article: &Article, id: &Arc<str>) -> (StoryKey, StoryEvent) {
         self.seen += 1;
-        let founder = Arc::new(member_of(article, None));
+        let founder = Arc::new(member_of(article, id, None));
         let story = Story {
-            id: story_id_for(&article.source, &article.id),
+            id: story_number(&article.source, &article.id),
             version: 1,
-            latest: VecDeque::from([founder.clone()]),
+            latest: VecDeque::new(),
             member_count: 1,
             canonical: founder,
             canonical_rank: (self.rank(&article.source), article.published_at, self.seen),
@@ -422,16 +488,26 @@ impl Stories {
     /// keeps are recognised here. That matters for exact copies alone, since the engine knows
     /// any article it indexed by its slot: an exact copy redelivered after as many newer
     /// members as the story keeps joins again, as records do after a crash (at least once).
-    pub fn join(&mut self, key: StoryKey, article: &Article, matched: Match, indexed: bool) -> Option<StoryEvent> {
+    pub fn join(
+        &mut self,
+        key: StoryKey,
+        article: &Article,
+        id: &Arc<str>,
+        matched: Match,
+        indexed: bool,
+    ) -> Option<StoryEvent> {
         self.seen += 1;
         let rank = (self.rank(&article.source), article.published_at, self.seen);
         let max_members = self.max_members;
         let story = self.stories.get_mut(key as usize).and_then(Option::as_mut)?;
-        let known = |m: &Arc<Member>| m.article_id == article.id;
+        let known = |m: &Arc<Member>| m.article_id() == article.id;
         if known(&story.canonical) || story.latest.iter().any(known) {
             return None;
         }
-        let member = Arc::new(member_of(article, Some(matched)));
+        let member = Arc::new(member_of(article, id, Some(matched)));
+        if story.latest.is_empty() {
+            story.latest.push_back(story.canonical.clone());
+        }
         if story.latest.len() == max_members {
             story.latest.pop_front();
         }
@@ -473,6 +549,22 @@ mod tests {
     use super::*;
     use crate::pipeline::record::parse;
 
+    impl Stories {
+        fn create_plain(&mut self, article: &Article) -> (StoryKey, StoryEvent) {
+            self.create(article, &Arc::from(article.id.as_str()))
+        }
+
+        fn join_plain(
+            &mut self,
+            key: StoryKey,
+            article: &Article,
+            matched: Match,
+            indexed: bool,
+        ) -> Option<StoryEvent> {
+            self.join(key, article, &Arc::from(article.id.as_str()), matched, indexed)
+        }
+    }
+
     fn article(id: &str, source: &str, date: &str) -> Article {
         let rec = format!(r#"{{"id":"{id}","source":"{source}","body":"text","published_at":"{date}"}}"#);
         parse(rec.as_bytes(), 1 << 20, Utc::now()).unwrap()
@@ -504,20 +596,20 @@ mod tests {
     fn a_wire_original_arriving_after_its_reprint_becomes_canonical() {
         let mut stories = Stories::new(StoryConfig::default());
         let reprint = article("r1", "news.az", "2024-01-02");
-        let (key, created) = stories.create(&reprint);
+        let (key, created) = stories.create_plain(&reprint);
         assert_eq!(created.kind, EventKind::StoryCreated);
         let m = Match {
             similarity: 0.9,
             distance: 4,
         };
         let original = article("o1", "azertag.az", "2024-01-02");
-        let ev = stories.join(key, &original, m, true).unwrap();
+        let ev = stories.join_plain(key, &original, m, true).unwrap();
         assert_eq!(ev.kind, EventKind::CanonicalChanged);
         assert_eq!(ev.canonical_article_id, "o1");
         assert_eq!(ev.version, 2);
         assert_eq!(ev.story_id, created.story_id, "the story keeps its id");
         let later = article("r2", "today.az", "2024-01-01");
-        let ev = stories.join(key, &later, m, true).unwrap();
+        let ev = stories.join_plain(key, &later, m, true).unwrap();
         assert_eq!(
             ev.kind,
             EventKind::StoryUpdated,
@@ -525,7 +617,7 @@ mod tests {
         );
         assert_eq!(ev.members.len(), 3);
         assert!(
-            stories.join(key, &later, m, true).is_none(),
+            stories.join_plain(key, &later, m, true).is_none(),
             "a redelivery changes nothing"
         );
     }
@@ -534,13 +626,13 @@ mod tests {
     fn an_event_is_one_json_object_carrying_the_canonical_record_as_received() {
         let mut stories = Stories::new(StoryConfig::default());
         let rec = r#"{ "id" : "r1", "source":"news.az", "body":"T\u00e9xt \"q\"",  "extra":[1, {"k":null}],"published_at":"2024-01-02"}"#;
-        let (key, _) = stories.create(&parse(rec.as_bytes(), 1 << 20, Utc::now()).unwrap());
+        let (key, _) = stories.create_plain(&parse(rec.as_bytes(), 1 << 20, Utc::now()).unwrap());
         let copy = Match {
             similarity: 0.9,
             distance: 4,
         };
         let reprint = article("r2", "today.az", "2024-01-03");
-        let joined = stories.join(key, &reprint, copy, true).unwrap();
+        let joined = stories.join_plain(key, &reprint, copy, true).unwrap();
         let mut out = b"before ".to_vec();
         joined.write_json(&mut out).unwrap();
         let json = std::str::from_utf8(&out).unwrap().strip_prefix("before ").unwrap();
@@ -563,9 +655,9 @@ mod tests {
     #[test]
     fn among_equal_sources_the_earliest_copy_wins() {
         let mut stories = Stories::new(StoryConfig::default());
-        let (key, _) = stories.create(&article("b", "site-b.com", "2024-01-05"));
+        let (key, _) = stories.create_plain(&article("b", "site-b.com", "2024-01-05"));
         let ev = stories
-            .join(
+            .join_plain(
                 key,
                 &article("a", "site-a.com", "2024-01-03"),
                 Match {
@@ -582,8 +674,8 @@ mod tests {
     #[test]
     fn a_story_closes_when_its_last_entry_is_released() {
         let mut stories = Stories::new(StoryConfig::default());
-        let (key, _) = stories.create(&article("a", "x.com", "2024-01-05"));
-        stories.join(
+        let (key, _) = stories.create_plain(&article("a", "x.com", "2024-01-05"));
+        stories.join_plain(
             key,
             &article("b", "y.com", "2024-01-05"),
             Match {
@@ -605,28 +697,28 @@ mod tests {
             similarity: 0.9,
             distance: 3,
         };
-        let (first, _) = stories.create(&article("a1", "news.az", "2024-01-01"));
-        let (second, second_created) = stories.create(&article("b1", "trend.az", "2024-01-01"));
+        let (first, _) = stories.create_plain(&article("a1", "news.az", "2024-01-01"));
+        let (second, second_created) = stories.create_plain(&article("b1", "trend.az", "2024-01-01"));
         stories.release(first);
         assert_eq!(stories.story_id(first), None);
         assert!(stories
-            .join(first, &article("a2", "apa.az", "2024-01-01"), m, true)
+            .join_plain(first, &article("a2", "apa.az", "2024-01-01"), m, true)
             .is_none());
         assert_eq!(stories.len(), 1);
         let mut opened = Vec::new();
         for i in 0..3 {
-            let (key, created) = stories.create(&article(&format!("c{i}"), "report.az", "2024-01-01"));
+            let (key, created) = stories.create_plain(&article(&format!("c{i}"), "report.az", "2024-01-01"));
             opened.push((key, created.story_id));
         }
         for (i, (key, id)) in opened.iter().enumerate() {
-            assert_eq!(stories.story_id(*key), Some(id.as_str()));
-            let joined = stories.join(*key, &article(&format!("d{i}"), "apa.az", "2024-01-01"), m, true);
+            assert_eq!(stories.story_id(*key).as_ref(), Some(id));
+            let joined = stories.join_plain(*key, &article(&format!("d{i}"), "apa.az", "2024-01-01"), m, true);
             let joined = joined.expect("an open story takes a new member");
             assert_eq!(&joined.story_id, id);
-            let members: Vec<&str> = joined.members.iter().map(|m| m.article_id.as_str()).collect();
+            let members: Vec<&str> = joined.members.iter().map(|m| &*m.article_id).collect();
             assert_eq!(members, [format!("c{i}"), format!("d{i}")]);
         }
-        assert_eq!(stories.story_id(second), Some(second_created.story_id.as_str()));
+        assert_eq!(stories.story_id(second), Some(second_created.story_id));
         assert_eq!(stories.len(), 4);
     }
 
@@ -640,11 +732,17 @@ mod tests {
             similarity: 0.9,
             distance: 3,
         };
-        let ids = |event: &StoryEvent| event.members.iter().map(|m| m.article_id.clone()).collect::<Vec<_>>();
-        let (key, _) = stories.create(&article("wire", "trend.az", "2024-01-01"));
+        let ids = |event: &StoryEvent| {
+            event
+                .members
+                .iter()
+                .map(|m| m.article_id.to_string())
+                .collect::<Vec<_>>()
+        };
+        let (key, _) = stories.create_plain(&article("wire", "trend.az", "2024-01-01"));
         let mut last = None;
         for i in 1..=5 {
-            last = stories.join(key, &article(&format!("r{i}"), "news.az", "2024-01-01"), m, true);
+            last = stories.join_plain(key, &article(&format!("r{i}"), "news.az", "2024-01-01"), m, true);
         }
         let event = last.expect("a copy joins");
         assert_eq!(event.member_count, 6);
@@ -654,10 +752,10 @@ mod tests {
             "the canonical founder, then the latest"
         );
         assert!(stories
-            .join(key, &article("r4", "news.az", "2024-01-01"), m, true)
+            .join_plain(key, &article("r4", "news.az", "2024-01-01"), m, true)
             .is_none());
         let event = stories
-            .join(key, &article("o1", "azertag.az", "2024-01-01"), m, true)
+            .join_plain(key, &article("o1", "azertag.az", "2024-01-01"), m, true)
             .expect("a copy joins");
         assert_eq!(event.kind, EventKind::CanonicalChanged);
         assert_eq!(
@@ -668,7 +766,7 @@ mod tests {
         assert_eq!(event.member_count, 7);
         assert!(
             stories
-                .join(key, &article("r1", "news.az", "2024-01-01"), m, true)
+                .join_plain(key, &article("r1", "news.az", "2024-01-01"), m, true)
                 .is_some(),
             "a member no longer kept is not recognised"
         );
@@ -686,13 +784,13 @@ mod tests {
             const SOURCES: [&str; 3] = ["trend.az", "news.az", "today.az"];
             let mut stories = Stories::new(StoryConfig { max_event_members: max, ..StoryConfig::default() });
             let m = Match { similarity: 1.0, distance: 0 };
-            let (key, _) = stories.create(&article("founder", "news.az", "2024-01-15"));
+            let (key, _) = stories.create_plain(&article("founder", "news.az", "2024-01-15"));
             // The model: every member in arrival order, with what ranks it.
             let mut joined = vec![("founder".to_string(), stories.rank("news.az"), 15u32)];
             for (id, source, day) in joins {
                 let id = format!("a{id}");
                 let date = format!("2024-01-{day:02}");
-                let event = stories.join(key, &article(&id, SOURCES[source], &date), m, true);
+                let event = stories.join_plain(key, &article(&id, SOURCES[source], &date), m, true);
                 let kept_from = joined.len().saturating_sub(max);
                 let known = joined[kept_from..].iter().any(|(j, _, _)| *j == id)
                     || joined.iter().min_by_key(|(_, rank, day)| (*rank, *day)).is_some_and(|(c, _, _)| *c == id);
@@ -710,7 +808,8 @@ mod tests {
                     expected.push(canonical);
                 }
                 expected.extend(latest);
-                let listed: Vec<&String> = event.members.iter().map(|m| &m.article_id).collect();
+                let listed: Vec<&str> = event.members.iter().map(|m| &*m.article_id).collect();
+                let expected: Vec<&str> = expected.into_iter().map(String::as_str).collect();
                 proptest::prop_assert_eq!(event.member_count, joined.len() as u64);
                 proptest::prop_assert_eq!(&event.canonical_article_id, canonical);
                 proptest::prop_assert_eq!(listed, expected);

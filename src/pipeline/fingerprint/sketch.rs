@@ -15,9 +15,10 @@
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sketch {
     values: Box<[u32]>,
-    shingles_len: u32,
-    numbers_len: u32,
-    names_len: u32,
+    // u16: at most MAX_SHINGLES and MAX_NUMBERS; the engine keeps a sketch per held article.
+    shingles_len: u16,
+    numbers_len: u16,
+    names_len: u16,
     /// True when the shingles are every shingle of the text (it had at most `k`).
     pub complete: bool,
 }
@@ -230,9 +231,9 @@ impl Sketch {
         values.extend_from_slice(&marks[..words]);
         Self {
             values: values.into_boxed_slice(),
-            shingles_len: shingles.len() as u32,
-            numbers_len: numbers.len() as u32,
-            names_len: names.len() as u32,
+            shingles_len: shingles.len() as u16,
+            numbers_len: numbers.len() as u16,
+            names_len: names.len() as u16,
             complete,
         }
     }
@@ -242,7 +243,7 @@ impl Sketch {
     pub fn stored(&self) -> (&[u32], [u32; 3], bool) {
         (
             &self.values,
-            [self.shingles_len, self.numbers_len, self.names_len],
+            [self.shingles_len, self.numbers_len, self.names_len].map(u32::from),
             self.complete,
         )
     }
@@ -259,33 +260,33 @@ impl Sketch {
         }
         Some(Self {
             values: values.into_boxed_slice(),
-            shingles_len: lens[0],
-            numbers_len: lens[1],
-            names_len: lens[2],
+            shingles_len: u16::try_from(lens[0]).ok()?,
+            numbers_len: u16::try_from(lens[1]).ok()?,
+            names_len: u16::try_from(lens[2]).ok()?,
             complete,
         })
     }
 
     /// The shingle hashes, sorted.
     pub fn shingles(&self) -> &[u32] {
-        &self.values[..self.shingles_len as usize]
+        &self.values[..usize::from(self.shingles_len)]
     }
 
     /// The hashes of number tokens, sorted.
     pub fn numbers(&self) -> &[u32] {
-        let start = self.shingles_len as usize;
-        &self.values[start..start + self.numbers_len as usize]
+        let start = usize::from(self.shingles_len);
+        &self.values[start..start + usize::from(self.numbers_len)]
     }
 
     /// The hashes of names, sorted.
     pub fn names(&self) -> &[u32] {
-        let start = (self.shingles_len + self.numbers_len) as usize;
-        &self.values[start..start + self.names_len as usize]
+        let start = usize::from(self.shingles_len) + usize::from(self.numbers_len);
+        &self.values[start..start + usize::from(self.names_len)]
     }
 
     /// The bits saying which shingles were quoted; empty when none was.
     fn quoted_marks(&self) -> &[u32] {
-        &self.values[(self.shingles_len + self.numbers_len + self.names_len) as usize..]
+        &self.values[usize::from(self.shingles_len) + usize::from(self.numbers_len) + usize::from(self.names_len)..]
     }
 
     /// Whether the `i`th shingle was inside quotation marks.
