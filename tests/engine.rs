@@ -526,6 +526,39 @@ fn canonical_records_kept_on_disk_give_the_events_of_the_heap_byte_for_byte() {
 }
 
 #[test]
+fn deciding_quietly_leaves_the_state_deciding_aloud_leaves() {
+    use syndic::pipeline::messages::Prepared;
+    let config = CoreConfig::default();
+    let records: Vec<Vec<u8>> = Generator::new(19).take(2000).map(|r| r.line).collect();
+    let (mut aloud, mut quiet) = (config.engine().unwrap(), config.engine().unwrap());
+    let mut preparer = aloud.preparer();
+    let mut prepared = |line: &[u8]| -> Prepared { preparer.prepare(line, Utc::now()) };
+    let mut events = 0;
+    for (i, line) in records.iter().enumerate() {
+        let expected = aloud.decide(prepared(line));
+        if i < 1000 {
+            quiet.decide_quietly(prepared(line));
+            continue;
+        }
+        let got = quiet.decide(prepared(line));
+        assert_eq!(
+            serde_json::to_string(&got.decision).unwrap(),
+            serde_json::to_string(&expected.decision).unwrap()
+        );
+        let json = |o: &syndic::pipeline::messages::Outcome| {
+            o.event.as_ref().map(|e| {
+                let mut out = Vec::new();
+                e.write_json(&mut out).unwrap();
+                out
+            })
+        };
+        assert!(json(&got) == json(&expected), "record {i}: the events differ");
+        events += usize::from(got.event.is_some());
+    }
+    assert!(events > 500, "{events}");
+}
+
+#[test]
 fn an_unwritable_store_directory_is_refused_with_the_setting_to_change() {
     let mut config = CoreConfig::default();
     config.store.dir = Some("/proc/no-such-place".into());

@@ -290,6 +290,14 @@ impl Engine {
         }
     }
 
+    /// [`Engine::decide`] for a caller that drops the outcome (a restore, a standby): the
+    /// same state afterwards, without building story events or reading canonical records back.
+    pub fn decide_quietly(&mut self, prepared: Prepared) {
+        self.stories.set_quiet(true);
+        self.decide(prepared);
+        self.stories.set_quiet(false);
+    }
+
     /// The stateful part: matches a prepared record against the window, updates the stories
     /// and says what became of it. Records must be decided in the order they are to be seen.
     pub fn decide(&mut self, prepared: Prepared) -> Outcome {
@@ -393,9 +401,9 @@ impl Engine {
         let id = Arc::from(article.id.as_str());
         let (story, event) = self.stories.create(article, &id);
         self.counters.new_story += 1;
-        let story_id = event.story_id.clone();
+        let story_id = self.stories.story_id(story);
         self.remember(slot, story, id, fp, None);
-        founded(article, Some(story_id), Some(event))
+        founded(article, story_id, event)
     }
 
     fn redelivered(&mut self, article: &Article, story: StoryKey, matched: Option<Matched>) -> Outcome {

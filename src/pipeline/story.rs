@@ -341,6 +341,9 @@ pub struct Stories {
     open: usize,
     seen: u64,
     store: Box<dyn CanonicalStore>,
+    /// No events: the state changes as always, but nothing is built for a caller that would
+    /// drop it (a restore, a standby), and no canonical record is read back.
+    quiet: bool,
 }
 
 /// How an article relates to the story it joins.
@@ -385,7 +388,13 @@ impl Stories {
             open: 0,
             seen: 0,
             store: Box::new(HeapStore),
+            quiet: false,
         }
+    }
+
+    /// See [`Stories::quiet`](Stories).
+    pub fn set_quiet(&mut self, quiet: bool) {
+        self.quiet = quiet;
     }
 
     /// Keeps canonical records in `store` from now on; for an empty set of stories (records
@@ -455,7 +464,7 @@ impl Stories {
 
     /// Founds a story with `article` as its first member.
     /// `id` is the article's id, shared with whoever else keeps it.
-    pub fn create(&mut self, article: &Article, id: &Arc<str>) -> (StoryKey, StoryEvent) {
+    pub fn create(&mut self, article: &Article, id: &Arc<str>) -> (StoryKey, Option<StoryEvent>) {
         self.seen += 1;
         let founder = Arc::new(member_of(article, id, None));
         let story = Story {
@@ -468,7 +477,7 @@ impl Stories {
             canonical_raw: self.store.keep(&article.raw),
             live_entries: 1,
         };
-        let event = Self::event(&story, EventKind::StoryCreated, Ok(article.raw.clone()));
+        let event = (!self.quiet).then(|| Self::event(&story, EventKind::StoryCreated, Ok(article.raw.clone())));
         let key = match self.free.pop() {
             Some(key) => {
                 self.stories[key as usize] = Some(story);
@@ -484,7 +493,7 @@ impl Stories {
     }
 
     /// Adds `article` to a story. Returns `None` when the story is gone or the article is
-    /// already a member (a redelivery), since nothing changed. Only the members the story
+    /// already a member (a redelivery), since nothing changed, and when quiet. Only the members the story
     /// keeps are recognised here. That matters for exact copies alone, since the engine knows
     /// any article it indexed by its slot: an exact copy redelivered after as many newer
     /// members as the story keeps joins again, as records do after a crash (at least once).
@@ -499,6 +508,7 @@ impl Stories {
         self.seen += 1;
         let rank = (self.rank(&article.source), article.published_at, self.seen);
         let max_members = self.max_members;
+        let quiet = self.quiet;
         let story = self.stories.get_mut(key as usize).and_then(Option::as_mut)?;
         let known = |m: &Arc<Member>| m.article_id() == article.id;
         if known(&story.canonical) || story.latest.iter().any(known) {
@@ -522,10 +532,9 @@ impl Stories {
             story.canonical_rank = rank;
             let before = std::mem::replace(&mut story.canonical_raw, self.store.keep(&article.raw));
             self.store.forget(before);
-            Some(Self::event(story, EventKind::CanonicalChanged, Ok(article.raw.clone())))
+            (!quiet).then(|| Self::event(story, EventKind::CanonicalChanged, Ok(article.raw.clone())))
         } else {
-            let canonical = self.store.read(&story.canonical_raw);
-            Some(Self::event(story, EventKind::StoryUpdated, canonical))
+            (!quiet).then(|| Self::event(story, EventKind::StoryUpdated, self.store.read(&story.canonical_raw)))
         }
     }
 
@@ -551,7 +560,8 @@ mod tests {
 
     impl Stories {
         fn create_plain(&mut self, article: &Article) -> (StoryKey, StoryEvent) {
-            self.create(article, &Arc::from(article.id.as_str()))
+            let (key, event) = self.create(article, &Arc::from(article.id.as_str()));
+            (key, event.expect("not quiet"))
         }
 
         fn join_plain(

@@ -196,7 +196,7 @@ impl Follower {
                     self.next = offset + 1;
                     if offset < target {
                         let (article, fingerprint) = log_record::decode(message.payload().unwrap_or_default())?;
-                        engine.decide(Prepared::Article { article, fingerprint });
+                        engine.decide_quietly(Prepared::Article { article, fingerprint });
                         done.records += 1;
                     }
                 }
