@@ -166,6 +166,10 @@ fn config(brokers: &str, tag: &str) -> CoreConfig {
     // `--consumer KEY=VALUE` and `--producer KEY=VALUE` (repeatable) pass librdkafka properties
     // to both sides, e.g. `--consumer fetch.queue.backoff.ms=1000` to see librdkafka's default.
     let args: Vec<String> = std::env::args().collect();
+    // `--store memory|disk`: where open stories keep their canonical records (store.canonical_records).
+    if let Some(store) = args.windows(2).find(|p| p[0] == "--store").map(|p| p[1].clone()) {
+        config.store.canonical_records = store;
+    }
     for pair in args.windows(2) {
         let table = match pair[0].as_str() {
             "--consumer" => &mut config.kafka.consumer,
