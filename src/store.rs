@@ -62,6 +62,42 @@ pub struct StoreError {
     pub source: std::io::Error,
 }
 
+const PREFIX: &str = "syndic-canonical-";
+
+/// Removes the directories that processes no longer running left under `parent` (killed before
+/// they could remove their own). A container's process has the same pid after each restart,
+/// so a directory named with this process's pid is always a dead one's; other pids are dead
+/// when `/proc` does not list them. `store.dir` is therefore one process's or one host's, not
+/// a volume shared between containers.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let own = std::process::id();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let dead = pid == own || (Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists());
+        if dead {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(dir = %entry.path().display(), "removed a canonical record store a stopped process left")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, dir = %entry.path().display(), "cannot remove a canonical record store a stopped process left")
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Segment {
     file: File,
@@ -94,7 +130,10 @@ impl DiskStore {
     fn with_segments_of(parent: Option<&Path>, segment_bytes: usize) -> Result<Self, StoreError> {
         let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
         let n = MADE.fetch_add(1, Ordering::Relaxed);
-        let dir = parent.join(format!("syndic-canonical-{}-{n}", std::process::id()));
+        if n == 0 {
+            remove_stale(&parent);
+        }
+        let dir = parent.join(format!("{PREFIX}{}-{n}", std::process::id()));
         let error = |source| StoreError {
             dir: dir.clone(),
             source,
@@ -300,6 +339,28 @@ mod tests {
             drop(store);
             prop_assert!(!dir.exists(), "the store removes its directory");
         }
+    }
+
+    #[test]
+    fn stores_left_by_dead_processes_are_removed_and_live_ones_kept() {
+        let parent = std::env::temp_dir().join(format!("syndic-stale-test-{}", std::process::id()));
+        std::fs::create_dir_all(&parent).unwrap();
+        // A pid no process has (above the kernel's maximum), this process's own (a restarted
+        // container's predecessor), and the parent of this process, which runs.
+        let dead = parent.join(format!("{PREFIX}{}-0", u32::MAX));
+        let own = parent.join(format!("{PREFIX}{}-7", std::process::id()));
+        let live = parent.join(format!("{PREFIX}{}-0", std::os::unix::process::parent_id()));
+        let other = parent.join("unrelated");
+        for dir in [&dead, &own, &live, &other] {
+            std::fs::create_dir_all(dir.join("sub")).unwrap();
+        }
+        remove_stale(&parent);
+        assert!(!dead.exists() && !own.exists(), "stale stores removed");
+        assert!(
+            live.exists() && other.exists(),
+            "a running process's store and other files kept"
+        );
+        std::fs::remove_dir_all(&parent).unwrap();
     }
 
     #[test]

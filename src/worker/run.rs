@@ -50,6 +50,16 @@ pub enum Mode {
     Passthrough,
 }
 
+/// How long a take-over tries to catch up while the broker does not answer, before the worker
+/// stops: within the consumer's `max.poll.interval.ms` (5 minutes by default).
+const TAKE_OVER_RETRIES: Duration = Duration::from_secs(120);
+
+/// Whether a follower's error may pass once the broker answers again: a client error (a
+/// timeout, no coordinator yet, the broker down), not a missing topic or a bad record.
+fn passes(error: &WorkerError) -> bool {
+    matches!(error, WorkerError::Kafka { .. })
+}
+
 /// Runs the worker until shutdown (or idleness, when configured). Returns what it did.
 pub async fn run(config: CoreConfig, shutdown: Shutdown, telemetry: Telemetry) -> Result<WorkerSummary, WorkerError> {
     run_in_mode(config, shutdown, Mode::Dedup, telemetry).await
@@ -384,7 +394,19 @@ impl Worker {
             }
             return Ok(());
         }
-        let caught_up = follower.follow(&mut self.engine).await?;
+        // The partition often comes back right after a broker outage, while the coordinator
+        // is not answering yet: the catch-up is tried again for a while, as the consumer would.
+        let started = Instant::now();
+        let caught_up = loop {
+            match follower.follow(&mut self.engine).await {
+                Ok(caught_up) => break caught_up,
+                Err(error) if passes(&error) && started.elapsed() < TAKE_OVER_RETRIES => {
+                    warn!(%error, "cannot catch up with the fingerprint topic to take over; trying again in a second");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        };
         follower.pause()?;
         self.active = true;
         self.events.took_over(&caught_up);
@@ -399,7 +421,16 @@ impl Worker {
         if self.active || self.last_follow.elapsed() < Duration::from_secs(1) {
             return Ok(());
         }
-        let followed = follower.follow(&mut self.engine).await?;
+        let followed = match follower.follow(&mut self.engine).await {
+            Ok(followed) => followed,
+            Err(error) if passes(&error) => {
+                // The broker away: the view waits, and the next second tries again.
+                warn!(%error, "a standby cannot follow the active decider now; trying again in a second");
+                self.last_follow = Instant::now();
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
         self.last_follow = Instant::now();
         // A standby is idle only when the active decider is: the log it follows grows.
         if followed.records > 0 {
