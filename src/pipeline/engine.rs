@@ -332,6 +332,8 @@ impl Engine {
             return self.invalid(Some(article.id.clone()), InvalidRecord::EmptyBody);
         }
         let span = self.event_span(article);
+        // Shared by the article's story member and its index entry, however it is decided.
+        let id: Arc<str> = Arc::from(article.id.as_str());
         // Room is made first, so that whatever the article is matched with is still held when
         // it joins.
         let kept = KeptKeys::new(&self.slots, &self.config.index);
@@ -357,7 +359,6 @@ impl Engine {
                 similarity: 1.0,
                 distance: 0,
             };
-            let id = Arc::from(article.id.as_str());
             let event = self.stories.join(story, article, &id, m, false);
             self.counters.exact_duplicate += 1;
             // The same text is its own evidence.
@@ -371,9 +372,8 @@ impl Engine {
         let kept = KeptKeys::new(&self.slots, &self.config.index);
         let slot = self.index.insert(fp.simhash, keys.as_slice(), span, &kept);
         let Some((story, matched)) = best else {
-            return self.found_story(article, slot, fp);
+            return self.found_story(article, id, slot, fp);
         };
-        let id = Arc::from(article.id.as_str());
         let event = self.stories.join(story, article, &id, matched.m, true);
         self.counters.duplicate += 1;
         let outcome = self.joined(
@@ -397,8 +397,7 @@ impl Engine {
         time.span()
     }
 
-    fn found_story(&mut self, article: &Article, slot: Slot, fp: Fingerprint) -> Outcome {
-        let id = Arc::from(article.id.as_str());
+    fn found_story(&mut self, article: &Article, id: Arc<str>, slot: Slot, fp: Fingerprint) -> Outcome {
         let (story, event) = self.stories.create(article, &id);
         self.counters.new_story += 1;
         let story_id = self.stories.story_id(story);
