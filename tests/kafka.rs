@@ -964,12 +964,24 @@ enum Repeats {
     SameContent,
 }
 
+/// What the engine decides over the fingerprint records of `log`, in its order: the reference
+/// a decider's outputs are checked against.
+fn engine_over_log(log: &[(Vec<u8>, (i32, i64))]) -> Vec<syndic::pipeline::messages::Outcome> {
+    use syndic::pipeline::messages::Prepared;
+    let mut engine = CoreConfig::default().engine().expect("engine");
+    log.iter()
+        .map(|(bytes, _)| {
+            let (article, fingerprint) = syndic::pipeline::log_record::decode(bytes).expect("a fingerprint record");
+            engine.decide(Prepared::Article { article, fingerprint })
+        })
+        .collect()
+}
+
 /// Every input record has a decision naming its position (exactly one in a clean run), the
 /// input's offsets are committed to its end, every decision of a fingerprint record is the
 /// engine's over the fingerprint topic's order (from its first record), and every dead letter
 /// matches an invalid decision.
 fn assert_the_decider_decided_the_log(setup: &Setup, fingerprints: &str, produced: usize, repeats: Repeats) {
-    use syndic::pipeline::messages::Prepared;
     // Decisions per input record, each naming where the record came in.
     let inputs: HashSet<(i32, i64)> = setup
         .read_all(&setup.input)
@@ -1013,12 +1025,9 @@ fn assert_the_decider_decided_the_log(setup: &Setup, fingerprints: &str, produce
             );
         }
     }
-    let mut engine = CoreConfig::default().engine().expect("engine");
     let mut duplicates = 0;
     let mut expected_events: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
-    for (bytes, position) in &log {
-        let (article, fingerprint) = syndic::pipeline::log_record::decode(bytes).expect("a fingerprint record");
-        let outcome = engine.decide(Prepared::Article { article, fingerprint });
+    for ((_, position), outcome) in log.iter().zip(engine_over_log(&log)) {
         if let Some(event) = &outcome.event {
             let mut json = Vec::new();
             event.write_json(&mut json).expect("an event");
@@ -1121,13 +1130,13 @@ fn a_restarted_decider_restores_its_view_from_the_fingerprint_topic() {
     assert_the_decider_decided_the_log(&setup, &fingerprints, records.len(), Repeats::None);
     // That check covered what a restart must keep: stories founded before it that copies
     // after it joined, whose events (compared byte for byte there) continue their versions.
-    let mut engine = CoreConfig::default().engine().expect("engine");
     let mut founded_before = HashSet::new();
     let mut continued = 0;
-    for (i, (bytes, _)) in read_partition_zero(&fingerprints).iter().enumerate() {
-        let (article, fingerprint) = syndic::pipeline::log_record::decode(bytes).expect("a fingerprint record");
-        let prepared = syndic::pipeline::messages::Prepared::Article { article, fingerprint };
-        if let Some(event) = engine.decide(prepared).event {
+    for (i, outcome) in engine_over_log(&read_partition_zero(&fingerprints))
+        .into_iter()
+        .enumerate()
+    {
+        if let Some(event) = outcome.event {
             if i < before.len() {
                 founded_before.insert(event.story_id);
             } else {
