@@ -335,10 +335,15 @@ async fn main() {
             decide.group_id = format!("{}.decide", decide.group_id);
             let mut engine = c.engine().expect("engine");
             let cpu_before = cpu_seconds();
-            let (_, restored) =
-                syndic::worker::standby::Follower::restore(&mut engine, &decide, c.index.capacity, true)
-                    .await
-                    .expect("restored");
+            let (_, restored) = syndic::worker::standby::Follower::restore(
+                &mut engine,
+                &decide,
+                &telemetry().health,
+                c.index.capacity,
+                true,
+            )
+            .await
+            .expect("restored");
             println!(
                 "{name:<12} restore of a decider: {} fingerprint records in {:.1} s ({:.0}/s; {:.1} CPU s), {} indexed",
                 restored.records,

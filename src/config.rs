@@ -28,6 +28,14 @@ pub enum ConfigError {
     Range(#[from] InvalidSetting),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Secret(#[from] crate::worker::config::SecretError),
+    #[error("kafka.{section}.\"{key}\" is refused by librdkafka: {message} (the properties are librdkafka's: https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md)")]
+    KafkaProperty {
+        section: &'static str,
+        key: String,
+        message: String,
+    },
     #[error("boilerplate rules file {path}: {source}")]
     Rules {
         path: PathBuf,
@@ -225,7 +233,39 @@ impl CoreConfig {
                 return range(key, format!("{topic:?}"), "a topic other than kafka.input_topic");
             }
         }
+        self.check_client_properties()
+    }
+
+    /// Each passthrough property's reference can be read and librdkafka itself takes it (its
+    /// message names what it expects), so that a typo stops `check-config`, not `run` later.
+    fn check_client_properties(&self) -> Result<(), ConfigError> {
+        for (section, properties) in self.kafka.property_sections() {
+            for (key, value) in properties {
+                let value = crate::worker::config::resolve_property(section, key, value)?;
+                let mut one = rdkafka::ClientConfig::new();
+                one.set(key, value);
+                if let Err(error) = one.create_native_config() {
+                    let message = match error {
+                        rdkafka::error::KafkaError::ClientConfig(_, message, _, _) => message,
+                        other => other.to_string(),
+                    };
+                    return Err(ConfigError::KafkaProperty {
+                        section,
+                        key: key.clone(),
+                        message,
+                    });
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// This config as `check-config` prints it: secret properties replaced.
+    pub fn redacted(&self) -> CoreConfig {
+        CoreConfig {
+            kafka: self.kafka.redacted(),
+            ..self.clone()
+        }
     }
 
     /// The sections the pipeline reads.
@@ -334,6 +374,28 @@ mod tests {
             err.to_string().contains("broker") && err.to_string().contains("SYNDIC_KAFKA_BROKER"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn librdkafka_properties_are_checked_by_librdkafka_and_the_key_is_named() {
+        let check = |toml: &str| CoreConfig::from_toml(toml, Path::new("x.toml")).map(|_| ());
+        let err = check("[kafka.client]\n\"sasl.mechanismz\" = \"PLAIN\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("kafka.client.\"sasl.mechanismz\"") && err.contains("No such configuration property"),
+            "{err}"
+        );
+        let err = check("[kafka.consumer]\n\"session.timeout.ms\" = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("kafka.consumer.\"session.timeout.ms\""), "{err}");
+        let err = check("[kafka.producer]\n\"sasl.password\" = \"${env:SYNDIC_TEST_UNSET_43}\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SYNDIC_TEST_UNSET_43"), "{err}");
+        check("[kafka.client]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"SCRAM-SHA-512\"\n")
+            .expect("this build has TLS and SCRAM");
     }
 
     #[test]

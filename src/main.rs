@@ -529,7 +529,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::CheckConfig { config } => {
             let config = load_config(&config)?;
             config.rules()?;
-            print!("{}", toml::to_string_pretty(&config)?);
+            print!("{}", toml::to_string_pretty(&config.redacted())?);
             Ok(())
         }
     }

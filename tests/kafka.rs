@@ -175,11 +175,16 @@ impl Setup {
     }
 
     fn produce(&self, records: &[(Option<String>, Vec<u8>)]) {
+        self.produce_compressed(records, "lz4");
+    }
+
+    /// [`Setup::produce`] with the batches compressed by `codec` (a `compression.type`).
+    fn produce_compressed(&self, records: &[(Option<String>, Vec<u8>)], codec: &str) {
         runtime().block_on(async {
             let producer: FutureProducer = ClientConfig::new()
                 .set("bootstrap.servers", brokers())
                 .set("linger.ms", "20")
-                .set("compression.type", "lz4")
+                .set("compression.type", codec)
                 .create()
                 .expect("producer");
             for chunk in records.chunks(5000) {
@@ -1450,4 +1455,165 @@ fn exactly_once_a_prepare_worker_killed_mid_stream_writes_nothing_twice() {
     wait_success(&mut prepare_b, Duration::from_secs(300), "the prepare worker left");
     wait_success(&mut decider, Duration::from_secs(300), "the decider");
     assert_the_decider_decided_the_log(&setup, &setup.fingerprints, records.len(), Repeats::None);
+}
+
+#[test]
+fn input_in_every_compression_codec_is_decided_and_outputs_can_be_zstd() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("codecs", 2);
+    let records = generated(1_000, 61);
+    let codecs = ["none", "gzip", "snappy", "lz4", "zstd"];
+    for (chunk, codec) in records.chunks(200).zip(codecs) {
+        setup.produce_compressed(chunk, codec);
+    }
+    let config = "[kafka.producer]\n\"compression.type\" = \"zstd\"\n";
+    let mut worker = setup.spawn_worker_with_config("a", 4, &[], Some(config));
+    wait_success(&mut worker, Duration::from_secs(120), "worker");
+    let ids: HashSet<String> = records.iter().filter_map(|(k, _)| k.clone()).collect();
+    let decisions = assert_all_accounted_for(&setup, &ids);
+    assert_eq!(
+        decisions.len(),
+        records.len(),
+        "one decision per record, whatever its codec"
+    );
+}
+
+/// The CA the development broker's TLS listeners present (scripts/kafka).
+fn test_ca() -> String {
+    std::env::var("SYNDIC_TEST_CA").unwrap_or_else(|_| {
+        let cache = std::env::var("SYNDIC_CACHE").unwrap_or_else(|_| format!("{}/.cache", env!("CARGO_MANIFEST_DIR")));
+        format!("{cache}/kafka/run-9092/tls/ca.pem")
+    })
+}
+
+fn secure_listener(variable: &str, port: u16) -> String {
+    std::env::var(variable).unwrap_or_else(|_| format!("127.0.0.1:{port}"))
+}
+
+#[test]
+fn the_worker_runs_over_tls_and_sasl_scram_and_stops_at_once_on_a_wrong_password() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("secure", 2);
+    let (tls, sasl) = (
+        secure_listener("SYNDIC_TEST_SSL_BROKERS", 9094),
+        secure_listener("SYNDIC_TEST_SASL_BROKERS", 9095),
+    );
+    let ca = test_ca();
+    assert!(
+        std::path::Path::new(&ca).exists(),
+        "no test CA at {ca}: start the broker with scripts/kafka start"
+    );
+
+    // TLS only.
+    let first = generated(300, 71);
+    setup.produce(&first);
+    let config = format!("[kafka.client]\n\"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"{ca}\"\n");
+    let mut worker = setup.spawn_worker_with_config("tls", 4, &[("SYNDIC_KAFKA_BROKERS", tls.as_str())], Some(&config));
+    wait_success(&mut worker, Duration::from_secs(120), "worker over TLS");
+    let mut ids: HashSet<String> = first.iter().filter_map(|(k, _)| k.clone()).collect();
+    assert_all_accounted_for(&setup, &ids);
+
+    // SASL/SCRAM over TLS, the password from the environment.
+    let second = generated(300, 72);
+    setup.produce(&second);
+    let sasl_config = |password_variable: &str| {
+        format!(
+            "[kafka.client]\n\"security.protocol\" = \"SASL_SSL\"\n\"ssl.ca.location\" = \"{ca}\"\n\
+             \"sasl.mechanism\" = \"SCRAM-SHA-256\"\n\"sasl.username\" = \"syndic\"\n\
+             \"sasl.password\" = \"${{env:{password_variable}}}\"\n"
+        )
+    };
+    let env = [
+        ("SYNDIC_KAFKA_BROKERS", sasl.as_str()),
+        ("TEST_KAFKA_PASSWORD", "syndic-secret"),
+    ];
+    let mut worker = setup.spawn_worker_with_config("sasl", 4, &env, Some(&sasl_config("TEST_KAFKA_PASSWORD")));
+    wait_success(&mut worker, Duration::from_secs(120), "worker over SASL_SSL");
+    ids.extend(second.iter().filter_map(|(k, _)| k.clone()));
+    assert_all_accounted_for(&setup, &ids);
+    assert!(
+        !log_of(&setup, "sasl").contains("syndic-secret"),
+        "the password must never be logged"
+    );
+
+    // A wrong password: a clear error and a non-zero exit within seconds, not a silent retry.
+    let env = [
+        ("SYNDIC_KAFKA_BROKERS", sasl.as_str()),
+        ("TEST_KAFKA_PASSWORD", "wrong"),
+    ];
+    let mut worker = setup.spawn_worker_with_config("wrong", 4, &env, Some(&sasl_config("TEST_KAFKA_PASSWORD")));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = worker.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a worker with a wrong password still runs after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(!status.success(), "a refused worker must exit non-zero");
+    let log = log_of(&setup, "wrong");
+    assert!(
+        log.contains("the cluster refused this worker") && log.contains("sasl.password"),
+        "the error says what was refused and what to check: {log}"
+    );
+}
+
+/// The status code of a GET on the worker's endpoints, if it answers.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+#[test]
+fn a_worker_that_cannot_read_its_input_is_not_ready_and_never_exits_as_if_idle() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("unreadable", 1);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let missing = format!("{}-missing", setup.input);
+    let env = [
+        ("SYNDIC_KAFKA_INPUT_TOPIC", missing.as_str()),
+        ("SYNDIC_KAFKA_ROLE", "standalone"),
+        ("SYNDIC_HTTP_ADDRESS", address.as_str()),
+    ];
+    let mut worker = setup.spawn_worker("a", 3, &env);
+    let mut saw_not_ready = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = worker.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a worker whose input topic is missing still runs after 60 s"
+        );
+        assert_ne!(
+            http_status(port, "/readyz"),
+            Some(200),
+            "a worker that cannot read its input is not ready"
+        );
+        saw_not_ready |= http_status(port, "/readyz") == Some(503);
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(saw_not_ready, "/readyz never answered 503");
+    assert!(
+        !status.success(),
+        "an unreadable input must not end the worker as an idle one did"
+    );
+    let log = log_of(&setup, "a");
+    assert!(
+        log.contains("could not be read") && log.contains("UnknownTopicOrPartition"),
+        "the error names what failed: {log}"
+    );
 }

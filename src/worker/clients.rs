@@ -2,19 +2,21 @@
 //! properties), topic creation, and the consumer context that passes rebalances to the loop and
 //! reports lag.
 
-use crate::worker::config::{KafkaConfig, Role};
+use crate::worker::config::{resolve_property, KafkaConfig, Role};
 use crate::worker::error::{self, WorkerError};
+use crate::worker::http::Health;
 use crate::worker::metrics::Metrics;
+use crate::worker::shutdown::Shutdown;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
-use std::sync::mpsc;
+use std::collections::BTreeMap;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// What the rebalance callback tells the worker loop.
 pub enum GroupEvent {
@@ -29,9 +31,56 @@ pub struct WorkerContext {
     pub events: mpsc::Sender<GroupEvent>,
     pub metrics: Metrics,
     pub input_topic: String,
+    pub health: Arc<Health>,
+}
+
+/// Hears librdkafka's error callback for a client that has no other context: logs as rdkafka
+/// does, and turns a refusal by the cluster into the process's [`Health`] refusal.
+pub struct GuardedContext {
+    pub health: Arc<Health>,
+}
+
+impl ClientContext for GuardedContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        on_client_error(&self.health, &error, reason);
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for GuardedContext {}
+
+/// A client's error: a refusal where retrying cannot help (the credentials or the TLS
+/// certificates are wrong: librdkafka would try again for ever, and the worker would look idle),
+/// otherwise logged as rdkafka does and left to librdkafka's retries.
+pub fn on_client_error(health: &Health, error: &KafkaError, reason: &str) {
+    let refused = match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed) => true,
+        // SSL errors also come from a broker going away mid-handshake; those retrying can mend.
+        Some(RDKafkaErrorCode::SSL) => reason.contains("certificate"),
+        _ => false,
+    };
+    if refused {
+        let reason = format!(
+            "the cluster refused this worker: {reason} (check the credentials and certificates in \
+             [kafka.client]: sasl.mechanism, sasl.username, sasl.password, ssl.ca.location)"
+        );
+        error!("{reason}");
+        health.refuse(reason);
+    } else if matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
+    ) {
+        // librdkafka's own log says which broker failed; the worker reports the outage itself.
+        tracing::debug!("librdkafka: {error}: {reason}");
+    } else {
+        error!("librdkafka: {error}: {reason}");
+    }
 }
 
 impl ClientContext for WorkerContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        on_client_error(&self.health, &error, reason);
+    }
+
     /// librdkafka statistics (every `statistics.interval.ms`): lag and committed offsets.
     fn stats(&self, statistics: Statistics) {
         let Some(topic) = statistics.topics.get(&self.input_topic) else {
@@ -105,22 +154,25 @@ impl ConsumerContext for WorkerContext {
     }
 }
 
-/// A client configuration: `bootstrap.servers`, syndic's settings, then the operator's
-/// passthrough properties, which win.
+/// A client configuration: `bootstrap.servers`, syndic's settings, the operator's
+/// `[kafka.client]` properties, then the client kind's own (`own`: `[kafka.consumer]` or
+/// `[kafka.producer]`); a later one wins. `${env:...}` and `${file:...}` values are read here.
 pub fn client_config(
-    brokers: &str,
+    kafka: &KafkaConfig,
     settings: &[(&str, &str)],
-    passthrough: &std::collections::BTreeMap<String, String>,
-) -> ClientConfig {
+    own: (&'static str, &BTreeMap<String, String>),
+) -> Result<ClientConfig, WorkerError> {
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers);
+    config.set("bootstrap.servers", &kafka.brokers);
     for (key, value) in settings {
         config.set(*key, *value);
     }
-    for (key, value) in passthrough {
-        config.set(key, value);
+    for (section, properties) in [("client", &kafka.client), own] {
+        for (key, value) in properties {
+            config.set(key, resolve_property(section, key, value)?);
+        }
     }
-    config
+    Ok(config)
 }
 
 /// librdkafka stops fetching a partition for `fetch.queue.backoff.ms` (1 s by default) whenever
@@ -130,7 +182,7 @@ pub fn client_config(
 /// the queue (64 MB by default) is refilled long before it runs dry.
 pub const FETCH_QUEUE_BACKOFF: (&str, &str) = ("fetch.queue.backoff.ms", "100");
 
-pub fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
+pub fn consumer_config(kafka: &KafkaConfig) -> Result<ClientConfig, WorkerError> {
     // A transactional worker commits its offsets inside its transactions, never on its own.
     let auto_commit = if kafka.transactional() { "false" } else { "true" };
     // A transactional decider aborts when its partition is revoked, and restores its view: a
@@ -154,7 +206,7 @@ pub fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
         ("isolation.level", "read_committed"),
         ("statistics.interval.ms", "5000"),
     ];
-    client_config(&kafka.brokers, &settings, &kafka.consumer)
+    client_config(kafka, &settings, ("consumer", &kafka.consumer))
 }
 
 /// The producer's settings. A prepare worker's outputs are nearly all fingerprint records,
@@ -162,7 +214,7 @@ pub fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
 /// worker's throughput on this 2-core machine, uncompressed at 0.81-0.86x (BENCHMARKS.md, "End
 /// to end"), for more bytes in the topic (about 4.2 KB per ~3 KB article). `compression.type`
 /// in `[kafka.producer]` overrides both.
-pub fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
+pub fn producer_config(kafka: &KafkaConfig) -> Result<ClientConfig, WorkerError> {
     let compression = if kafka.role == Role::Prepare { "none" } else { "lz4" };
     let mut settings = vec![
         ("enable.idempotence", "true"),
@@ -194,20 +246,66 @@ pub fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
         // by aborting the transaction and consuming its records again.
         settings.push(("message.timeout.ms", "9000"));
     }
-    client_config(&kafka.brokers, &settings, &kafka.producer)
+    client_config(kafka, &settings, ("producer", &kafka.producer))
+}
+
+/// Waits until the cluster answers a metadata request with this worker's client properties, so
+/// that a worker that cannot connect says so within seconds: a refusal (credentials,
+/// certificates) ends the wait with its reason, an unreachable cluster is logged every few
+/// seconds with what was tried, and shutdown ends the wait at once (`Ok(false)`).
+pub async fn reach_cluster(
+    kafka: &KafkaConfig,
+    health: &Arc<Health>,
+    shutdown: &mut Shutdown,
+) -> Result<bool, WorkerError> {
+    let consumer: Arc<BaseConsumer<GuardedContext>> = Arc::new(
+        client_config(kafka, &[], ("consumer", &kafka.consumer))?
+            .create_with_context(GuardedContext { health: health.clone() })
+            .map_err(error::client("connection probe"))?,
+    );
+    let started = std::time::Instant::now();
+    let mut next_report = Duration::from_secs(5);
+    loop {
+        let probe = consumer.clone();
+        let attempt = tokio::task::spawn_blocking(move || {
+            let answer = probe.fetch_metadata(None, Duration::from_secs(1)).map(|_| ());
+            // Serves the client's queued error events, which is where a refusal shows.
+            let _ = probe.poll(Duration::ZERO);
+            answer
+        });
+        let answer = tokio::select! {
+            answer = attempt => answer.map_err(|e| WorkerError::TaskFailed(e.to_string()))?,
+            () = shutdown.requested() => return Ok(false),
+        };
+        if let Some(reason) = health.refusal() {
+            return Err(WorkerError::Refused(reason));
+        }
+        match answer {
+            Ok(()) => return Ok(true),
+            Err(error) if started.elapsed() >= next_report => {
+                warn!(
+                    brokers = %kafka.brokers,
+                    waited_secs = started.elapsed().as_secs(),
+                    %error,
+                    "cannot reach the Kafka cluster yet; still trying (check kafka.brokers, the network, and security.protocol in [kafka.client])"
+                );
+                next_report += Duration::from_secs(5);
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// An admin client of the cluster, for topic creation and settings.
-pub fn admin_client(kafka: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>, WorkerError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", &kafka.brokers)
-        .create()
-        .map_err(error::kafka("creating the admin client"))
+pub fn admin_client(kafka: &KafkaConfig, health: &Arc<Health>) -> Result<AdminClient<GuardedContext>, WorkerError> {
+    client_config(kafka, &[], ("client", &BTreeMap::new()))?
+        .create_with_context(GuardedContext { health: health.clone() })
+        .map_err(error::client("admin client"))
 }
 
 /// Creates the configured topics that do not exist yet (the stories topic compacted).
-pub async fn create_topics(kafka: &KafkaConfig) -> Result<(), WorkerError> {
-    let admin = admin_client(kafka)?;
+pub async fn create_topics(kafka: &KafkaConfig, health: &Arc<Health>) -> Result<(), WorkerError> {
+    let admin = admin_client(kafka, health)?;
     let replication = || TopicReplication::Fixed(kafka.topic_replication);
     let topics = [
         NewTopic::new(&kafka.input_topic, kafka.topic_partitions, replication()),

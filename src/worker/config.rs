@@ -74,10 +74,80 @@ pub struct KafkaConfig {
     /// How often a transactional worker commits (milliseconds): records become visible to
     /// `read_committed` readers only then.
     pub transaction_interval_ms: u64,
-    /// Extra librdkafka consumer properties, passed through as given.
+    /// librdkafka properties for every client this worker makes (consumers, producers, the
+    /// admin client): where security goes (`security.protocol`, `ssl.*`, `sasl.*`). A value
+    /// `${env:NAME}` or `${file:PATH}` is read from the environment or a file when a client is
+    /// made, so that secrets need not sit in the config file.
+    pub client: std::collections::BTreeMap<String, String>,
+    /// Extra librdkafka consumer properties, passed through as given (over `client`).
     pub consumer: std::collections::BTreeMap<String, String>,
-    /// Extra librdkafka producer properties, passed through as given.
+    /// Extra librdkafka producer properties, passed through as given (over `client`).
     pub producer: std::collections::BTreeMap<String, String>,
+}
+
+/// Why a property's `${env:...}` or `${file:...}` reference could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("kafka.{section}.\"{key}\" names the environment variable {name}, which is not set: set it, or give the value in the file")]
+    MissingEnv {
+        section: &'static str,
+        key: String,
+        name: String,
+    },
+    #[error("kafka.{section}.\"{key}\" names the file {path}, which cannot be read ({source}): check the path and its permissions")]
+    File {
+        section: &'static str,
+        key: String,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A property's value with a `${env:NAME}` or `${file:PATH}` reference read. A file's value is
+/// its content without the trailing newline that editors and `kubectl create secret` add.
+pub fn resolve_property(section: &'static str, key: &str, value: &str) -> Result<String, SecretError> {
+    let reference = value.strip_prefix("${").and_then(|v| v.strip_suffix('}'));
+    match reference.and_then(|r| r.split_once(':')) {
+        Some(("env", name)) => std::env::var(name).map_err(|_| SecretError::MissingEnv {
+            section,
+            key: key.to_string(),
+            name: name.to_string(),
+        }),
+        Some(("file", path)) => match std::fs::read_to_string(path) {
+            Ok(text) => Ok(text
+                .strip_suffix('\n')
+                .unwrap_or(&text)
+                .trim_end_matches('\r')
+                .to_string()),
+            Err(source) => Err(SecretError::File {
+                section,
+                key: key.to_string(),
+                path: path.to_string(),
+                source,
+            }),
+        },
+        _ => Ok(value.to_string()),
+    }
+}
+
+/// Whether a librdkafka property holds a secret: never printed, never logged.
+pub fn is_secret(key: &str) -> bool {
+    [
+        "password",
+        "secret",
+        "sasl.oauthbearer.config",
+        "sasl.jaas.config",
+        "ssl.key.pem",
+        "ssl_key",
+    ]
+    .iter()
+    .any(|part| key.contains(part))
+}
+
+/// Whether a value is a reference to the environment or a file (safe to print).
+fn is_reference(value: &str) -> bool {
+    value.starts_with("${env:") || value.starts_with("${file:")
 }
 
 impl Role {
@@ -112,6 +182,7 @@ impl Default for KafkaConfig {
             warm_up: true,
             exactly_once: false,
             transaction_interval_ms: 100,
+            client: Default::default(),
             consumer: Default::default(),
             producer: Default::default(),
         }
@@ -119,6 +190,38 @@ impl Default for KafkaConfig {
 }
 
 impl KafkaConfig {
+    /// The client properties by section, in the order they apply (later wins).
+    pub fn property_sections(&self) -> [(&'static str, &std::collections::BTreeMap<String, String>); 3] {
+        [
+            ("client", &self.client),
+            ("consumer", &self.consumer),
+            ("producer", &self.producer),
+        ]
+    }
+
+    /// This config with every secret property's value replaced, unless it is a reference to
+    /// the environment or a file: what `check-config` prints.
+    pub fn redacted(&self) -> KafkaConfig {
+        let redact = |map: &std::collections::BTreeMap<String, String>| {
+            map.iter()
+                .map(|(k, v)| {
+                    let shown = if is_secret(k) && !is_reference(v) {
+                        "<redacted>".to_string()
+                    } else {
+                        v.clone()
+                    };
+                    (k.clone(), shown)
+                })
+                .collect()
+        };
+        KafkaConfig {
+            client: redact(&self.client),
+            consumer: redact(&self.consumer),
+            producer: redact(&self.producer),
+            ..self.clone()
+        }
+    }
+
     /// Whether this worker writes in transactions: the prepare and decide roles with
     /// `exactly_once` (role `both` runs one of each).
     pub fn transactional(&self) -> bool {
@@ -153,5 +256,61 @@ impl Default for HttpConfig {
             address: "0.0.0.0:9898".to_string(),
             linger_after_stop_ms: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_reads_the_environment_or_a_file_and_says_which_key_when_it_cannot() {
+        std::env::set_var("SYNDIC_TEST_SECRET_REFERENCE", "from-env");
+        assert_eq!(
+            resolve_property("client", "sasl.password", "${env:SYNDIC_TEST_SECRET_REFERENCE}").unwrap(),
+            "from-env"
+        );
+        let file = std::env::temp_dir().join(format!("syndic-secret-{}", std::process::id()));
+        std::fs::write(&file, "from-file\n").unwrap();
+        let reference = format!("${{file:{}}}", file.display());
+        assert_eq!(
+            resolve_property("client", "sasl.password", &reference).unwrap(),
+            "from-file"
+        );
+        std::fs::remove_file(&file).unwrap();
+        let missing = resolve_property("client", "sasl.password", &reference)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("kafka.client.\"sasl.password\"") && missing.contains("cannot be read"),
+            "{missing}"
+        );
+        let unset = resolve_property("producer", "sasl.password", "${env:SYNDIC_TEST_UNSET_42}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unset.contains("SYNDIC_TEST_UNSET_42") && unset.contains("not set"),
+            "{unset}"
+        );
+        // Anything else is a value as it stands.
+        assert_eq!(resolve_property("client", "k", "${plain").unwrap(), "${plain");
+    }
+
+    #[test]
+    fn secrets_are_redacted_but_references_and_other_properties_are_shown() {
+        let mut kafka = KafkaConfig::default();
+        kafka.client.insert("sasl.password".into(), "hunter2".into());
+        kafka.client.insert("sasl.username".into(), "syndic".into());
+        kafka
+            .producer
+            .insert("ssl.key.password".into(), "${env:KEY_PASSWORD}".into());
+        kafka
+            .consumer
+            .insert("sasl.oauthbearer.client.secret".into(), "s3cret".into());
+        let shown = kafka.redacted();
+        assert_eq!(shown.client["sasl.password"], "<redacted>");
+        assert_eq!(shown.client["sasl.username"], "syndic");
+        assert_eq!(shown.producer["ssl.key.password"], "${env:KEY_PASSWORD}");
+        assert_eq!(shown.consumer["sasl.oauthbearer.client.secret"], "<redacted>");
     }
 }

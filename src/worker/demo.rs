@@ -68,7 +68,7 @@ pub async fn run(articles: usize, telemetry: Telemetry) -> Result<DemoReport, Wo
     cluster
         .create_topic(&config.kafka.fingerprints_topic, 1, 1)
         .map_err(mock_error)?;
-    let producer: FutureProducer = producer_config(&config.kafka).create().map_err(mock_error)?;
+    let producer: FutureProducer = producer_config(&config.kafka)?.create().map_err(mock_error)?;
     for record in Generator::new(42).with_invalid(true).take(articles) {
         let sent = FutureRecord::to(&config.kafka.input_topic)
             .key(&record.id)

@@ -12,6 +12,18 @@ pub enum WorkerError {
         #[source]
         source: KafkaError,
     },
+    #[error("cannot create the {what}: {source} (check the librdkafka properties in [kafka.client], [kafka.consumer] and [kafka.producer]: security.protocol, ssl.*, sasl.*)")]
+    Client {
+        what: &'static str,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("{0}")]
+    Refused(String),
+    #[error("the input could not be read for the whole idle limit: {0} (check the topic, its ACLs for this principal, and the producers' compression.type)")]
+    InputRefused(String),
+    #[error(transparent)]
+    Secret(#[from] crate::worker::config::SecretError),
     #[error("cannot create topic {topic}: {code} (check the broker's ACLs and kafka.topic_partitions / kafka.topic_replication)")]
     CreateTopic { topic: String, code: RDKafkaErrorCode },
     #[error(transparent)]
@@ -33,4 +45,9 @@ pub enum WorkerError {
 /// Wraps a client error with what the worker was doing.
 pub fn kafka(context: &'static str) -> impl FnOnce(KafkaError) -> WorkerError {
     move |source| WorkerError::Kafka { context, source }
+}
+
+/// Wraps an error creating a client, which comes from its properties, not from the broker.
+pub fn client(what: &'static str) -> impl FnOnce(KafkaError) -> WorkerError {
+    move |source| WorkerError::Client { what, source }
 }

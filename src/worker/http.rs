@@ -18,12 +18,16 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct Health {
     /// One bit per part that is not ready; part 0 exists from the start.
     not_ready: AtomicU32,
+    /// Why the cluster refused this process (credentials, TLS), once it has: librdkafka would
+    /// retry for ever, so the worker stops with this reason and is never ready again.
+    refused: tokio::sync::watch::Sender<Option<String>>,
 }
 
 impl Default for Health {
     fn default() -> Self {
         Self {
             not_ready: AtomicU32::new(1),
+            refused: tokio::sync::watch::Sender::new(None),
         }
     }
 }
@@ -45,7 +49,36 @@ impl Health {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.not_ready.load(Ordering::SeqCst) == 0
+        self.not_ready.load(Ordering::SeqCst) == 0 && self.refused.borrow().is_none()
+    }
+
+    /// Records that the cluster refused this process; the first reason is kept.
+    pub fn refuse(&self, reason: String) {
+        self.refused.send_if_modified(|refused| {
+            if refused.is_some() {
+                return false;
+            }
+            *refused = Some(reason);
+            true
+        });
+    }
+
+    /// The refusal, if the cluster refused this process.
+    pub fn refusal(&self) -> Option<String> {
+        self.refused.borrow().clone()
+    }
+
+    /// Waits until the cluster refuses this process, and says why.
+    pub async fn refused(&self) -> String {
+        let mut watch = self.refused.subscribe();
+        loop {
+            if let Some(reason) = watch.borrow_and_update().clone() {
+                return reason;
+            }
+            if watch.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
     }
 }
 
@@ -140,7 +173,13 @@ async fn respond(mut stream: TcpStream, telemetry: &Telemetry) -> std::io::Resul
         ),
         ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
         ("GET", "/readyz") if telemetry.health.is_ready() => ("200 OK", "text/plain", "ready\n".to_string()),
-        ("GET", "/readyz") => ("503 Service Unavailable", "text/plain", "not ready\n".to_string()),
+        ("GET", "/readyz") => {
+            let body = match telemetry.health.refusal() {
+                Some(reason) => format!("not ready: {reason}\n"),
+                None => "not ready\n".to_string(),
+            };
+            ("503 Service Unavailable", "text/plain", body)
+        }
         ("GET", _) => (
             "404 Not Found",
             "text/plain",

@@ -25,6 +25,7 @@ pub struct Metrics {
     pub consumer_lag: IntGaugeVec,
     pub committed_offset: IntGaugeVec,
     pub rebalances: IntCounter,
+    pub consume_errors: IntCounterVec,
     pub assigned_partitions: IntGaugeVec,
     pub in_flight: IntGauge,
     pub preparing: IntGauge,
@@ -91,7 +92,7 @@ impl Metrics {
                 option_env!("SYNDIC_GIT_SHA").unwrap_or("unknown"),
             ])
             .set(1);
-        Ok(Self {
+        let metrics = Self {
             records_consumed: counter_vec("syndic_records_consumed_total", "Input records consumed.", &["topic"])?,
             decisions: counter_vec("syndic_decisions_total", "Decisions made, by verdict.", &["verdict"])?,
             dead_lettered: counter_vec(
@@ -134,6 +135,11 @@ impl Metrics {
                 "syndic_rebalances_total",
                 "Consumer group rebalances seen (assignments and revocations).",
             )?,
+            consume_errors: counter_vec(
+                "syndic_consume_errors_total",
+                "Errors the consumer returned instead of a record, by kind: `refused` (the input cannot be read until a setting changes; the worker is not ready) or `transient`.",
+                &["kind"],
+            )?,
             assigned_partitions: gauge_vec(
                 "syndic_assigned_partitions",
                 "Partitions of each consumed topic currently assigned to this worker (a standby decider: 0).",
@@ -173,7 +179,12 @@ impl Metrics {
                 "Resident memory of the process in bytes (Linux: VmRSS).",
             )?,
             registry,
-        })
+        };
+        // Both kinds exist from the start, so that an alert on them has a series to read.
+        for kind in ["refused", "transient"] {
+            metrics.consume_errors.with_label_values(&[kind]);
+        }
+        Ok(metrics)
     }
 
     /// Raises `counter` to `total`, a count the engine keeps: counters only go up, and the
@@ -220,6 +231,7 @@ mod tests {
             "syndic_consumer_lag",
             "syndic_committed_offset",
             "syndic_rebalances_total",
+            "syndic_consume_errors_total",
             "syndic_assigned_partitions",
             "syndic_in_flight_records",
             "syndic_preparing_records",

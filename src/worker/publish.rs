@@ -10,6 +10,8 @@
 //! The worker decides *which* outputs a record has (`worker.rs`); this module owns sending
 //! them and counting their acknowledgements.
 
+use crate::worker::clients::on_client_error;
+use crate::worker::http::Health;
 use crate::worker::metrics::Metrics;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -93,9 +95,14 @@ enum Report {
 /// The producer's context: turns librdkafka's delivery callbacks into reports on a channel.
 pub struct DeliveryReports {
     reports: UnboundedSender<Report>,
+    health: Arc<Health>,
 }
 
-impl ClientContext for DeliveryReports {}
+impl ClientContext for DeliveryReports {
+    fn error(&self, error: KafkaError, reason: &str) {
+        on_client_error(&self.health, &error, reason);
+    }
+}
 
 impl ProducerContext for DeliveryReports {
     type DeliveryOpaque = usize;
@@ -264,9 +271,12 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(config: &ClientConfig, metrics: Arc<Metrics>) -> KafkaResult<Self> {
+    pub fn new(config: &ClientConfig, metrics: Arc<Metrics>, health: &Arc<Health>) -> KafkaResult<Self> {
         let (sender, reports) = tokio::sync::mpsc::unbounded_channel();
-        let producer = config.create_with_context(DeliveryReports { reports: sender })?;
+        let producer = config.create_with_context(DeliveryReports {
+            reports: sender,
+            health: health.clone(),
+        })?;
         Ok(Self {
             producer,
             reports,
@@ -481,7 +491,8 @@ mod tests {
             .set("message.timeout.ms", "0")
             .set("linger.ms", "0");
         let metrics = Arc::new(Metrics::new().expect("metrics"));
-        let mut publisher = Publisher::new(&config, metrics).expect("producer");
+        let health = Arc::new(crate::worker::http::Health::default());
+        let mut publisher = Publisher::new(&config, metrics, &health).expect("producer");
         let output = || Output {
             topic: "out",
             key: None,

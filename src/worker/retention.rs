@@ -57,9 +57,14 @@ pub fn advice(
 }
 
 /// Reads the fingerprint topic's settings and warns with what to change ([`advice`]).
-pub async fn check(kafka_config: &KafkaConfig, capacity: usize, window_secs: i64) -> Result<(), WorkerError> {
+pub async fn check(
+    kafka_config: &KafkaConfig,
+    health: &std::sync::Arc<crate::worker::http::Health>,
+    capacity: usize,
+    window_secs: i64,
+) -> Result<(), WorkerError> {
     let topic = kafka_config.fingerprints_topic.as_str();
-    let admin = admin_client(kafka_config)?;
+    let admin = admin_client(kafka_config, health)?;
     let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
     let results = admin
         .describe_configs([&ResourceSpecifier::Topic(topic)], &options)

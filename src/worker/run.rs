@@ -18,7 +18,7 @@ use crate::pipeline::log_record;
 use crate::pipeline::messages::Prepared;
 use crate::worker::clients::{consumer_config, create_topics, producer_config, GroupEvent, WorkerContext};
 use crate::worker::config::{KafkaConfig, Role};
-use crate::worker::error::{kafka, WorkerError};
+use crate::worker::error::{client, kafka, WorkerError};
 use crate::worker::http::Telemetry;
 use crate::worker::messages::{Consumed, DecidedRecord, PreparedRecord};
 use crate::worker::offsets::Ledger;
@@ -67,21 +67,47 @@ pub async fn run(config: CoreConfig, shutdown: Shutdown, telemetry: Telemetry) -
 
 /// Runs the worker until shutdown, idleness (when configured) or a fatal producer error, in
 /// the chosen [`Mode`]; then drains, commits and returns what it did. The role `both` runs a
-/// prepare worker and a decider side by side ([`run_both`]).
+/// prepare worker and a decider side by side ([`run_both`]). A refusal by the cluster (wrong
+/// credentials or certificates) stops it at once with the reason: nothing was committed that
+/// was not done, so at least once holds.
 pub async fn run_in_mode(
     config: CoreConfig,
     shutdown: Shutdown,
     mode: Mode,
     telemetry: Telemetry,
 ) -> Result<WorkerSummary, WorkerError> {
+    let health = telemetry.health.clone();
+    tokio::select! {
+        result = run_checked(config, shutdown, mode, telemetry) => result,
+        reason = health.refused() => Err(WorkerError::Refused(reason)),
+    }
+}
+
+async fn run_checked(
+    config: CoreConfig,
+    shutdown: Shutdown,
+    mode: Mode,
+    telemetry: Telemetry,
+) -> Result<WorkerSummary, WorkerError> {
     let mut config = config;
+    let mut shutdown = shutdown;
+    if !crate::worker::clients::reach_cluster(&config.kafka, &telemetry.health, &mut shutdown).await? {
+        tracing::info!("stopped before the Kafka cluster answered");
+        return Ok(WorkerSummary::default());
+    }
     if mode == Mode::Dedup && config.kafka.role != Role::Standalone {
         // Before the check, which reads the fingerprint topic's settings.
         if config.kafka.create_topics {
-            create_topics(&config.kafka).await?;
+            create_topics(&config.kafka, &telemetry.health).await?;
             config.kafka.create_topics = false;
         }
-        crate::worker::retention::check(&config.kafka, config.index.capacity, config.index.window_secs).await?;
+        crate::worker::retention::check(
+            &config.kafka,
+            &telemetry.health,
+            config.index.capacity,
+            config.index.window_secs,
+        )
+        .await?;
     }
     run_unchecked(config, shutdown, mode, telemetry).await
 }
@@ -186,6 +212,9 @@ pub struct Worker {
     rewinds: u64,
     /// Readiness needs a producer that reaches the broker; checked when the group assigns us.
     producer_reaches_broker: bool,
+    /// The consumer's last answer was a refusal (no authorization, the topic missing, an
+    /// undecodable record), since when: not ready, and not idle, until a record comes again.
+    refused_input: Option<Instant>,
     /// Whether the group currently gives this worker partitions. After a revocation (a lost
     /// assignment during a broker outage, say) the worker is waiting to rejoin, not idle: the
     /// records it consumed but could not commit come back after the reassignment.
@@ -222,7 +251,7 @@ impl Worker {
         let role = config.kafka.role;
         let mut kafka_config = config.kafka.clone();
         if kafka_config.create_topics {
-            create_topics(&kafka_config).await?;
+            create_topics(&kafka_config, &telemetry.health).await?;
         }
         if role == Role::Decide {
             // The decide role consumes the fingerprint topic in a group of its own.
@@ -236,20 +265,30 @@ impl Worker {
         match (mode, role) {
             (Mode::Dedup, Role::Standalone) if kafka_config.warm_up => {
                 let started = Instant::now();
-                let replayed = warm_up(&mut engine, &kafka_config, config.index.window_secs).await?;
+                let replayed = warm_up(&mut engine, &kafka_config, &telemetry.health, config.index.window_secs).await?;
                 events.warmed_up(replayed, started.elapsed(), &engine);
             }
             (Mode::Dedup, Role::Decide) => {
-                let (reader, restored) =
-                    Follower::restore(&mut engine, &kafka_config, capacity, kafka_config.warm_up).await?;
+                let (reader, restored) = Follower::restore(
+                    &mut engine,
+                    &kafka_config,
+                    &telemetry.health,
+                    capacity,
+                    kafka_config.warm_up,
+                )
+                .await?;
                 events.restored(&restored, &engine);
                 follower = Some(reader);
             }
             // The prepare role is stateless: nothing to rebuild.
             _ => {}
         }
-        let mut publisher = Publisher::new(&producer_config(&kafka_config), events.metrics().clone())
-            .map_err(kafka("creating the producer"))?;
+        let mut publisher = Publisher::new(
+            &producer_config(&kafka_config)?,
+            events.metrics().clone(),
+            &telemetry.health,
+        )
+        .map_err(client("producer"))?;
         let transaction = if mode == Mode::Dedup && kafka_config.transactional() {
             publisher.set_transactional();
             let interval = Duration::from_millis(kafka_config.transaction_interval_ms);
@@ -258,13 +297,14 @@ impl Worker {
             None
         };
         let (group_tx, group_events) = mpsc::channel();
-        let consumer: StreamConsumer<WorkerContext> = consumer_config(&kafka_config)
+        let consumer: StreamConsumer<WorkerContext> = consumer_config(&kafka_config)?
             .create_with_context(WorkerContext {
                 events: group_tx,
                 metrics: telemetry.metrics.clone(),
                 input_topic: kafka_config.input_topic.clone(),
+                health: telemetry.health.clone(),
             })
-            .map_err(kafka("creating the consumer"))?;
+            .map_err(client("consumer"))?;
         consumer
             .subscribe(&[&kafka_config.input_topic])
             .map_err(kafka("subscribing to the input topic"))?;
@@ -295,6 +335,7 @@ impl Worker {
             rewinds: 0,
             config,
             producer_reaches_broker: false,
+            refused_input: None,
             assigned: false,
             last_record: Instant::now(),
             completed: Vec::new(),
@@ -367,6 +408,9 @@ impl Worker {
                 // Idleness counts from joining the group, not from start-up.
                 GroupEvent::Assigned(partitions) => {
                     self.assigned = true;
+                    // The topic exists now (a refusal before may have been its creation racing
+                    // the subscription); a refusal that lasts comes again from the fetches.
+                    self.refused_input = None;
                     self.last_record = Instant::now();
                     if !self.producer_reaches_broker {
                         let client = self.publisher.producer().client();
@@ -515,6 +559,14 @@ impl Worker {
         }
         let engine = (self.role != Role::Prepare).then_some(&self.engine);
         self.events.tick(engine, self.ledger.in_flight(), self.preparing());
+        // An input that cannot be read is not an idle one: stopping with success would say
+        // that everything was done.
+        if let Some(since) = self.refused_input {
+            if !self.idle_limit.is_zero() && since.elapsed() >= self.idle_limit {
+                let error = self.events.consume_error().unwrap_or("unknown").to_string();
+                return Err(WorkerError::InputRefused(error));
+            }
+        }
         let idle = !self.idle_limit.is_zero()
             && self.publisher.in_flight() == 0
             && self.preparing() == 0
@@ -560,11 +612,17 @@ impl Worker {
         let mut consumed = match consumed {
             Ok(consumed) => consumed,
             Err(error) => {
-                self.events.consume_failed(&error);
+                if self.events.consume_failed(&error) {
+                    self.refused_input.get_or_insert_with(Instant::now);
+                    self.telemetry.set_ready(false);
+                }
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 return Ok(Turn::Continue);
             }
         };
+        if self.refused_input.take().is_some() {
+            self.telemetry.set_ready(self.producer_reaches_broker);
+        }
         // The assignment this record comes from may have arrived with it (the rebalance
         // callback runs inside the consumer's poll): it is applied first, and a decider's view
         // is brought to the committed offset before the record is decided.

@@ -14,9 +14,9 @@
 use crate::pipeline::engine::Engine;
 use crate::pipeline::log_record;
 use crate::pipeline::messages::Prepared;
-use crate::worker::clients::{client_config, FETCH_QUEUE_BACKOFF};
+use crate::worker::clients::{client_config, GuardedContext, FETCH_QUEUE_BACKOFF};
 use crate::worker::config::KafkaConfig;
-use crate::worker::error::{kafka, WorkerError};
+use crate::worker::error::{client, kafka, WorkerError};
 use crate::worker::warm_up::committed_offsets_once_coordinated;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -35,7 +35,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Follower {
     /// Assigned to the partition, never subscribed: it joins no group and commits nothing, but
     /// carries the deciders' `group.id`, so it can read their committed offset.
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<GuardedContext>,
     topic: String,
     /// The next offset the engine has not decided.
     next: i64,
@@ -61,6 +61,7 @@ impl Follower {
     pub async fn restore(
         engine: &mut Engine,
         kafka_config: &KafkaConfig,
+        health: &std::sync::Arc<crate::worker::http::Health>,
         capacity: usize,
         restore: bool,
     ) -> Result<(Self, CaughtUp), WorkerError> {
@@ -71,10 +72,10 @@ impl Follower {
             ("isolation.level", "read_committed"),
             FETCH_QUEUE_BACKOFF,
         ];
-        let config = client_config(&kafka_config.brokers, &settings, &kafka_config.consumer);
-        let consumer: BaseConsumer = config
-            .create()
-            .map_err(kafka("creating the fingerprint-topic reader"))?;
+        let config = client_config(kafka_config, &settings, ("consumer", &kafka_config.consumer))?;
+        let consumer: BaseConsumer<GuardedContext> = config
+            .create_with_context(GuardedContext { health: health.clone() })
+            .map_err(client("fingerprint-topic reader"))?;
         let topic = kafka_config.input_topic.clone();
         let metadata = consumer
             .fetch_metadata(Some(&topic), TIMEOUT)

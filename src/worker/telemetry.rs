@@ -12,7 +12,7 @@ use chrono::Utc;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// What a run did, for the summary line and the demo.
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
@@ -65,6 +65,7 @@ pub struct WorkerEvents {
     story_events: Vec<(&'static str, prometheus::IntCounter)>,
     /// Failed consume attempts in a row: one warning per outage, not one per retry.
     consume_errors: u32,
+    last_consume_error: Option<String>,
     last_gauges: Instant,
     last_progress: Instant,
     pub summary: WorkerSummary,
@@ -92,6 +93,7 @@ impl WorkerEvents {
             metrics: Arc::new(metrics.clone()),
             input_topic: kafka.input_topic.clone(),
             consume_errors: 0,
+            last_consume_error: None,
             last_gauges: Instant::now(),
             last_progress: Instant::now(),
             summary: WorkerSummary::default(),
@@ -172,7 +174,27 @@ impl WorkerEvents {
         self.consumed.inc();
     }
 
-    pub fn consume_failed(&mut self, error: &KafkaError) {
+    /// The consumer returned an error instead of a record. Says whether it is a refusal: the
+    /// input cannot be read until a setting changes (no authorization, the topic missing, a
+    /// record this build cannot decode), as opposed to an outage that retrying outlasts.
+    pub fn consume_failed(&mut self, error: &KafkaError) -> bool {
+        let refused = matches!(
+            error.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::GroupAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed
+                    | RDKafkaErrorCode::UnknownTopicOrPartition
+                    | RDKafkaErrorCode::UnknownTopic
+                    | RDKafkaErrorCode::BadCompression
+                    | RDKafkaErrorCode::NotImplemented
+                    | RDKafkaErrorCode::UnsupportedCompressionType
+                    | RDKafkaErrorCode::UnsupportedForMessageFormat
+            )
+        );
+        let kind = if refused { "refused" } else { "transient" };
+        self.metrics.consume_errors.with_label_values(&[kind]).inc();
+        self.last_consume_error = Some(error.to_string());
         self.consume_errors += 1;
         if self.consume_errors > 1 {
             debug!(%error, consume_errors = self.consume_errors, "still cannot consume");
@@ -182,9 +204,19 @@ impl WorkerEvents {
                 topic = self.input_topic,
                 "the input topic does not exist: create it, or set kafka.create_topics = true; the worker subscribes to it once librdkafka sees it (topic.metadata.refresh.interval.ms, 5 minutes by default)"
             );
+        } else if refused {
+            error!(%error, "cannot read the input: the worker is not ready until this is mended (check the topic, its ACLs for this principal, and the producers' compression.type)");
         } else {
             warn!(%error, "cannot consume; retrying until the broker is back");
         }
+        refused
+    }
+
+    /// The consumer's last error, while it has returned no record since.
+    pub fn consume_error(&self) -> Option<&str> {
+        (self.consume_errors > 0)
+            .then_some(self.last_consume_error.as_deref())
+            .flatten()
     }
 
     /// A record of a partition revoked while it was being prepared: its next owner consumes it

@@ -3,9 +3,9 @@
 //! its limits). Also the wait for a new cluster's group coordinator, which the deciders share.
 
 use crate::pipeline::engine::Engine;
-use crate::worker::clients::{client_config, FETCH_QUEUE_BACKOFF};
+use crate::worker::clients::{client_config, GuardedContext, FETCH_QUEUE_BACKOFF};
 use crate::worker::config::KafkaConfig;
-use crate::worker::error::{kafka, WorkerError};
+use crate::worker::error::{client, kafka, WorkerError};
 use crate::worker::messages::ingest_time;
 use chrono::Utc;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -24,7 +24,7 @@ const COORDINATOR_WAIT: Duration = Duration::from_secs(60);
 /// The group's committed offsets for `wanted`, asked again while the coordinator is not ready
 /// (for up to [`COORDINATOR_WAIT`]); any other error is returned at once.
 pub(crate) fn committed_offsets_once_coordinated(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<GuardedContext>,
     wanted: &TopicPartitionList,
     timeout: Duration,
 ) -> Result<TopicPartitionList, KafkaError> {
@@ -62,15 +62,22 @@ fn coordinator_not_ready(error: &KafkaError) -> bool {
 /// as the one before it did, and a record processed again after a crash gets the decision and
 /// story id it got the first time (exactly so within a partition; see docs/worker.md). The
 /// deciders restore from the fingerprint topic instead ([`crate::worker::standby`]).
-pub async fn warm_up(engine: &mut Engine, kafka_config: &KafkaConfig, window_secs: i64) -> Result<u64, WorkerError> {
+pub async fn warm_up(
+    engine: &mut Engine,
+    kafka_config: &KafkaConfig,
+    health: &std::sync::Arc<crate::worker::http::Health>,
+    window_secs: i64,
+) -> Result<u64, WorkerError> {
     let settings = [
         ("group.id", kafka_config.group_id.as_str()),
         ("enable.auto.commit", "false"),
         ("enable.partition.eof", "false"),
         FETCH_QUEUE_BACKOFF,
     ];
-    let config = client_config(&kafka_config.brokers, &settings, &kafka_config.consumer);
-    let consumer: BaseConsumer = config.create().map_err(kafka("creating the warm-up consumer"))?;
+    let config = client_config(kafka_config, &settings, ("consumer", &kafka_config.consumer))?;
+    let consumer: BaseConsumer<GuardedContext> = config
+        .create_with_context(GuardedContext { health: health.clone() })
+        .map_err(client("warm-up consumer"))?;
     let topic = kafka_config.input_topic.as_str();
     let timeout = Duration::from_secs(30);
     let metadata = consumer
