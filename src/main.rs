@@ -111,9 +111,15 @@ enum Command {
         #[arg(long, value_parser = ["both", "prepare", "decide", "standalone"])]
         role: Option<String>,
     },
-    /// Backfill: run the worker over a topic from its beginning in a consumer group of its own,
-    /// and exit once the input has been idle for a while. Takes the same settings as `run`, in
-    /// the `standalone` role: a replay keeps a dedup view of its own.
+    /// Backfill: decide a range of a topic again, with a dedup view of its own, and exit at the
+    /// range's end. The range is frozen at start, so producers writing on do not prolong it. It
+    /// reads by assignment: no consumer group is joined, committed to or left behind, so the
+    /// live workers are untouched. Partitions are merged in (Kafka timestamp, partition, offset)
+    /// order and an undated article takes its record's timestamp: two replays of a range write
+    /// the same bytes. Say where it writes: --output-suffix (topics of its own), --output-dir
+    /// (files), or --allow-live-output. Interrupted (SIGTERM, a crash), the same command
+    /// resumes from its checkpoint and writes what an uninterrupted run would. A progress bar
+    /// on a terminal, a log line every 5 s otherwise. See docs/worker.md, "Replays".
     Replay {
         /// Configuration file (TOML); built-in defaults when omitted, see config/syndic.toml.
         #[arg(long)]
@@ -124,12 +130,35 @@ enum Command {
         /// Topic to replay (kafka.input_topic).
         #[arg(long)]
         input_topic: Option<String>,
-        /// Consumer group of the replay; a new one (starting at the beginning) when omitted.
+        /// Start of the range: earliest, latest, offsets per partition (0:1200,1:900), or an
+        /// RFC 3339 time (the first record at or after it, by the broker's offsets-for-times).
+        #[arg(long, default_value = "earliest")]
+        from: syndic::worker::replay::Bound,
+        /// End of the range, exclusive, in the same forms (a time: the records before it).
+        /// `latest` is the end offsets when the replay starts.
+        #[arg(long, default_value = "latest")]
+        to: syndic::worker::replay::Bound,
+        /// Write to the configured output topics with this suffix (created when missing), e.g.
+        /// `.backfill`: kafka.decisions_topic + suffix, and so on.
+        #[arg(long, conflicts_with = "output_dir")]
+        output_suffix: Option<String>,
+        /// Write decisions.jsonl, stories.jsonl and dead-letters.jsonl into this directory.
         #[arg(long)]
-        group_id: Option<String>,
-        /// Exit once no record arrived for this many seconds.
-        #[arg(long, default_value_t = 10)]
-        stop_after_idle_secs: u64,
+        output_dir: Option<PathBuf>,
+        /// Write into the live output topics (the ones `run` writes), which live consumers read.
+        #[arg(long)]
+        allow_live_output: bool,
+        /// The checkpoint file (default: checkpoint.json in --output-dir, or
+        /// syndic-replay-<topic><suffix>.checkpoint.json here); removed once the range is done.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// How often outputs are flushed and the checkpoint written, in milliseconds.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+        checkpoint_interval_ms: u64,
+        /// Serve /metrics, /healthz and /readyz on this address; none by default, so that a
+        /// replay runs beside a live worker on the same host.
+        #[arg(long)]
+        http_address: Option<String>,
     },
     /// Run the worker against an in-process Kafka on a generated sample and print the stories:
     /// needs nothing installed.
@@ -462,9 +491,16 @@ fn run(cli: Cli) -> Result<()> {
             config,
             brokers,
             input_topic,
-            group_id,
-            stop_after_idle_secs,
+            from,
+            to,
+            output_suffix,
+            output_dir,
+            allow_live_output,
+            checkpoint,
+            checkpoint_interval_ms,
+            http_address,
         } => {
+            use syndic::worker::replay::{ReplayOptions, Sink};
             let mut config = load_config(&config)?;
             if let Some(brokers) = brokers {
                 config.kafka.brokers = brokers;
@@ -472,13 +508,49 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(topic) = input_topic {
                 config.kafka.input_topic = topic;
             }
-            config.kafka.group_id =
-                group_id.unwrap_or_else(|| format!("syndic-replay-{}", chrono::Utc::now().timestamp()));
-            config.kafka.stop_after_idle_secs = stop_after_idle_secs.max(1);
-            // A replay keeps a view of its own: through the live fingerprint topic it would
-            // feed the live decider.
-            config.kafka.role = syndic::worker::config::Role::Standalone;
-            run_worker(config)
+            config.validate()?;
+            let sink = match (output_dir, output_suffix) {
+                (Some(dir), _) => Sink::Files { dir },
+                (None, Some(suffix)) if !suffix.is_empty() => Sink::Topics { suffix },
+                _ if allow_live_output => Sink::Topics { suffix: String::new() },
+                _ => anyhow::bail!(
+                    "say where the replay writes: --output-suffix .backfill (topics of its own), --output-dir DIR (files), or --allow-live-output (the live topics, which live consumers read)"
+                ),
+            };
+            let checkpoint = checkpoint.unwrap_or_else(|| match &sink {
+                Sink::Files { dir } => dir.join("checkpoint.json"),
+                Sink::Topics { suffix } => PathBuf::from(format!(
+                    "syndic-replay-{}{suffix}.checkpoint.json",
+                    config.kafka.input_topic
+                )),
+            });
+            let options = ReplayOptions {
+                from,
+                to,
+                sink,
+                checkpoint,
+                checkpoint_interval: std::time::Duration::from_millis(checkpoint_interval_ms),
+                progress_bar: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            init_logging(&config.log);
+            let summary = runtime()?.block_on(async {
+                let telemetry = syndic::worker::http::Telemetry::new()?;
+                if let Some(address) = http_address.filter(|a| !a.is_empty()) {
+                    syndic::worker::http::serve(&address, telemetry.clone()).await?;
+                }
+                telemetry.health.set_ready(true);
+                let (trigger, shutdown) = syndic::worker::shutdown::channel();
+                tokio::spawn(trigger.fire_on_signals());
+                anyhow::Ok(syndic::worker::replay::replay(config, options, shutdown, telemetry).await?)
+            })?;
+            eprintln!(
+                "syndic: replay of {} records: {} written, {} decided again from the checkpoint, {} invalid",
+                summary.records, summary.written, summary.resumed, summary.invalid
+            );
+            if !summary.complete {
+                anyhow::bail!("replay interrupted before the end of its range; run the same command again to resume");
+            }
+            Ok(())
         }
         Command::Demo { articles } => {
             init_logging(&syndic::config::LogConfig {

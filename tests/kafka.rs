@@ -880,27 +880,157 @@ fn a_second_worker_joining_and_leaving_loses_nothing() {
     assert_all_accounted_for(&setup, &ids);
 }
 
-#[test]
-fn replay_backfills_a_topic_from_its_beginning_and_exits() {
-    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let setup = Setup::new("replay", 2);
-    let records = generated(500, 67);
-    setup.produce(&records);
-    // No group given: replay makes a fresh one, so it starts at the beginning.
-    let status = Command::new(env!("CARGO_BIN_EXE_syndic"))
-        .args(["replay", "--stop-after-idle-secs", "3"])
-        .envs(setup.env().into_iter().filter(|(k, _)| *k != "SYNDIC_KAFKA_GROUP_ID"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("syndic replay runs");
-    assert!(status.success(), "replay exited with {status}");
-    let decided: HashSet<String> = setup
-        .decisions()
+/// Runs `syndic replay` with `args` over the setup's input; its log goes to a file named after
+/// `label`.
+fn replay(setup: &Setup, label: &str, args: &[&str]) -> Worker {
+    let log = std::env::temp_dir().join(format!("syndic-{}-{label}.log", setup.name));
+    Worker(
+        Command::new(env!("CARGO_BIN_EXE_syndic"))
+            .arg("replay")
+            .args(args)
+            .envs(setup.env())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("log file"))
+            .spawn()
+            .expect("syndic replay runs"),
+    )
+}
+
+fn replay_files(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    ["decisions.jsonl", "stories.jsonl", "dead-letters.jsonl"]
         .iter()
-        .filter_map(|d| d["article_id"].as_str().map(str::to_string))
-        .collect();
-    assert_eq!(decided.len(), records.len());
+        .map(|name| std::fs::read(dir.join(name)).unwrap_or_default())
+        .collect()
+}
+
+fn group_names() -> HashSet<String> {
+    let consumer = reader("group-lister");
+    consumer
+        .fetch_group_list(None, Duration::from_secs(10))
+        .expect("group list")
+        .groups()
+        .iter()
+        .map(|g| g.name().to_string())
+        .collect()
+}
+
+#[test]
+fn replay_is_bounded_deterministic_resumable_and_leaves_the_live_group_alone() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("replay", 3);
+    let records = keyless_with_invalid(12_000, 67);
+    setup.produce(&records);
+    // A live worker has decided the input and committed.
+    let mut worker = setup.spawn_worker("live", 4, &[]);
+    wait_success(&mut worker, Duration::from_secs(180), "live worker");
+    let live_committed = setup.committed();
+    let live_decisions = setup.decisions_count();
+    let groups_before = group_names();
+    let dir = std::env::temp_dir().join(format!("syndic-replay-{}", setup.input));
+
+    // No sink named: refused, with what to say.
+    let mut refused = replay(&setup, "refused", &[]);
+    let status = refused.wait().expect("wait");
+    assert!(!status.success());
+    assert!(
+        log_of(&setup, "refused").contains("--output-suffix"),
+        "the refusal says what to give"
+    );
+
+    // Two replays of the whole range into files write the same bytes.
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    for out in [&a, &b] {
+        let mut run = replay(&setup, "files", &["--output-dir", out.to_str().expect("path")]);
+        wait_success(&mut run, Duration::from_secs(180), "replay to files");
+    }
+    let first = replay_files(&a);
+    assert_eq!(
+        first[0].iter().filter(|&&b| b == b'\n').count(),
+        records.len(),
+        "one decision per record of the range"
+    );
+    assert!(
+        !first[1].is_empty() && !first[2].is_empty(),
+        "story events and dead letters written"
+    );
+    assert!(
+        first == replay_files(&b),
+        "two replays of one range write the same bytes"
+    );
+    assert!(
+        !a.join("checkpoint.json").exists(),
+        "a complete replay removes its checkpoint"
+    );
+
+    // Killed mid-range, then run again: it resumes and writes what the uninterrupted one did.
+    let c = dir.join("c");
+    let args = [
+        "--output-dir",
+        c.to_str().expect("path"),
+        "--checkpoint-interval-ms",
+        "50",
+    ];
+    let mut run = replay(&setup, "killed", &args);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !c.join("checkpoint.json").exists() {
+        assert!(Instant::now() < deadline, "the replay wrote no checkpoint");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    run.kill().expect("kill -9");
+    let _ = run.wait();
+    let mut run = replay(&setup, "resumed", &["--output-dir", c.to_str().expect("path")]);
+    wait_success(&mut run, Duration::from_secs(180), "resumed replay");
+    assert!(log_of(&setup, "resumed").contains("resuming an interrupted replay"));
+    assert!(
+        first == replay_files(&c),
+        "a resumed replay writes what an uninterrupted one did"
+    );
+
+    // A bounded range by offsets, into topics of its own.
+    let mut run = replay(
+        &setup,
+        "topics",
+        &[
+            "--from",
+            "0:100,1:100,2:100",
+            "--to",
+            "0:400,1:400,2:400",
+            "--output-suffix",
+            ".backfill",
+        ],
+    );
+    wait_success(&mut run, Duration::from_secs(180), "replay to topics");
+    let backfill = format!("{}.backfill", setup.decisions);
+    let written: i64 = setup.end_offsets(&backfill).iter().sum();
+    // Keyless records are spread in sticky batches, so the partitions are uneven.
+    let in_range: i64 = setup
+        .end_offsets(&setup.input)
+        .iter()
+        .map(|&end| end.min(400) - end.min(100))
+        .sum();
+    assert!(in_range > 0, "the range holds records");
+    assert_eq!(
+        written, in_range,
+        "one decision per record of the range [100, 400) of each partition"
+    );
+
+    // The live side is untouched: its outputs, its group's offsets, and no group was added.
+    assert_eq!(
+        setup.decisions_count(),
+        live_decisions,
+        "nothing written to the live decisions topic"
+    );
+    assert_eq!(
+        setup.committed(),
+        live_committed,
+        "the live group's offsets are untouched"
+    );
+    let added: Vec<String> = group_names().difference(&groups_before).cloned().collect();
+    assert!(
+        added.iter().all(|g| g == "group-lister"),
+        "a replay leaves no consumer group behind: {added:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Every message of partition 0 of `topic` (the fingerprint topic has one), in offset order,

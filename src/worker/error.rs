@@ -20,6 +20,8 @@ pub enum WorkerError {
     },
     #[error("{0}")]
     Refused(String),
+    #[error("replay: {0}")]
+    Replay(String),
     #[error("the input could not be read for the whole idle limit: {0} (check the topic, its ACLs for this principal, and the producers' compression.type)")]
     InputRefused(String),
     #[error(transparent)]

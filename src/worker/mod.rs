@@ -22,6 +22,8 @@
 //! * [`telemetry`], [`metrics`], [`http`]: events counted and logged in one place, the
 //!   Prometheus registry, the `/metrics`, `/healthz` and `/readyz` endpoints.
 //! * [`shutdown`]: the signal that stops it all; [`error`]: what can stop it otherwise.
+//! * [`replay`]: a bounded, deterministic backfill of a topic range, by assignment, into
+//!   topics of its own or files, resumable from a checkpoint.
 //! * [`demo`]: the worker against an in-process cluster.
 
 pub mod clients;
@@ -35,6 +37,7 @@ pub mod offsets;
 pub mod outputs;
 pub mod prepare_pool;
 pub mod publish;
+pub mod replay;
 pub mod retention;
 pub mod run;
 pub mod shutdown;
