@@ -18,9 +18,10 @@ enum Command {
     /// Deduplicate JSONL articles from a file or stdin: story events to --output, one decision
     /// per input record (in input order) to --decisions, a summary to stderr.
     Dedup {
-        /// Articles, one JSON object per line (`-` for stdin).
-        #[arg(long, default_value = "-")]
-        input: String,
+        /// Articles, one JSON object per line: files, directories (their files in name order),
+        /// or `-` for stdin; each plain, gzip or zstd compressed (told by its first bytes).
+        #[arg(long, num_args = 1.., default_value = "-")]
+        input: Vec<String>,
         /// Story events as JSONL (`-` for stdout).
         #[arg(long, default_value = "-")]
         output: String,
@@ -277,20 +278,25 @@ fn for_each_record(input: &str, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> 
     }
 }
 
-fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Result<()> {
+fn dedup(input: &[String], output: &str, decisions: &str, config: CoreConfig) -> Result<()> {
+    use syndic::tools::input;
     let mut engine = config.engine()?;
     if decisions == output {
         anyhow::bail!("--output and --decisions must differ (both are {decisions})");
     }
+    let inputs = input::expand(input)?;
     let mut events = open_output(output)?;
     let mut decisions_out = open_output(decisions)?;
     let started = std::time::Instant::now();
     let mut event_json = Vec::new();
-    for_each_record(input, |line_no, record| {
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut progress = ByteProgress::new(input::total_bytes(&inputs));
+    input::for_each_line::<anyhow::Error>(&inputs, &read, |name, line_no, record| {
         let outcome = engine.process(record, chrono::Utc::now());
         if let Some(reason) = &outcome.decision.reason {
-            eprintln!("syndic: line {line_no}: invalid record: {reason}");
+            eprintln!("syndic: {name}:{line_no}: invalid record: {reason}");
         }
+        progress.update(&read, engine.counters().records);
         serde_json::to_writer(&mut decisions_out, &outcome.decision)?;
         decisions_out.write_all(b"\n")?;
         if let Some(event) = &outcome.event {
@@ -303,6 +309,7 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
     })?;
     events.flush()?;
     decisions_out.flush()?;
+    progress.finish();
     let c = engine.counters();
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
@@ -336,6 +343,63 @@ fn dedup(input: &str, output: &str, decisions: &str, config: CoreConfig) -> Resu
         );
     }
     Ok(())
+}
+
+/// Progress over bytes read: a bar on a terminal, a line every 5 s otherwise, nothing for
+/// standard input (its size is unknown) unless on a terminal.
+struct ByteProgress {
+    bar: Option<indicatif::ProgressBar>,
+    total: Option<u64>,
+    last_line: std::time::Instant,
+    started: std::time::Instant,
+}
+
+impl ByteProgress {
+    fn new(total: Option<u64>) -> Self {
+        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            let bar = match total {
+                Some(total) => indicatif::ProgressBar::new(total),
+                None => indicatif::ProgressBar::new_spinner(),
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes}  {bytes_per_sec}  ETA {eta}  {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Self {
+            bar,
+            total,
+            last_line: std::time::Instant::now(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn update(&mut self, read: &std::sync::atomic::AtomicU64, records: u64) {
+        if records % 512 != 0 {
+            return;
+        }
+        let bytes = read.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_position(bytes);
+            bar.set_message(format!("{records} records"));
+        } else if let Some(total) = self.total.filter(|_| self.last_line.elapsed().as_secs() >= 5) {
+            self.last_line = std::time::Instant::now();
+            let share = bytes as f64 / total.max(1) as f64;
+            let eta = self.started.elapsed().as_secs_f64() * (1.0 - share) / share.max(1e-9);
+            eprintln!(
+                "syndic: {records} records, {:.0}% of the input read, about {eta:.0} s left",
+                share * 100.0
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 fn explain(input: &str, config: &CoreConfig) -> Result<()> {

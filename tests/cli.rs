@@ -285,3 +285,46 @@ fn the_demo_runs_and_accounts_for_every_record() {
     );
     assert!(count("dead-lettered") > 0, "the demo sample has bad records: {summary}");
 }
+
+#[test]
+fn dedup_reads_a_directory_of_gzip_and_zstd_files_as_the_same_articles_uncompressed() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("syndic-cli-inputs-{}", std::process::id()));
+    let parts = dir.join("parts");
+    std::fs::create_dir_all(&parts).unwrap();
+    let sample = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample.jsonl")).unwrap();
+    let records: Vec<&[u8]> = sample.split_inclusive(|&b| b == b'\n').collect();
+    let (first, second) = records.split_at(records.len() / 2);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&first.concat()).unwrap();
+    std::fs::write(parts.join("1.jsonl.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::write(
+        parts.join("2.jsonl.zst"),
+        zstd::encode_all(&second.concat()[..], 3).unwrap(),
+    )
+    .unwrap();
+    let run = |input: &std::path::Path, name: &str| {
+        let decisions = dir.join(format!("{name}.decisions.jsonl"));
+        let events = dir.join(format!("{name}.stories.jsonl"));
+        let out = syndic()
+            .args(["dedup", "--input"])
+            .arg(input)
+            .arg("--output")
+            .arg(&events)
+            .arg("--decisions")
+            .arg(&decisions)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (lines(&decisions), std::fs::read(&events).unwrap())
+    };
+    let plain = run(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample.jsonl")),
+        "plain",
+    );
+    let packed = run(&parts, "packed");
+    assert!(!plain.0.is_empty());
+    assert_eq!(plain.0, packed.0, "the same decisions");
+    assert!(plain.1 == packed.1, "the same story events");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
