@@ -129,8 +129,17 @@ enum Command {
         #[arg(long)]
         brokers: Option<String>,
         /// Topic to replay (kafka.input_topic).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "input")]
         input_topic: Option<String>,
+        /// Replay files instead of a topic: JSONL files, directories (their files in name
+        /// order), plain, gzip or zstd; with --output-dir no broker is needed.
+        #[arg(long, num_args = 1.., conflicts_with_all = ["from", "to"])]
+        input: Vec<String>,
+        /// The ingest time of lines of files (an undated article's date): an RFC 3339 time, so
+        /// that two replays of the same files write the same bytes; the first start's time when
+        /// omitted (kept in the checkpoint).
+        #[arg(long, requires = "input")]
+        ingest_time: Option<chrono::DateTime<chrono::FixedOffset>>,
         /// Start of the range: earliest, latest, offsets per partition (0:1200,1:900), or an
         /// RFC 3339 time (the first record at or after it, by the broker's offsets-for-times).
         #[arg(long, default_value = "earliest")]
@@ -555,6 +564,8 @@ fn run(cli: Cli) -> Result<()> {
             config,
             brokers,
             input_topic,
+            input,
+            ingest_time,
             from,
             to,
             output_suffix,
@@ -564,7 +575,7 @@ fn run(cli: Cli) -> Result<()> {
             checkpoint_interval_ms,
             http_address,
         } => {
-            use syndic::worker::replay::{ReplayOptions, Sink};
+            use syndic::worker::replay::{ReplayInput, ReplayOptions, Sink};
             let mut config = load_config(&config)?;
             if let Some(brokers) = brokers {
                 config.kafka.brokers = brokers;
@@ -588,9 +599,14 @@ fn run(cli: Cli) -> Result<()> {
                     config.kafka.input_topic
                 )),
             });
+            let input = if input.is_empty() {
+                ReplayInput::Topic { from, to }
+            } else {
+                ReplayInput::Files(syndic::tools::input::expand(&input)?)
+            };
             let options = ReplayOptions {
-                from,
-                to,
+                input,
+                ingest_time: ingest_time.map(|t| t.with_timezone(&chrono::Utc)),
                 sink,
                 checkpoint,
                 checkpoint_interval: std::time::Duration::from_millis(checkpoint_interval_ms),

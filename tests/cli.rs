@@ -328,3 +328,43 @@ fn dedup_reads_a_directory_of_gzip_and_zstd_files_as_the_same_articles_uncompres
     assert!(plain.1 == packed.1, "the same story events");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn replay_of_files_needs_no_broker_and_writes_the_same_bytes_twice_and_dedup_s_decisions() {
+    let dir = std::env::temp_dir().join(format!("syndic-cli-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample.jsonl");
+    let replay = |name: &str| {
+        let out_dir = dir.join(name);
+        let out = syndic()
+            .args([
+                "replay",
+                "--input",
+                sample,
+                "--ingest-time",
+                "2026-12-01T00:00:00Z",
+                "--output-dir",
+            ])
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        ["decisions.jsonl", "stories.jsonl", "dead-letters.jsonl"].map(|f| std::fs::read(out_dir.join(f)).unwrap())
+    };
+    let (first, second) = (replay("a"), replay("b"));
+    assert!(first == second, "two replays of the same files write the same bytes");
+    assert!(!first[2].is_empty(), "the sample's invalid records are dead-lettered");
+    let decisions = dir.join("dedup.decisions.jsonl");
+    let out = syndic()
+        .args(["dedup", "--input", sample, "--output", "/dev/null", "--decisions"])
+        .arg(&decisions)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        lines(&decisions),
+        lines(&dir.join("a").join("decisions.jsonl")),
+        "a replay of a file decides as dedup does"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -11,7 +11,6 @@
 //! and goes on, writing what an uninterrupted one would.
 
 use crate::config::CoreConfig;
-use crate::pipeline::engine::Engine;
 use crate::worker::clients::{client_config, create_topics, reach_cluster, GuardedContext};
 use crate::worker::config::{KafkaConfig, Role};
 use crate::worker::error::{client, kafka, WorkerError};
@@ -88,9 +87,11 @@ pub enum Sink {
 /// What `syndic replay` was asked.
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
-    pub from: Bound,
-    pub to: Bound,
+    pub input: ReplayInput,
     pub sink: Sink,
+    /// The ingest time of records that carry none (lines of files): given, or the first
+    /// start's, kept in the checkpoint.
+    pub ingest_time: Option<DateTime<Utc>>,
     /// Where the checkpoint is kept; removed when the replay completes.
     pub checkpoint: PathBuf,
     /// How often outputs are flushed and the checkpoint written: what an interruption costs
@@ -136,6 +137,8 @@ struct Checkpoint {
     done: u64,
     /// For a file sink, each file's length at `done` (what lies past it is cut on resume).
     file_lengths: BTreeMap<String, u64>,
+    /// The ingest time of records that carry none, in Unix milliseconds.
+    ingest_millis: i64,
 }
 
 /// A partition's buffered records over which it is paused, until it drains under a fifth.
@@ -149,46 +152,33 @@ pub async fn replay(
     telemetry: Telemetry,
 ) -> Result<ReplaySummary, WorkerError> {
     let kafka_config = &config.kafka;
-    if !reach_cluster(kafka_config, &telemetry.health, &mut shutdown).await? {
+    let needs_cluster =
+        matches!(options.input, ReplayInput::Topic { .. }) || matches!(options.sink, Sink::Topics { .. });
+    if needs_cluster && !reach_cluster(kafka_config, &telemetry.health, &mut shutdown).await? {
         return Ok(ReplaySummary::default());
     }
-    let settings = [
-        // librdkafka wants a group id to assign partitions; the replay never joins it, fetches
-        // its offsets or commits to it, so the broker never learns of it.
-        ("group.id", "syndic-replay-never-joined"),
-        ("enable.auto.commit", "false"),
-        ("enable.auto.offset.store", "false"),
-        ("enable.partition.eof", "false"),
-        ("isolation.level", "read_committed"),
-        crate::worker::clients::FETCH_QUEUE_BACKOFF,
-    ];
-    let consumer: BaseConsumer<GuardedContext> =
-        client_config(kafka_config, &settings, ("consumer", &kafka_config.consumer))?
-            .create_with_context(GuardedContext {
-                health: telemetry.health.clone(),
-            })
-            .map_err(client("replay consumer"))?;
-    let resolved = resolve(&consumer, &kafka_config.input_topic, &options.from, &options.to)?;
     let sink_name = match &options.sink {
         Sink::Topics { suffix } => format!("topics{suffix}"),
         Sink::Files { dir } => format!("files:{}", dir.display()),
     };
+    let (mut source, resolved) = Source::open(kafka_config, &options.input, &telemetry)?;
     let checkpoint = read_checkpoint(&options.checkpoint)?;
-    let (range, resumed_from, lengths) = match checkpoint {
+    let (range, resumed_from, lengths, ingest) = match checkpoint {
         Some(c) if c.range.topic == resolved.topic && c.sink == sink_name && same_start(&c.range, &resolved) => {
             info!(done = c.done, checkpoint = %options.checkpoint.display(), "resuming an interrupted replay: the records it wrote are decided again quietly");
-            (c.range, c.done, c.file_lengths)
+            (c.range, c.done, c.file_lengths, ingest_time(Some(c.ingest_millis)))
         }
         Some(_) => {
             return Err(WorkerError::Replay(format!(
-                "the checkpoint {} belongs to another replay (topic, range or sink differ): remove it to start afresh, or give --checkpoint another path",
+                "the checkpoint {} belongs to another replay (input, range or sink differ): remove it to start afresh, or give --checkpoint another path",
                 options.checkpoint.display()
             )))
         }
-        None => (resolved, 0, BTreeMap::new()),
+        None => (resolved, 0, BTreeMap::new(), options.ingest_time.unwrap_or_else(Utc::now)),
     };
+    source.start(&range)?;
     let total = range.records();
-    info!(topic = %range.topic, records = total, partitions = range.partitions.len(), "replaying a frozen range");
+    info!(input = %range.topic, records = total, partitions = range.partitions.len(), "replaying a frozen range");
     let mut writer = match &options.sink {
         Sink::Topics { suffix } => {
             let mut out = kafka_config.clone();
@@ -215,68 +205,60 @@ pub async fn replay(
     };
 
     let mut engine = config.engine()?;
-    let mut merge = Merge::new(&range);
-    let mut tpl = TopicPartitionList::new();
-    for &(partition, start, end) in &range.partitions {
-        if start < end {
-            tpl.add_partition_offset(&range.topic, partition, Offset::Offset(start))
-                .map_err(kafka("assigning the range"))?;
-        }
-    }
-    consumer.assign(&tpl).map_err(kafka("assigning the range"))?;
-
     let mut summary = ReplaySummary {
         records: total,
         ..Default::default()
     };
-    let mut progress = Progress::new(total, options.progress_bar);
+    let mut progress = Progress::new((total > 0).then_some(total), options.progress_bar);
     let mut seq = 0u64;
     let mut last_checkpoint = Instant::now();
-    while !merge.finished() {
+    loop {
         if shutdown.is_requested() {
             break;
         }
         if let Some(reason) = telemetry.health.refusal() {
             return Err(WorkerError::Refused(reason));
         }
-        // Poll on a blocking thread would cost a hop per batch; a short poll here keeps the
-        // loop responsive to shutdown and lets librdkafka's fetcher run meanwhile.
-        match consumer.poll(Duration::from_millis(50)) {
-            Some(Ok(message)) => merge.push(&consumer, &message)?,
-            Some(Err(error)) => return Err(WorkerError::Replay(format!("cannot read {}: {error}", range.topic))),
-            None => tokio::task::yield_now().await,
-        }
-        while let Some(record) = merge.pop(&consumer)? {
-            let ingest = ingest_time(record.timestamp_millis);
-            if seq < resumed_from {
-                let prepared = engine.preparer().prepare(&record.payload, ingest);
-                engine.decide_quietly(prepared);
-                summary.resumed += 1;
-            } else {
-                let outcome = engine.process(&record.payload, ingest);
-                summary.invalid += u64::from(outcome.invalid.is_some());
-                writer
-                    .write(
-                        DecidedRecord {
-                            consumed: record,
-                            outcome,
-                        },
-                        &mut engine,
-                    )
-                    .await?;
-                summary.written += 1;
+        let record = match source.next()? {
+            Next::Record(record) => record,
+            Next::Wait => {
+                tokio::task::yield_now().await;
+                continue;
             }
-            seq += 1;
-            progress.set(seq);
+            Next::End => {
+                summary.complete = true;
+                break;
+            }
+        };
+        // A record's timestamp is its ingest time; a file's lines all take the replay's.
+        let ingest = record.timestamp_millis.map_or(ingest, |ms| ingest_time(Some(ms)));
+        if seq < resumed_from {
+            let prepared = engine.preparer().prepare(&record.payload, ingest);
+            engine.decide_quietly(prepared);
+            summary.resumed += 1;
+        } else {
+            let outcome = engine.process(&record.payload, ingest);
+            summary.invalid += u64::from(outcome.invalid.is_some());
+            writer
+                .write(DecidedRecord {
+                    consumed: record,
+                    outcome,
+                })
+                .await?;
+            summary.written += 1;
         }
+        seq += 1;
+        progress.set(seq);
         if last_checkpoint.elapsed() >= options.checkpoint_interval && seq > resumed_from {
             let lengths = writer.flush().await?;
-            write_checkpoint(&options.checkpoint, &range, &sink_name, seq, lengths)?;
+            write_checkpoint(&options.checkpoint, &range, &sink_name, seq, lengths, ingest)?;
             last_checkpoint = Instant::now();
         }
     }
     let lengths = writer.flush().await?;
-    summary.complete = merge.finished();
+    if total == 0 {
+        summary.records = seq;
+    }
     progress.finish(&summary);
     if summary.complete {
         match std::fs::remove_file(&options.checkpoint) {
@@ -290,10 +272,188 @@ pub async fn replay(
             }
         }
     } else if seq > resumed_from {
-        write_checkpoint(&options.checkpoint, &range, &sink_name, seq, lengths)?;
+        write_checkpoint(&options.checkpoint, &range, &sink_name, seq, lengths, ingest)?;
         info!(done = seq, checkpoint = %options.checkpoint.display(), "replay interrupted; run the same command again to resume");
     }
     Ok(summary)
+}
+
+/// What a replay reads.
+#[derive(Debug, Clone)]
+pub enum ReplayInput {
+    /// A range of `kafka.input_topic`.
+    Topic { from: Bound, to: Bound },
+    /// Files, in order (see [`crate::tools::input`]).
+    Files(Vec<crate::tools::input::Input>),
+}
+
+enum Next {
+    Record(Consumed),
+    /// Nothing yet: the fetcher is on its way.
+    Wait,
+    End,
+}
+
+/// Where the records come from: a topic's partitions merged, or files line by line.
+enum Source {
+    Topic {
+        consumer: Box<BaseConsumer<GuardedContext>>,
+        merge: Merge,
+    },
+    Files {
+        inputs: Vec<crate::tools::input::Input>,
+        /// The input being read and its index; `None` before the first and after the last.
+        reading: Option<(usize, Box<dyn std::io::BufRead>)>,
+        next_input: usize,
+        line_no: u64,
+        read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+        line: Vec<u8>,
+    },
+}
+
+impl Source {
+    /// Opens the input and resolves its range (for files: their names).
+    fn open(
+        kafka_config: &KafkaConfig,
+        input: &ReplayInput,
+        telemetry: &Telemetry,
+    ) -> Result<(Self, Range), WorkerError> {
+        match input {
+            ReplayInput::Topic { from, to } => {
+                let settings = [
+                    // librdkafka wants a group id to assign partitions; the replay never joins
+                    // it, fetches its offsets or commits to it, so the broker never learns of it.
+                    ("group.id", "syndic-replay-never-joined"),
+                    ("enable.auto.commit", "false"),
+                    ("enable.auto.offset.store", "false"),
+                    ("enable.partition.eof", "false"),
+                    ("isolation.level", "read_committed"),
+                    crate::worker::clients::FETCH_QUEUE_BACKOFF,
+                ];
+                let consumer: BaseConsumer<GuardedContext> =
+                    client_config(kafka_config, &settings, ("consumer", &kafka_config.consumer))?
+                        .create_with_context(GuardedContext {
+                            health: telemetry.health.clone(),
+                        })
+                        .map_err(client("replay consumer"))?;
+                let range = resolve(&consumer, &kafka_config.input_topic, from, to)?;
+                let merge = Merge::new(&range);
+                Ok((
+                    Source::Topic {
+                        consumer: Box::new(consumer),
+                        merge,
+                    },
+                    range,
+                ))
+            }
+            ReplayInput::Files(inputs) => {
+                let names: Vec<String> = inputs.iter().map(|i| i.name()).collect();
+                let range = Range {
+                    topic: format!("files:{}", names.join(",")),
+                    partitions: Vec::new(),
+                };
+                Ok((
+                    Source::Files {
+                        inputs: inputs.clone(),
+                        reading: None,
+                        next_input: 0,
+                        line_no: 0,
+                        read: Default::default(),
+                        line: Vec::new(),
+                    },
+                    range,
+                ))
+            }
+        }
+    }
+
+    /// Starts reading the range (the one kept in a checkpoint, when resuming).
+    fn start(&mut self, range: &Range) -> Result<(), WorkerError> {
+        if let Source::Topic { consumer, merge } = self {
+            *merge = Merge::new(range);
+            let mut tpl = TopicPartitionList::new();
+            for &(partition, start, end) in &range.partitions {
+                if start < end {
+                    tpl.add_partition_offset(&range.topic, partition, Offset::Offset(start))
+                        .map_err(kafka("assigning the range"))?;
+                }
+            }
+            consumer.assign(&tpl).map_err(kafka("assigning the range"))?;
+        }
+        Ok(())
+    }
+
+    fn next(&mut self) -> Result<Next, WorkerError> {
+        match self {
+            Source::Topic { consumer, merge } => {
+                if let Some(record) = merge.pop(consumer)? {
+                    return Ok(Next::Record(record));
+                }
+                if merge.finished() {
+                    return Ok(Next::End);
+                }
+                match consumer.poll(Duration::from_millis(50)) {
+                    Some(Ok(message)) => merge.push(consumer, &message)?,
+                    Some(Err(error)) => {
+                        return Err(WorkerError::Replay(format!("cannot read {}: {error}", merge.topic)))
+                    }
+                    None => {}
+                }
+                Ok(match merge.pop(consumer)? {
+                    Some(record) => Next::Record(record),
+                    None => Next::Wait,
+                })
+            }
+            Source::Files {
+                inputs,
+                reading,
+                next_input,
+                line_no,
+                read,
+                line,
+            } => loop {
+                let Some((index, reader)) = reading else {
+                    if *next_input >= inputs.len() {
+                        return Ok(Next::End);
+                    }
+                    let opened = crate::tools::input::open(&inputs[*next_input], read)
+                        .map_err(|e| WorkerError::Replay(e.to_string()))?;
+                    *reading = Some((*next_input, opened));
+                    *next_input += 1;
+                    *line_no = 0;
+                    continue;
+                };
+                line.clear();
+                let name = inputs[*index].name();
+                let n = reader
+                    .read_until(b'\n', line)
+                    .map_err(|e| WorkerError::Replay(format!("cannot read {name}: {e}")))?;
+                if n == 0 {
+                    *reading = None;
+                    continue;
+                }
+                *line_no += 1;
+                let record = line.strip_suffix(b"\n").unwrap_or(line);
+                let record = record.strip_suffix(b"\r").unwrap_or(record);
+                if record.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                return Ok(Next::Record(Consumed {
+                    partition: 0,
+                    offset: *line_no as i64,
+                    generation: 0,
+                    key: None,
+                    payload: record.to_vec(),
+                    timestamp_millis: None,
+                    source: Some(crate::worker::messages::Source {
+                        topic: name,
+                        partition: 0,
+                        offset: *line_no as i64,
+                    }),
+                }));
+            },
+        }
+    }
 }
 
 /// Whether a checkpoint's range starts where the new command's does (its end was frozen at the
@@ -506,7 +666,7 @@ struct TopicWriter {
 }
 
 impl Writer {
-    async fn write(&mut self, record: DecidedRecord, _engine: &mut Engine) -> Result<(), WorkerError> {
+    async fn write(&mut self, record: DecidedRecord) -> Result<(), WorkerError> {
         match self {
             Writer::Topics(w) => {
                 let seq = w.publisher.begin(InFlightRecord {
@@ -664,12 +824,14 @@ fn write_checkpoint(
     sink: &str,
     done: u64,
     file_lengths: BTreeMap<String, u64>,
+    ingest_time: DateTime<Utc>,
 ) -> Result<(), WorkerError> {
     let checkpoint = Checkpoint {
         range: range.clone(),
         sink: sink.to_string(),
         done,
         file_lengths,
+        ingest_millis: ingest_time.timestamp_millis(),
     };
     let failed = |e: std::io::Error| {
         WorkerError::Replay(format!(
@@ -686,19 +848,27 @@ fn write_checkpoint(
 /// Progress: a bar with records, rate and ETA on a terminal; a log line every 5 s otherwise.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
-    total: u64,
+    total: Option<u64>,
     done: u64,
     started: Instant,
     last_line: Instant,
 }
 
 impl Progress {
-    fn new(total: u64, on_terminal: bool) -> Self {
+    /// `total`: the records of the range, when known (files are not counted ahead).
+    fn new(total: Option<u64>, on_terminal: bool) -> Self {
         let bar = on_terminal.then(|| {
-            let bar = indicatif::ProgressBar::new(total);
-            if let Ok(style) =
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} records  {per_sec}  ETA {eta}")
-            {
+            let (bar, template) = match total {
+                Some(total) => (
+                    indicatif::ProgressBar::new(total),
+                    "{bar:40} {pos}/{len} records  {per_sec}  ETA {eta}",
+                ),
+                None => (
+                    indicatif::ProgressBar::new_spinner(),
+                    "{spinner} {pos} records  {per_sec}",
+                ),
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
                 bar.set_style(style);
             }
             bar
@@ -721,14 +891,13 @@ impl Progress {
         } else if self.last_line.elapsed() >= Duration::from_secs(5) {
             self.last_line = Instant::now();
             let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-            let eta = (self.total.saturating_sub(done)) as f64 / rate.max(1e-9);
-            info!(
-                done,
-                total = self.total,
-                rate = rate as u64,
-                eta_secs = eta as u64,
-                "replaying"
-            );
+            match self.total {
+                Some(total) => {
+                    let eta = total.saturating_sub(done) as f64 / rate.max(1e-9);
+                    info!(done, total, rate = rate as u64, eta_secs = eta as u64, "replaying");
+                }
+                None => info!(done, rate = rate as u64, "replaying"),
+            }
         }
     }
 
