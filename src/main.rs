@@ -31,6 +31,10 @@ enum Command {
         /// Configuration file (TOML); built-in defaults when omitted, see config/syndic.toml.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Threads that prepare (parse, normalize, fingerprint) while one decides, in input
+        /// order: the output is the same for any number. 0: one per core.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
     /// Score the engine on labelled articles: pair precision, recall, F1, and the errors. The
     /// articles are fed as `syndic dedup` feeds them, in the file's own order unless --shuffle
@@ -165,6 +169,10 @@ enum Command {
         /// How often outputs are flushed and the checkpoint written, in milliseconds.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
         checkpoint_interval_ms: u64,
+        /// Threads that prepare (parse, normalize, fingerprint) while one decides, in merge
+        /// order: the output is the same for any number. 0: one per core.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
         /// Serve /metrics, /healthz and /readyz on this address; none by default, so that a
         /// replay runs beside a live worker on the same host.
         #[arg(long)]
@@ -287,7 +295,7 @@ fn for_each_record(input: &str, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> 
     }
 }
 
-fn dedup(input: &[String], output: &str, decisions: &str, config: CoreConfig) -> Result<()> {
+fn dedup(input: &[String], output: &str, decisions: &str, threads: usize, config: CoreConfig) -> Result<()> {
     use syndic::tools::input;
     let mut engine = config.engine()?;
     if decisions == output {
@@ -300,22 +308,34 @@ fn dedup(input: &[String], output: &str, decisions: &str, config: CoreConfig) ->
     let mut event_json = Vec::new();
     let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut progress = ByteProgress::new(input::total_bytes(&inputs));
-    input::for_each_line::<anyhow::Error>(&inputs, &read, |name, line_no, record| {
-        let outcome = engine.process(record, chrono::Utc::now());
-        if let Some(reason) = &outcome.decision.reason {
-            eprintln!("syndic: {name}:{line_no}: invalid record: {reason}");
-        }
-        progress.update(&read, engine.counters().records);
-        serde_json::to_writer(&mut decisions_out, &outcome.decision)?;
-        decisions_out.write_all(b"\n")?;
-        if let Some(event) = &outcome.event {
-            event_json.clear();
-            event.write_json(&mut event_json)?;
-            event_json.push(b'\n');
-            events.write_all(&event_json)?;
-        }
-        Ok(())
-    })?;
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let preparer = engine.preparer();
+    syndic::tools::parallel::prepare_lines::<anyhow::Error>(
+        &inputs,
+        &read,
+        &preparer,
+        threads,
+        chrono::Utc::now,
+        |line| {
+            let outcome = engine.decide(line.prepared);
+            if let Some(reason) = &outcome.decision.reason {
+                eprintln!("syndic: {}:{}: invalid record: {reason}", line.input, line.line_no);
+            }
+            progress.update(&read, engine.counters().records);
+            serde_json::to_writer(&mut decisions_out, &outcome.decision)?;
+            decisions_out.write_all(b"\n")?;
+            if let Some(event) = &outcome.event {
+                event_json.clear();
+                event.write_json(&mut event_json)?;
+                event_json.push(b'\n');
+                events.write_all(&event_json)?;
+            }
+            Ok(())
+        },
+    )?;
     events.flush()?;
     decisions_out.flush()?;
     progress.finish();
@@ -462,7 +482,8 @@ fn run(cli: Cli) -> Result<()> {
             output,
             decisions,
             config,
-        } => dedup(&input, &output, &decisions, load_config(&config)?),
+            threads,
+        } => dedup(&input, &output, &decisions, threads, load_config(&config)?),
         Command::Eval {
             input,
             shuffle,
@@ -573,6 +594,7 @@ fn run(cli: Cli) -> Result<()> {
             allow_live_output,
             checkpoint,
             checkpoint_interval_ms,
+            threads,
             http_address,
         } => {
             use syndic::worker::replay::{ReplayInput, ReplayOptions, Sink};
@@ -611,6 +633,10 @@ fn run(cli: Cli) -> Result<()> {
                 checkpoint,
                 checkpoint_interval: std::time::Duration::from_millis(checkpoint_interval_ms),
                 progress_bar: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                threads: match threads {
+                    0 => std::thread::available_parallelism().map_or(1, usize::from),
+                    n => n,
+                },
             };
             init_logging(&config.log);
             let summary = runtime()?.block_on(async {

@@ -18,6 +18,8 @@ pub enum InputError {
     },
     #[error("input directory {0} holds no files: give files, or a directory of JSONL files")]
     EmptyDirectory(String),
+    #[error("cannot start a thread to read or prepare the input: {0} (check the process's thread limit, or give --threads 1)")]
+    Thread(#[source] std::io::Error),
 }
 
 /// One input as named on the command line, directories expanded.

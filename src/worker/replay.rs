@@ -15,8 +15,9 @@ use crate::worker::clients::{client_config, create_topics, reach_cluster, Guarde
 use crate::worker::config::{KafkaConfig, Role};
 use crate::worker::error::{client, kafka, WorkerError};
 use crate::worker::http::Telemetry;
-use crate::worker::messages::{ingest_time, Consumed, DecidedRecord};
+use crate::worker::messages::{ingest_time, Consumed, DecidedRecord, PreparedRecord};
 use crate::worker::outputs::publish_decided;
+use crate::worker::prepare_pool::{PreparePool, PIPELINE_DEPTH};
 use crate::worker::publish::{InFlightRecord, Publisher};
 use crate::worker::shutdown::Shutdown;
 use chrono::{DateTime, Utc};
@@ -99,6 +100,8 @@ pub struct ReplayOptions {
     pub checkpoint_interval: Duration,
     /// A progress bar on a terminal; a log line every few seconds otherwise.
     pub progress_bar: bool,
+    /// Threads that prepare while one decides (at least 1).
+    pub threads: usize,
 }
 
 /// What a replay did.
@@ -176,7 +179,7 @@ pub async fn replay(
         }
         None => (resolved, 0, BTreeMap::new(), options.ingest_time.unwrap_or_else(Utc::now)),
     };
-    source.start(&range)?;
+    source.start(&range, ingest)?;
     let total = range.records();
     info!(input = %range.topic, records = total, partitions = range.partitions.len(), "replaying a frozen range");
     let mut writer = match &options.sink {
@@ -212,6 +215,9 @@ pub async fn replay(
     let mut progress = Progress::new((total > 0).then_some(total), options.progress_bar);
     let mut seq = 0u64;
     let mut last_checkpoint = Instant::now();
+    // The stateless stages on threads of their own, records back in merge order.
+    let mut pool = PreparePool::start(engine.preparer(), options.threads)?;
+    let mut ended = false;
     loop {
         if shutdown.is_requested() {
             break;
@@ -219,32 +225,31 @@ pub async fn replay(
         if let Some(reason) = telemetry.health.refusal() {
             return Err(WorkerError::Refused(reason));
         }
-        let record = match source.next()? {
-            Next::Record(record) => record,
-            Next::Wait => {
-                tokio::task::yield_now().await;
-                continue;
+        while !ended && pool.held() + 1 < PIPELINE_DEPTH {
+            match source.next()? {
+                Next::Record(record) => pool.send(record)?,
+                Next::Wait => break,
+                Next::End => ended = true,
             }
-            Next::End => {
+        }
+        if pool.held() == 0 {
+            if ended {
                 summary.complete = true;
                 break;
             }
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let Some(PreparedRecord { consumed, prepared, .. }) = pool.recv().await else {
+            return Err(WorkerError::PrepareStopped);
         };
-        // A record's timestamp is its ingest time; a file's lines all take the replay's.
-        let ingest = record.timestamp_millis.map_or(ingest, |ms| ingest_time(Some(ms)));
         if seq < resumed_from {
-            let prepared = engine.preparer().prepare(&record.payload, ingest);
             engine.decide_quietly(prepared);
             summary.resumed += 1;
         } else {
-            let outcome = engine.process(&record.payload, ingest);
+            let outcome = engine.decide(prepared);
             summary.invalid += u64::from(outcome.invalid.is_some());
-            writer
-                .write(DecidedRecord {
-                    consumed: record,
-                    outcome,
-                })
-                .await?;
+            writer.write(DecidedRecord { consumed, outcome }).await?;
             summary.written += 1;
         }
         seq += 1;
@@ -308,6 +313,8 @@ enum Source {
         line_no: u64,
         read: std::sync::Arc<std::sync::atomic::AtomicU64>,
         line: Vec<u8>,
+        /// The time every line is given (records of a topic carry their own).
+        ingest_millis: i64,
     },
 }
 
@@ -360,6 +367,7 @@ impl Source {
                         line_no: 0,
                         read: Default::default(),
                         line: Vec::new(),
+                        ingest_millis: 0,
                     },
                     range,
                 ))
@@ -367,8 +375,12 @@ impl Source {
         }
     }
 
-    /// Starts reading the range (the one kept in a checkpoint, when resuming).
-    fn start(&mut self, range: &Range) -> Result<(), WorkerError> {
+    /// Starts reading the range (the one kept in a checkpoint, when resuming); lines of files
+    /// take `ingest` as their time.
+    fn start(&mut self, range: &Range, ingest: DateTime<Utc>) -> Result<(), WorkerError> {
+        if let Source::Files { ingest_millis, .. } = self {
+            *ingest_millis = ingest.timestamp_millis();
+        }
         if let Source::Topic { consumer, merge } = self {
             *merge = Merge::new(range);
             let mut tpl = TopicPartitionList::new();
@@ -411,6 +423,7 @@ impl Source {
                 line_no,
                 read,
                 line,
+                ingest_millis,
             } => loop {
                 let Some((index, reader)) = reading else {
                     if *next_input >= inputs.len() {
@@ -444,7 +457,7 @@ impl Source {
                     generation: 0,
                     key: None,
                     payload: record.to_vec(),
-                    timestamp_millis: None,
+                    timestamp_millis: Some(*ingest_millis),
                     source: Some(crate::worker::messages::Source {
                         topic: name,
                         partition: 0,
