@@ -376,13 +376,24 @@ fn dedup_and_replay_write_the_same_bytes_on_one_thread_and_on_three() {
     std::fs::create_dir_all(&dir).unwrap();
     let corpus = dir.join("corpus.jsonl");
     let out = syndic()
-        .args(["generate", "--articles", "4000", "--seed", "8", "--with-invalid", "--output"])
+        .args([
+            "generate",
+            "--articles",
+            "4000",
+            "--seed",
+            "8",
+            "--with-invalid",
+            "--output",
+        ])
         .arg(&corpus)
         .output()
         .unwrap();
     assert!(out.status.success());
     let run = |threads: &str| {
-        let (events, decisions) = (dir.join(format!("events-{threads}")), dir.join(format!("decisions-{threads}")));
+        let (events, decisions) = (
+            dir.join(format!("events-{threads}")),
+            dir.join(format!("decisions-{threads}")),
+        );
         let out = syndic()
             .args(["dedup", "--threads", threads, "--input"])
             .arg(&corpus)
@@ -395,7 +406,14 @@ fn dedup_and_replay_write_the_same_bytes_on_one_thread_and_on_three() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let replayed = dir.join(format!("replay-{threads}"));
         let out = syndic()
-            .args(["replay", "--threads", threads, "--ingest-time", "2026-12-01T00:00:00Z", "--input"])
+            .args([
+                "replay",
+                "--threads",
+                threads,
+                "--ingest-time",
+                "2026-12-01T00:00:00Z",
+                "--input",
+            ])
             .arg(&corpus)
             .arg("--output-dir")
             .arg(&replayed)
@@ -409,6 +427,9 @@ fn dedup_and_replay_write_the_same_bytes_on_one_thread_and_on_three() {
     };
     let one = run("1");
     assert!(!one.0.is_empty() && !one.1.is_empty());
-    assert!(one == run("3"), "the same decisions and story events on one thread and on three");
+    assert!(
+        one == run("3"),
+        "the same decisions and story events on one thread and on three"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
