@@ -2,7 +2,8 @@
 //! baseline that consumes and produces the same records with the same clients and offset
 //! handling but no processing. Run it with `scripts/bench-e2e` (which starts the broker).
 //!
-//! Sides, in one run: `passthrough`; `standalone` (one process, its own view); `both` (the
+//! Sides, in one run: `passthrough`; `standalone` (one process, its own view); `replay` (a
+//! backfill of the whole input into `.replay` topics, `syndic replay`); `both` (the
 //! default role: prepare and decide through the fingerprint topic) with 1, 2 and 3 replicas,
 //! each replica a worker of its own in this process. CPU seconds are this process's (user and
 //! system) while the workers ran, per record: the broker's are not in them.
@@ -238,6 +239,32 @@ async fn run_side(config: &CoreConfig, mode: Mode, replicas: usize) -> u64 {
     consumed
 }
 
+const REPLAY_SUFFIX: &str = ".replay";
+
+/// `syndic replay` of the whole input into topics of its own; returns the records replayed.
+async fn replay_side(config: &CoreConfig) -> u64 {
+    use syndic::worker::replay::{Bound, ReplayInput, ReplayOptions, Sink};
+    let options = ReplayOptions {
+        input: ReplayInput::Topic {
+            from: Bound::Earliest,
+            to: Bound::Latest,
+        },
+        sink: Sink::Topics {
+            suffix: REPLAY_SUFFIX.to_string(),
+        },
+        ingest_time: None,
+        checkpoint: std::env::temp_dir().join(format!("syndic-bench-replay-{}.json", now_ms())),
+        checkpoint_interval: Duration::from_secs(1),
+        progress_bar: false,
+        threads: std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let (_trigger, shutdown) = syndic::worker::shutdown::channel();
+    let summary = syndic::worker::replay::replay(config.clone(), options, shutdown, telemetry())
+        .await
+        .expect("replay ran");
+    summary.written
+}
+
 /// Deletes the topics of a finished phase: each run writes gigabytes to new topics, and a few
 /// runs without this fill the disk under the broker.
 async fn delete_topics_of(config: &CoreConfig) {
@@ -246,12 +273,16 @@ async fn delete_topics_of(config: &CoreConfig) {
         .set("bootstrap.servers", &k.brokers)
         .create()
         .expect("admin client");
+    let replayed = [&k.decisions_topic, &k.stories_topic, &k.dlq_topic].map(|t| format!("{t}{REPLAY_SUFFIX}"));
     let topics = [
         &*k.input_topic,
         &*k.decisions_topic,
         &*k.stories_topic,
         &*k.dlq_topic,
         &*k.fingerprints_topic,
+        &*replayed[0],
+        &*replayed[1],
+        &*replayed[2],
     ];
     if let Err(e) = admin.delete_topics(&topics, &AdminOptions::new()).await {
         eprintln!("could not delete the benchmark's topics {topics:?}: {e}; `scripts/kafka reset` frees the space");
@@ -288,6 +319,7 @@ async fn main() {
     let sides = [
         ("passthrough", Mode::Passthrough, Role::Standalone, 1),
         ("standalone", Mode::Dedup, Role::Standalone, 1),
+        ("replay", Mode::Dedup, Role::Standalone, 1),
         ("both-1", Mode::Dedup, Role::Both, 1),
         ("both-2", Mode::Dedup, Role::Both, 2),
         ("both-3", Mode::Dedup, Role::Both, 3),
@@ -306,9 +338,16 @@ async fn main() {
         // A mark for profilers (`perf record -a` from here on sees the throughput phase only).
         println!("{name:<12} input produced; draining it");
         let cpu_before = cpu_seconds();
-        let consumed = run_side(&c, mode, replicas).await;
+        let (consumed, decisions) = if name == "replay" {
+            (
+                replay_side(&c).await,
+                format!("{}{REPLAY_SUFFIX}", c.kafka.decisions_topic),
+            )
+        } else {
+            (run_side(&c, mode, replicas).await, c.kafka.decisions_topic.clone())
+        };
         let cpu = cpu_seconds() - cpu_before;
-        let outputs = read_timestamps(&brokers, &c.kafka.decisions_topic);
+        let outputs = read_timestamps(&brokers, &decisions);
         let first = outputs.iter().map(|o| o.1).min().unwrap_or(0);
         let last = outputs.iter().map(|o| o.1).max().unwrap_or(0);
         let throughput = outputs.len() as f64 / ((last - first).max(1) as f64 / 1000.0);
@@ -355,7 +394,7 @@ async fn main() {
         }
         delete_topics_of(&c).await;
 
-        if m == 0 || replicas > 1 {
+        if m == 0 || replicas > 1 || name == "replay" {
             continue;
         }
         let mut c = config(&brokers, &format!("{name}-lat-{run_id}"));
