@@ -119,9 +119,9 @@ enum Command {
     /// Backfill: decide a range of a topic again, with a dedup view of its own, and exit at the
     /// range's end. The range is frozen at start, so producers writing on do not prolong it. It
     /// reads by assignment: no consumer group is joined, committed to or left behind, so the
-    /// live workers are untouched. Partitions are merged in (Kafka timestamp, partition, offset)
-    /// order and an undated article takes its record's timestamp: two replays of a range write
-    /// the same bytes. Say where it writes: --output-suffix (topics of its own), --output-dir
+    /// live workers are untouched. Partitions are merged in (Kafka timestamp, payload hash,
+    /// partition, offset) order and an undated article takes its record's timestamp: two
+    /// replays of a range write the same bytes, whatever the topic's partition count. Say where it writes: --output-suffix (topics of its own), --output-dir
     /// (files), or --allow-live-output. Interrupted (SIGTERM, a crash), the same command
     /// resumes from its checkpoint and writes what an uninterrupted run would. A progress bar
     /// on a terminal, a log line every 5 s otherwise. See docs/worker.md, "Replays".

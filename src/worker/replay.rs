@@ -4,7 +4,7 @@
 //! partition, or a time) and frozen, so a replay ends by itself while producers keep writing.
 //! It reads by partition assignment with no consumer group: it commits nothing and leaves no
 //! group behind. Records are merged across partitions in one defined order, (Kafka timestamp,
-//! partition, offset), and decided by one engine whose ingest time is the record's timestamp,
+//! payload hash, partition, offset), and decided by one engine whose ingest time is the record's timestamp,
 //! so two replays of a range write the same bytes. Its outputs go to topics of its own (a
 //! suffix), to files, or to the live topics only when asked. A checkpoint file records how many
 //! records of the merge order are written: an interrupted replay decides those again quietly
@@ -553,7 +553,7 @@ fn offset_for_time(
     })
 }
 
-/// Merges the partitions' records in (timestamp, partition, offset) order: a record is given
+/// Merges the partitions' records in (timestamp, payload hash, partition, offset) order: a record is given
 /// out once every partition not yet at its end has one buffered to compare it with.
 struct Merge {
     /// Per partition: its buffered records, the next offset to take, and its end.
@@ -562,7 +562,8 @@ struct Merge {
 }
 
 struct Lane {
-    buffered: VecDeque<Consumed>,
+    /// Records taken from the partition, each with the hash of its payload.
+    buffered: VecDeque<(u64, Consumed)>,
     next: i64,
     end: i64,
     paused: bool,
@@ -609,15 +610,19 @@ impl Merge {
         if message.offset() >= lane.end || message.offset() < lane.next {
             return Ok(());
         }
-        lane.buffered.push_back(Consumed {
-            partition: message.partition(),
-            offset: message.offset(),
-            generation: 0,
-            key: message.key().map(<[u8]>::to_vec),
-            payload: message.payload().unwrap_or_default().to_vec(),
-            timestamp_millis: message.timestamp().to_millis(),
-            source: None,
-        });
+        let payload = message.payload().unwrap_or_default();
+        lane.buffered.push_back((
+            xxhash_rust::xxh3::xxh3_64(payload),
+            Consumed {
+                partition: message.partition(),
+                offset: message.offset(),
+                generation: 0,
+                key: message.key().map(<[u8]>::to_vec),
+                payload: payload.to_vec(),
+                timestamp_millis: message.timestamp().to_millis(),
+                source: None,
+            },
+        ));
         lane.next = message.offset() + 1;
         if lane.buffered.len() >= BUFFER_PAUSE && !lane.paused {
             lane.paused = true;
@@ -637,30 +642,53 @@ impl Merge {
         result.map_err(kafka("pausing a partition of the replay"))
     }
 
-    /// The next record in merge order, when it can be known.
+    /// The next record in merge order, when it can be known. Records of the earliest time
+    /// buffered go first, and among them the least (payload hash, partition, offset): so that
+    /// the same records in a topic of another partition count come in the same order, a time's
+    /// records are given out only once every partition has shown one past it (each
+    /// partition's times rising, as one producer's or the broker's append times do).
     fn pop(&mut self, consumer: &BaseConsumer<GuardedContext>) -> Result<Option<Consumed>, WorkerError> {
-        let mut best: Option<(i64, i32, i64)> = None;
-        for (&partition, lane) in &self.partitions {
+        let time = |record: &Consumed| record.timestamp_millis.unwrap_or(-1);
+        let mut earliest: Option<i64> = None;
+        for lane in self.partitions.values() {
             match lane.buffered.front() {
-                Some(head) => {
-                    let key = (head.timestamp_millis.unwrap_or(-1), partition, head.offset);
-                    if best.is_none_or(|b| key < b) {
-                        best = Some(key);
-                    }
-                }
+                Some((_, head)) => earliest = Some(earliest.map_or(time(head), |t| t.min(time(head)))),
                 // A partition with more to come and nothing buffered: its next record could
                 // come first.
                 None if lane.next < lane.end => return Ok(None),
                 None => {}
             }
         }
-        let Some((_, partition, _)) = best else {
+        let Some(t) = earliest else {
+            return Ok(None);
+        };
+        for lane in self.partitions.values() {
+            // More of time `t` may follow in this partition (a paused one is not waited for:
+            // its buffer is full of it).
+            let shown_past = lane.buffered.back().is_some_and(|(_, last)| time(last) > t);
+            if lane.next < lane.end && !shown_past && !lane.paused {
+                return Ok(None);
+            }
+        }
+        let mut best: Option<((u64, i32, i64), i32, usize)> = None;
+        for (&partition, lane) in &self.partitions {
+            for (i, (hash, record)) in lane.buffered.iter().enumerate() {
+                if time(record) != t {
+                    break;
+                }
+                let key = (*hash, partition, record.offset);
+                if best.is_none_or(|(b, _, _)| key < b) {
+                    best = Some((key, partition, i));
+                }
+            }
+        }
+        let Some((_, partition, index)) = best else {
             return Ok(None);
         };
         let Some(lane) = self.partitions.get_mut(&partition) else {
             return Ok(None);
         };
-        let record = lane.buffered.pop_front();
+        let record = lane.buffered.remove(index).map(|(_, record)| record);
         if lane.paused && lane.buffered.len() < BUFFER_PAUSE / 5 {
             lane.paused = false;
             self.pause(consumer, partition, false)?;
