@@ -1377,7 +1377,10 @@ fn three_workers_in_the_default_role_share_one_dedup_view() {
     for worker in &mut workers {
         wait_success(worker, Duration::from_secs(300), "worker");
     }
-    assert_the_decider_decided_the_log(&setup, &setup.fingerprints, records.len(), Repeats::None);
+    // The first worker to join decides alone until the others' join moves the fingerprint
+    // partition (seen: 3 s in, 15,871 records decided): the records after its last commit are
+    // decided again by the next decider, at least once, and must carry the same content.
+    assert_the_decider_decided_the_log(&setup, &setup.fingerprints, records.len(), Repeats::SameContent);
 
     let story_of: HashMap<String, String> = setup
         .decisions()
