@@ -181,6 +181,41 @@ impl CoreConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.pipeline().validate()?;
         let range = |key, value: String, expected| Err(ConfigError::Range(InvalidSetting { key, value, expected }));
+        if self.kafka.brokers.split(',').all(|b| b.trim().is_empty()) {
+            return range(
+                "kafka.brokers",
+                format!("{:?}", self.kafka.brokers),
+                "host:port of one or more brokers, comma-separated (e.g. \"b1:9092,b2:9092\")",
+            );
+        }
+        if self.kafka.topic_partitions < 1 {
+            return range(
+                "kafka.topic_partitions",
+                self.kafka.topic_partitions.to_string(),
+                "at least 1",
+            );
+        }
+        if self.kafka.topic_replication < 1 && self.kafka.topic_replication != -1 {
+            return range(
+                "kafka.topic_replication",
+                self.kafka.topic_replication.to_string(),
+                "at least 1, or -1 for the broker's default",
+            );
+        }
+        if self.kafka.shutdown_timeout_secs == 0 {
+            return range(
+                "kafka.shutdown_timeout_secs",
+                "0".into(),
+                "at least 1 (seconds to finish in-flight records at shutdown)",
+            );
+        }
+        if !is_log_filter(&self.log.level) {
+            return range(
+                "log.level",
+                format!("{:?}", self.log.level),
+                "a level (trace, debug, info, warn, error, off) or comma-separated target=level directives, e.g. \"info\" or \"syndic=debug,rdkafka=warn\"",
+            );
+        }
         if self.kafka.max_in_flight == 0 {
             return range("kafka.max_in_flight", "0".into(), "at least 1");
         }
@@ -308,6 +343,18 @@ impl CoreConfig {
 
 /// Whether Kafka accepts `name` as a topic name (its `Topic.validate`): checked at start so that
 /// a typo fails with the key that holds it, not as produce errors retried forever.
+/// Whether `filter` is a level or `target=level` directives: `tracing`'s own parser takes any
+/// word as a target, so a misspelt level such as "loud" would pass it and silence every log.
+fn is_log_filter(filter: &str) -> bool {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let is_level = |word: &str| LEVELS.contains(&word.trim().to_ascii_lowercase().as_str());
+    !filter.trim().is_empty()
+        && filter.split(',').all(|directive| match directive.split_once('=') {
+            Some((target, level)) => !target.trim().is_empty() && is_level(level),
+            None => is_level(directive),
+        })
+}
+
 fn is_topic_name(name: &str) -> bool {
     (1..=249).contains(&name.len())
         && name != "."
@@ -374,6 +421,31 @@ mod tests {
             err.to_string().contains("broker") && err.to_string().contains("SYNDIC_KAFKA_BROKER"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_refused_with_the_key_and_what_it_takes() {
+        let check = |toml: &str| CoreConfig::from_toml(toml, Path::new("x.toml")).map(|_| ());
+        for (toml, key) in [
+            ("[log]\nlevel = \"loud\"\n", "log.level"),
+            ("[log]\nlevel = \"syndic=loud\"\n", "log.level"),
+            ("[log]\nlevel = \"\"\n", "log.level"),
+            ("[kafka]\nbrokers = \"\"\n", "kafka.brokers"),
+            ("[kafka]\nbrokers = \" , \"\n", "kafka.brokers"),
+            ("[kafka]\ntopic_partitions = 0\n", "kafka.topic_partitions"),
+            ("[kafka]\ntopic_replication = 0\n", "kafka.topic_replication"),
+            ("[kafka]\nshutdown_timeout_secs = 0\n", "kafka.shutdown_timeout_secs"),
+        ] {
+            let err = check(toml).expect_err(toml).to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+        for fine in [
+            "[log]\nlevel = \"debug\"\n",
+            "[log]\nlevel = \"syndic=debug,rdkafka=warn\"\n",
+            "[kafka]\ntopic_replication = -1\n",
+        ] {
+            check(fine).expect(fine);
+        }
     }
 
     #[test]
