@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use syndic::config::CoreConfig;
 
@@ -253,15 +253,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-fn open_input(path: &str) -> Result<Box<dyn BufRead>> {
-    if path == "-" {
-        Ok(Box::new(std::io::stdin().lock()))
-    } else {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot open input {path}"))?;
-        Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
-    }
-}
-
 fn open_output(path: &str) -> Result<Box<dyn Write>> {
     if path == "-" {
         Ok(Box::new(BufWriter::new(std::io::stdout().lock())))
@@ -271,28 +262,13 @@ fn open_output(path: &str) -> Result<Box<dyn Write>> {
     }
 }
 
-/// Calls `f` with each record of the JSONL `input` (`-` for stdin) and its line number: every
-/// line without its line end, blank lines skipped.
+/// Calls `f` with each record of the JSONL `input` (`-` for stdin; plain, gzip or zstd) and its
+/// line number: every line without its line end, blank lines skipped, as `dedup` reads them.
 fn for_each_record(input: &str, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
-    let mut reader = open_input(input)?;
-    let mut line = Vec::new();
-    let mut line_no = 0u64;
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("reading {input}"))?;
-        if n == 0 {
-            return Ok(());
-        }
-        line_no += 1;
-        let record = line.strip_suffix(b"\n").unwrap_or(&line);
-        let record = record.strip_suffix(b"\r").unwrap_or(record);
-        if record.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        f(line_no, record)?;
-    }
+    use syndic::tools::input;
+    let inputs = input::expand(&[input.to_string()])?;
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    input::for_each_line::<anyhow::Error>(&inputs, &read, |_, line_no, record| f(line_no, record))
 }
 
 fn dedup(input: &[String], output: &str, decisions: &str, threads: usize, config: CoreConfig) -> Result<()> {
