@@ -132,36 +132,91 @@ pub fn open(input: &Input, read: &Arc<AtomicU64>) -> Result<Box<dyn BufRead>, In
     })
 }
 
-/// Calls `f` with each non-blank line of the inputs in order: its input's name, its line number
-/// there (from 1), and the line without its line ending. `read` counts the bytes taken from
-/// disk so far.
+/// A non-blank line of the inputs, without its line ending.
+pub struct Line<'a> {
+    /// The input's name and the line's number there (from 1).
+    pub input: &'a str,
+    pub line_no: u64,
+    pub record: &'a [u8],
+}
+
+/// The non-blank lines of the inputs in order, pulled one at a time: each with its input's
+/// name, its line number there (from 1), and without its line ending.
+pub struct Lines {
+    inputs: Vec<Input>,
+    next_input: usize,
+    /// The input being read, by name.
+    reading: Option<(String, Box<dyn BufRead>)>,
+    line_no: u64,
+    line: Vec<u8>,
+    /// The bytes taken from disk so far.
+    read: Arc<AtomicU64>,
+}
+
+impl Lines {
+    pub fn new(inputs: Vec<Input>, read: Arc<AtomicU64>) -> Self {
+        Self {
+            inputs,
+            next_input: 0,
+            reading: None,
+            line_no: 0,
+            line: Vec::new(),
+            read,
+        }
+    }
+
+    /// The next non-blank line, or `None` after the last input.
+    pub fn next_line(&mut self) -> Result<Option<Line<'_>>, InputError> {
+        loop {
+            let Some((name, reader)) = &mut self.reading else {
+                let Some(input) = self.inputs.get(self.next_input) else {
+                    return Ok(None);
+                };
+                self.reading = Some((input.name(), open(input, &self.read)?));
+                self.next_input += 1;
+                self.line_no = 0;
+                continue;
+            };
+            self.line.clear();
+            let n = reader
+                .read_until(b'\n', &mut self.line)
+                .map_err(|source| InputError::Io {
+                    path: name.clone(),
+                    source,
+                })?;
+            if n == 0 {
+                self.reading = None;
+                continue;
+            }
+            self.line_no += 1;
+            // The line ending: one "\n", then one "\r" before it.
+            if self.line.last() == Some(&b'\n') {
+                self.line.pop();
+            }
+            if self.line.last() == Some(&b'\r') {
+                self.line.pop();
+            }
+            if !self.line.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Some(Line {
+                    input: self.reading.as_ref().map_or("", |(name, _)| name.as_str()),
+                    line_no: self.line_no,
+                    record: &self.line,
+                }));
+            }
+        }
+    }
+}
+
+/// Calls `f` with each non-blank line of the inputs in order (see [`Lines`]). `read` counts
+/// the bytes taken from disk so far.
 pub fn for_each_line<E: From<InputError>>(
     inputs: &[Input],
     read: &Arc<AtomicU64>,
     mut f: impl FnMut(&str, u64, &[u8]) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut line = Vec::new();
-    for input in inputs {
-        let name = input.name();
-        let mut reader = open(input, read)?;
-        let mut line_no = 0u64;
-        loop {
-            line.clear();
-            let n = reader.read_until(b'\n', &mut line).map_err(|source| InputError::Io {
-                path: name.clone(),
-                source,
-            })?;
-            if n == 0 {
-                break;
-            }
-            line_no += 1;
-            let record = line.strip_suffix(b"\n").unwrap_or(&line);
-            let record = record.strip_suffix(b"\r").unwrap_or(record);
-            if record.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            f(&name, line_no, record)?;
-        }
+    let mut lines = Lines::new(inputs.to_vec(), read.clone());
+    while let Some(line) = lines.next_line()? {
+        f(line.input, line.line_no, line.record)?;
     }
     Ok(())
 }

@@ -308,13 +308,7 @@ enum Source {
         merge: Merge,
     },
     Files {
-        inputs: Vec<crate::tools::input::Input>,
-        /// The input being read and its index; `None` before the first and after the last.
-        reading: Option<(usize, Box<dyn std::io::BufRead>)>,
-        next_input: usize,
-        line_no: u64,
-        read: std::sync::Arc<std::sync::atomic::AtomicU64>,
-        line: Vec<u8>,
+        lines: crate::tools::input::Lines,
         /// The time every line is given (records of a topic carry their own).
         ingest_millis: i64,
     },
@@ -363,12 +357,7 @@ impl Source {
                 };
                 Ok((
                     Source::Files {
-                        inputs: inputs.clone(),
-                        reading: None,
-                        next_input: 0,
-                        line_no: 0,
-                        read: Default::default(),
-                        line: Vec::new(),
+                        lines: crate::tools::input::Lines::new(inputs.clone(), Default::default()),
                         ingest_millis: 0,
                     },
                     range,
@@ -418,55 +407,25 @@ impl Source {
                     None => Next::Wait,
                 })
             }
-            Source::Files {
-                inputs,
-                reading,
-                next_input,
-                line_no,
-                read,
-                line,
-                ingest_millis,
-            } => loop {
-                let Some((index, reader)) = reading else {
-                    if *next_input >= inputs.len() {
-                        return Ok(Next::End);
-                    }
-                    let opened = crate::tools::input::open(&inputs[*next_input], read)
-                        .map_err(|e| WorkerError::Replay(e.to_string()))?;
-                    *reading = Some((*next_input, opened));
-                    *next_input += 1;
-                    *line_no = 0;
-                    continue;
+            Source::Files { lines, ingest_millis } => {
+                let next = lines.next_line().map_err(|e| WorkerError::Replay(e.to_string()))?;
+                let Some(crate::tools::input::Line { input, line_no, record }) = next else {
+                    return Ok(Next::End);
                 };
-                line.clear();
-                let name = inputs[*index].name();
-                let n = reader
-                    .read_until(b'\n', line)
-                    .map_err(|e| WorkerError::Replay(format!("cannot read {name}: {e}")))?;
-                if n == 0 {
-                    *reading = None;
-                    continue;
-                }
-                *line_no += 1;
-                let record = line.strip_suffix(b"\n").unwrap_or(line);
-                let record = record.strip_suffix(b"\r").unwrap_or(record);
-                if record.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                return Ok(Next::Record(Consumed {
+                Ok(Next::Record(Consumed {
                     partition: 0,
-                    offset: *line_no as i64,
+                    offset: line_no as i64,
                     generation: 0,
                     key: None,
                     payload: record.to_vec(),
                     timestamp_millis: Some(*ingest_millis),
                     source: Some(crate::worker::messages::Source {
-                        topic: name,
+                        topic: input.to_string(),
                         partition: 0,
-                        offset: *line_no as i64,
+                        offset: line_no as i64,
                     }),
-                }));
-            },
+                }))
+            }
         }
     }
 }
