@@ -253,6 +253,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// Whether `path` is a device such as /dev/null, which two outputs may share.
+fn is_device(path: &str) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device())
+}
+
 fn open_output(path: &str) -> Result<Box<dyn Write>> {
     if path == "-" {
         Ok(Box::new(BufWriter::new(std::io::stdout().lock())))
@@ -263,7 +269,7 @@ fn open_output(path: &str) -> Result<Box<dyn Write>> {
 }
 
 /// Calls `f` with each record of the JSONL `input` (`-` for stdin; plain, gzip or zstd) and its
-/// line number: every line without its line end, blank lines skipped, as `dedup` reads them.
+/// line number: every line without its line end, blank ones too, as `dedup` reads them.
 fn for_each_record(input: &str, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
     use syndic::tools::input;
     let inputs = input::expand(&[input.to_string()])?;
@@ -274,8 +280,10 @@ fn for_each_record(input: &str, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> 
 fn dedup(input: &[String], output: &str, decisions: &str, threads: usize, config: CoreConfig) -> Result<()> {
     use syndic::tools::input;
     let mut engine = config.engine()?;
-    if decisions == output {
-        anyhow::bail!("--output and --decisions must differ (both are {decisions})");
+    if decisions == output && !is_device(output) {
+        anyhow::bail!(
+            "--output and --decisions must differ (both are {decisions}): the two streams would be interleaved in one file; name two files, or /dev/null for the one you do not need"
+        );
     }
     let inputs = input::expand(input)?;
     let mut events = open_output(output)?;
@@ -289,6 +297,8 @@ fn dedup(input: &[String], output: &str, decisions: &str, threads: usize, config
         n => n,
     };
     let preparer = engine.preparer();
+    const SHOWN_INVALID: u64 = 20;
+    let mut invalid_shown = 0u64;
     syndic::tools::parallel::prepare_lines::<anyhow::Error>(
         &inputs,
         &read,
@@ -298,10 +308,21 @@ fn dedup(input: &[String], output: &str, decisions: &str, threads: usize, config
         |line| {
             let outcome = engine.decide(line.prepared);
             if let Some(reason) = &outcome.decision.reason {
-                eprintln!("syndic: {}:{}: invalid record: {reason}", line.input, line.line_no);
+                // The first few in full; a file of bad lines would otherwise bury the summary.
+                invalid_shown += 1;
+                if invalid_shown <= SHOWN_INVALID {
+                    eprintln!("syndic: {}:{}: invalid record: {reason}", line.input, line.line_no);
+                }
             }
             progress.update(&read, engine.counters().records);
-            serde_json::to_writer(&mut decisions_out, &outcome.decision)?;
+            let placed = syndic::pipeline::messages::PlacedDecision {
+                decision: &outcome.decision,
+                position: syndic::pipeline::messages::Position::Line {
+                    input: &line.input,
+                    line: line.line_no,
+                },
+            };
+            serde_json::to_writer(&mut decisions_out, &placed)?;
             decisions_out.write_all(b"\n")?;
             if let Some(event) = &outcome.event {
                 event_json.clear();
@@ -331,15 +352,24 @@ fn dedup(input: &[String], output: &str, decisions: &str, threads: usize, config
         engine.index().len(),
         c.candidates_checked as f64 / c.records.max(1) as f64
     );
+    if invalid_shown > SHOWN_INVALID {
+        eprintln!(
+            "syndic: {} more invalid records not shown; each has its reason and position in the decisions output",
+            invalid_shown - SHOWN_INVALID
+        );
+    }
+    let indexed = engine.index().len();
     if let Some(peak) = syndic::worker::metrics::process_memory("VmHWM") {
         // What sizing a deployment needs: the window's articles, each story's canonical
         // record as received, and the allocator's slack (BENCHMARKS.md, "Whole engine:
-        // memory by retention").
-        eprintln!(
-            "syndic: peak resident memory {} MB, {:.1} KB per indexed article",
-            peak >> 20,
-            peak as f64 / 1024.0 / engine.index().len().max(1) as f64
-        );
+        // memory by retention"). Below some thousands of articles the share would be mostly
+        // the process's own megabytes, so it is left out.
+        let share = if indexed >= 10_000 {
+            format!(", {:.1} KB per indexed article", peak as f64 / 1024.0 / indexed as f64)
+        } else {
+            String::new()
+        };
+        eprintln!("syndic: peak resident memory {} MB{share}", peak >> 20);
     }
     if c.dated_ahead > 0 {
         eprintln!(
@@ -408,7 +438,7 @@ impl ByteProgress {
 }
 
 fn explain(input: &str, config: &CoreConfig) -> Result<()> {
-    let explainer = syndic::tools::explain::RulesExplainer::new(config.rules()?, config.input.max_record_bytes);
+    let explainer = syndic::tools::explain::RulesExplainer::new(config.rules()?, config.input.clone());
     let mut out = BufWriter::new(std::io::stdout().lock());
     for_each_record(input, |line_no, record| {
         Ok(explainer.explain(line_no, record, &mut out)?)
@@ -504,8 +534,16 @@ fn run(cli: Cli) -> Result<()> {
             )?;
             if let Some(path) = &decisions {
                 let mut out = open_output(path)?;
-                for decision in &report.decisions {
-                    serde_json::to_writer(&mut out, decision)?;
+                let input = input.display().to_string();
+                for (line, decision) in &report.decisions {
+                    let placed = syndic::pipeline::messages::PlacedDecision {
+                        decision,
+                        position: syndic::pipeline::messages::Position::Line {
+                            input: &input,
+                            line: *line,
+                        },
+                    };
+                    serde_json::to_writer(&mut out, &placed)?;
                     out.write_all(b"\n")?;
                 }
                 out.flush()?;

@@ -81,6 +81,101 @@ fn dedup_writes_one_decision_per_record_in_order_and_events_per_story_change() {
 }
 
 #[test]
+fn every_line_gets_one_decision_at_its_position_and_hostile_lines_are_refused_with_a_reason() {
+    let dir = std::env::temp_dir().join(format!("syndic-cli-lines-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let article = |id: &str, extra: &str| {
+        format!(
+            r#"{{"id":"{id}","source":"s","body":"The ministry said on Monday that the new bridge will open in May after two years of work.","extra":{extra}}}"#
+        )
+    };
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let input = [
+        article("a", "1"),
+        String::new(),
+        " \t ".to_string(),
+        article("b", &nested),
+        article("c", "2"),
+    ]
+    .join("\n");
+    let path = dir.join("in.jsonl");
+    std::fs::write(&path, format!("{input}\n")).unwrap();
+    let (events, decisions) = (dir.join("events.jsonl"), dir.join("decisions.jsonl"));
+    let out = syndic()
+        .args(["dedup", "--input"])
+        .arg(&path)
+        .arg("--output")
+        .arg(&events)
+        .arg("--decisions")
+        .arg(&decisions)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let decisions = lines(&decisions);
+    let seen: Vec<(u64, &str, &str)> = decisions
+        .iter()
+        .map(|d| {
+            assert_eq!(d["position"]["input"], path.display().to_string());
+            (
+                d["position"]["line"].as_u64().unwrap(),
+                d["verdict"].as_str().unwrap(),
+                d["reason_code"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, "new_story", ""),
+            (2, "invalid", "empty_record"),
+            (3, "invalid", "empty_record"),
+            (4, "invalid", "too_deep"),
+            (5, "exact_duplicate", ""),
+        ]
+    );
+    let events = std::fs::read_to_string(&events).unwrap();
+    assert!(
+        !events.contains("[[["),
+        "a refused record is never carried into an event"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("5 records"), "{stderr}");
+    assert!(
+        stderr.contains(":4: invalid record:") && stderr.contains("input.max_depth"),
+        "{stderr}"
+    );
+
+    // Timing the engine alone: both outputs to /dev/null. An empty input gives a summary of
+    // nothing, with no memory share per article.
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, b"").unwrap();
+    for input in [&path, &empty] {
+        let out = syndic()
+            .args(["dedup", "--output", "/dev/null", "--decisions", "/dev/null", "--input"])
+            .arg(input)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("KB per indexed article"), "{stderr}");
+    }
+    let same = dir.join("same.jsonl");
+    let out = syndic()
+        .args(["dedup", "--input"])
+        .arg(&path)
+        .arg("--output")
+        .arg(&same)
+        .arg("--decisions")
+        .arg(&same)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "two streams into one file are refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must differ"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn eval_scores_a_labelled_file() {
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample.jsonl");
     let out = syndic().args(["eval", "--input", sample]).output().unwrap();
@@ -324,7 +419,18 @@ fn dedup_reads_a_directory_of_gzip_and_zstd_files_as_the_same_articles_uncompres
     );
     let packed = run(&parts, "packed");
     assert!(!plain.0.is_empty());
-    assert_eq!(plain.0, packed.0, "the same decisions");
+    // The same decisions, at other positions: the parts are other files.
+    let unplaced = |decisions: &[serde_json::Value]| {
+        decisions
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                d.as_object_mut().map(|o| o.remove("position"));
+                d
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(unplaced(&plain.0), unplaced(&packed.0), "the same decisions");
     assert!(plain.1 == packed.1, "the same story events");
     std::fs::remove_dir_all(&dir).unwrap();
 }

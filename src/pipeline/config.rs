@@ -23,12 +23,25 @@ pub struct InvalidSetting {
 pub struct InputConfig {
     /// Records larger than this are rejected as `oversize`.
     pub max_record_bytes: usize,
+    /// Records nesting arrays and objects deeper than this (the record itself is 1) are
+    /// rejected as `too_deep`: a record is carried into story events as received, and most
+    /// JSON readers downstream recurse (Python's gives up near 1,000).
+    pub max_depth: usize,
+    /// Records with more object fields than this, counted at every depth, are rejected as
+    /// `too_many_fields`.
+    pub max_fields: usize,
+    /// Records with a string (a key or a value, as escaped JSON) longer than this in bytes are
+    /// rejected as `string_too_long`. The body is the longest: a long feature runs to 100 KB.
+    pub max_string_bytes: usize,
 }
 
 impl Default for InputConfig {
     fn default() -> Self {
         Self {
             max_record_bytes: 1 << 20,
+            max_depth: 64,
+            max_fields: 10_000,
+            max_string_bytes: 512 << 10,
         }
     }
 }
@@ -187,8 +200,27 @@ impl PipelineConfig {
                 "1 to 100000 (a story event carries that many members, about 200 bytes each)",
             );
         }
-        if self.input.max_record_bytes == 0 {
-            return range("input.max_record_bytes", "0".into(), "a positive number of bytes");
+        for (key, value, expected) in [
+            (
+                "input.max_record_bytes",
+                self.input.max_record_bytes,
+                "a positive number of bytes",
+            ),
+            (
+                "input.max_depth",
+                self.input.max_depth,
+                "a positive number of levels (the record itself is 1)",
+            ),
+            ("input.max_fields", self.input.max_fields, "a positive number of fields"),
+            (
+                "input.max_string_bytes",
+                self.input.max_string_bytes,
+                "a positive number of bytes",
+            ),
+        ] {
+            if value == 0 {
+                return range(key, "0".into(), expected);
+            }
         }
         Ok(())
     }

@@ -75,6 +75,29 @@ pub struct Decision {
     pub reason: Option<String>,
 }
 
+/// Where an input record was read. File outputs print it beside each decision so decisions can
+/// be matched to their records; on Kafka the decision's `syndic.source.*` headers say it.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Position<'a> {
+    /// A line of a file, numbered from 1.
+    Line { input: &'a str, line: u64 },
+    /// A record of a topic.
+    Offset {
+        topic: &'a str,
+        partition: i32,
+        offset: i64,
+    },
+}
+
+/// A decision with its record's position, as one line of a decisions file.
+#[derive(Debug, Serialize)]
+pub struct PlacedDecision<'a> {
+    #[serde(flatten)]
+    pub decision: &'a Decision,
+    pub position: Position<'a>,
+}
+
 /// The result of [`crate::pipeline::engine::Engine::process`]: a decision always, a story event when a story changed.
 #[derive(Debug, Clone)]
 pub struct Outcome {

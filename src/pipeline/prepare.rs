@@ -5,7 +5,7 @@
 //! and produces; the engine runs them inline for the CLI, tests and benchmarks. This module
 //! owns that split and the [`Prepared`] value that crosses it.
 
-use crate::pipeline::config::{InvalidSetting, PipelineConfig};
+use crate::pipeline::config::{InputConfig, InvalidSetting, PipelineConfig};
 use crate::pipeline::fingerprint::{self, Fingerprint, Fingerprinter};
 pub use crate::pipeline::messages::Prepared;
 use crate::pipeline::normalize::rules::BoilerplateRules;
@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 /// (its own scratch buffers) for another thread.
 #[derive(Debug)]
 pub struct Preparer {
-    max_record_bytes: usize,
+    limits: InputConfig,
     normalizer: Normalizer,
     fingerprinter: Fingerprinter,
     // Reused buffers: the hot path allocates little once warm.
@@ -28,7 +28,7 @@ pub struct Preparer {
 
 impl Clone for Preparer {
     fn clone(&self) -> Self {
-        Self::with(self.max_record_bytes, self.normalizer.clone(), self.fingerprinter)
+        Self::with(self.limits.clone(), self.normalizer.clone(), self.fingerprinter)
     }
 }
 
@@ -37,16 +37,16 @@ impl Preparer {
     pub fn new(config: &PipelineConfig, rules: BoilerplateRules) -> Result<Self, InvalidSetting> {
         config.validate()?;
         Ok(Self::with(
-            config.input.max_record_bytes,
+            config.input.clone(),
             Normalizer::new(rules),
             Fingerprinter::new(config.fingerprint),
         ))
     }
 
     /// A preparer of these stages, with fresh scratch buffers.
-    fn with(max_record_bytes: usize, normalizer: Normalizer, fingerprinter: Fingerprinter) -> Self {
+    fn with(limits: InputConfig, normalizer: Normalizer, fingerprinter: Fingerprinter) -> Self {
         Self {
-            max_record_bytes,
+            limits,
             normalizer,
             fingerprinter,
             normalized: normalize::Normalized::default(),
@@ -57,7 +57,7 @@ impl Preparer {
 
     /// Parses, validates, normalizes and fingerprints one raw record received at `ingest_time`.
     pub fn prepare(&mut self, record: &[u8], ingest_time: DateTime<Utc>) -> Prepared {
-        match record::parse_with_body(record, self.max_record_bytes, ingest_time) {
+        match record::parse_with_body(record, &self.limits, ingest_time) {
             Ok((article, body)) => {
                 let fingerprint = self.fingerprint_titled(&body, article.title.as_deref());
                 Prepared::Article { article, fingerprint }

@@ -4,6 +4,7 @@
 //! and the typed [`InvalidRecord`] reason every rejected record carries. The original JSON is
 //! kept untouched so it can be carried through to the output as received.
 
+use crate::pipeline::config::InputConfig;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -29,15 +30,27 @@ pub enum InvalidRecord {
     },
     #[error("body is empty after normalization: the article has no text to match on")]
     EmptyBody,
-    #[error("record is {size} bytes, over the limit of {limit} bytes (raise `max_record_bytes` if this is expected)")]
+    #[error(
+        "record is {size} bytes, over the limit of {limit} bytes (raise `input.max_record_bytes` if this is expected)"
+    )]
     Oversize { size: usize, limit: usize },
+    #[error(
+        "record is empty or only whitespace: send one JSON object per record (in a JSONL file, remove the blank line)"
+    )]
+    EmptyRecord,
+    #[error("record nests arrays and objects more than {limit} deep (`input.max_depth`): flatten it, or raise the limit if such records are expected")]
+    TooDeep { limit: usize },
+    #[error("record has more than {limit} object fields, counted at every depth (`input.max_fields`): send fewer, or raise the limit if such records are expected")]
+    TooManyFields { limit: usize },
+    #[error("a string at byte {offset} of the record is {size} bytes, over the limit of {limit} (`input.max_string_bytes`): shorten it, or raise the limit if such records are expected")]
+    StringTooLong { offset: usize, size: usize, limit: usize },
     #[error("`published_at` value {value:?} is not an RFC 3339 timestamp (an offset may be left out: UTC), an RFC 2822 date, a YYYY-MM-DD date or a YYYY-MM month")]
     BadTimestamp { value: String },
 }
 
 impl InvalidRecord {
     /// Every value [`InvalidRecord::code`] can return.
-    pub const CODES: [&'static str; 8] = [
+    pub const CODES: [&'static str; 12] = [
         "invalid_utf8",
         "invalid_json",
         "not_an_object",
@@ -46,6 +59,10 @@ impl InvalidRecord {
         "empty_body",
         "oversize",
         "bad_timestamp",
+        "empty_record",
+        "too_deep",
+        "too_many_fields",
+        "string_too_long",
     ];
 
     /// A short stable code for the reason, for dead-letter headers and metric labels.
@@ -59,6 +76,10 @@ impl InvalidRecord {
             InvalidRecord::EmptyBody => "empty_body",
             InvalidRecord::Oversize { .. } => "oversize",
             InvalidRecord::BadTimestamp { .. } => "bad_timestamp",
+            InvalidRecord::EmptyRecord => "empty_record",
+            InvalidRecord::TooDeep { .. } => "too_deep",
+            InvalidRecord::TooManyFields { .. } => "too_many_fields",
+            InvalidRecord::StringTooLong { .. } => "string_too_long",
         }
     }
 }
@@ -236,27 +257,92 @@ pub fn parse_time_range(value: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), I
     })
 }
 
-/// Parses and validates one raw record. `ingest_time` stands in for a missing `published_at`.
-pub fn parse(bytes: &[u8], max_record_bytes: usize, ingest_time: DateTime<Utc>) -> Result<Article, InvalidRecord> {
-    parse_with_body(bytes, max_record_bytes, ingest_time).map(|(article, _)| article)
+/// Parses and validates one raw record against the input limits. `ingest_time` stands in for a
+/// missing `published_at`.
+pub fn parse(bytes: &[u8], limits: &InputConfig, ingest_time: DateTime<Utc>) -> Result<Article, InvalidRecord> {
+    parse_with_body(bytes, limits, ingest_time).map(|(article, _)| article)
+}
+
+/// Checks the record's shape against the limits in one pass over its bytes, before it is
+/// parsed. The parser itself would take any depth (serde_json skips unknown values without
+/// recursing), and a record is carried into story events as received, so a record nested
+/// 100,000 deep would reach every downstream reader, most of which recurse. The bytes may be
+/// any JSON or none: an unterminated string ends the scan, and the parser says what is wrong.
+pub fn check_shape(bytes: &[u8], limits: &InputConfig) -> Result<(), InvalidRecord> {
+    let mut depth = 0usize;
+    let mut fields = 0usize;
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        match byte {
+            b'"' => {
+                let start = i + 1;
+                let mut end = start;
+                // Strings hold nearly all the bytes: memchr finds their ends word by word.
+                loop {
+                    let Some(rest) = bytes.get(end..) else { return Ok(()) };
+                    match memchr::memchr2(b'"', b'\\', rest) {
+                        None => return Ok(()),
+                        Some(at) if rest[at] == b'\\' => end += at + 2,
+                        Some(at) => {
+                            end += at;
+                            break;
+                        }
+                    }
+                }
+                if end - start > limits.max_string_bytes {
+                    return Err(InvalidRecord::StringTooLong {
+                        offset: i,
+                        size: end - start,
+                        limit: limits.max_string_bytes,
+                    });
+                }
+                i = end;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limits.max_depth {
+                    return Err(InvalidRecord::TooDeep {
+                        limit: limits.max_depth,
+                    });
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            // Outside strings, a colon only ever follows an object's key.
+            b':' => {
+                fields += 1;
+                if fields > limits.max_fields {
+                    return Err(InvalidRecord::TooManyFields {
+                        limit: limits.max_fields,
+                    });
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 /// [`parse`], also giving the body: borrowed from `bytes` unless it had JSON escapes. The body
 /// is read once, by normalization, so the article does not keep a copy of it.
-pub fn parse_with_body(
-    bytes: &[u8],
-    max_record_bytes: usize,
+pub fn parse_with_body<'a>(
+    bytes: &'a [u8],
+    limits: &InputConfig,
     ingest_time: DateTime<Utc>,
-) -> Result<(Article, Cow<'_, str>), InvalidRecord> {
-    if bytes.len() > max_record_bytes {
+) -> Result<(Article, Cow<'a, str>), InvalidRecord> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(InvalidRecord::EmptyRecord);
+    }
+    if bytes.len() > limits.max_record_bytes {
         return Err(InvalidRecord::Oversize {
             size: bytes.len(),
-            limit: max_record_bytes,
+            limit: limits.max_record_bytes,
         });
     }
     let text = std::str::from_utf8(bytes).map_err(|e| InvalidRecord::InvalidUtf8 {
         offset: e.valid_up_to(),
     })?;
+    check_shape(bytes, limits)?;
     let invalid_json = |e: serde_json::Error| InvalidRecord::InvalidJson { message: e.to_string() };
     if let Some(found) = non_object_type(text) {
         // Not an object, or not JSON at all: which one decides the reason.
@@ -313,13 +399,13 @@ mod tests {
     }
 
     fn reason(bytes: &[u8]) -> &'static str {
-        parse(bytes, 1 << 20, now()).unwrap_err().code()
+        parse(bytes, &InputConfig::default(), now()).unwrap_err().code()
     }
 
     #[test]
     fn accepts_a_minimal_article_and_keeps_unknown_fields_in_raw() {
         let rec = br#"{"id":"a1","source":"news.az","body":"Text","extra":{"k":1}}"#;
-        let a = parse(rec, 1 << 20, now()).unwrap();
+        let a = parse(rec, &InputConfig::default(), now()).unwrap();
         assert_eq!(a.id, "a1");
         assert!(!a.has_published_at);
         assert_eq!(a.published_at, now());
@@ -329,7 +415,7 @@ mod tests {
     #[test]
     fn keeps_the_record_as_received_without_the_whitespace_around_it() {
         let rec = b" \r\n{ \"id\" : \"a1\", \"source\":\"s\",\"body\":\"T\\u00e9xt\"}\t\n";
-        let a = parse(rec, 1 << 20, now()).unwrap();
+        let a = parse(rec, &InputConfig::default(), now()).unwrap();
         assert_eq!(&*a.raw, r#"{ "id" : "a1", "source":"s","body":"T\u00e9xt"}"#);
     }
 
@@ -337,21 +423,21 @@ mod tests {
     fn reads_rfc3339_and_plain_dates() {
         let a = parse(
             br#"{"id":"a","source":"s","body":"b","published_at":"2023-12-26"}"#,
-            1 << 20,
+            &InputConfig::default(),
             now(),
         )
         .unwrap();
         assert_eq!(a.published_at.to_rfc3339(), "2023-12-26T00:00:00+00:00");
         let b = parse(
             br#"{"id":"a","source":"s","body":"b","published_at":"2023-12-26T10:00:00+04:00"}"#,
-            1 << 20,
+            &InputConfig::default(),
             now(),
         )
         .unwrap();
         assert_eq!(b.published_at.to_rfc3339(), "2023-12-26T06:00:00+00:00");
         let m = parse(
             br#"{"id":"a","source":"s","body":"b","published_at":"2024-02"}"#,
-            1 << 20,
+            &InputConfig::default(),
             now(),
         )
         .unwrap();
@@ -387,6 +473,14 @@ mod tests {
             InvalidRecord::EmptyBody,
             InvalidRecord::Oversize { size: 0, limit: 0 },
             InvalidRecord::BadTimestamp { value: String::new() },
+            InvalidRecord::EmptyRecord,
+            InvalidRecord::TooDeep { limit: 0 },
+            InvalidRecord::TooManyFields { limit: 0 },
+            InvalidRecord::StringTooLong {
+                offset: 0,
+                size: 0,
+                limit: 0,
+            },
         ];
         let codes: Vec<&str> = samples.iter().map(InvalidRecord::code).collect();
         assert_eq!(codes, InvalidRecord::CODES);
@@ -401,7 +495,8 @@ mod tests {
         // Not JSON, whatever it starts with: the record is broken, not of the wrong type.
         assert_eq!(reason(b"[1,2"), "invalid_json");
         assert_eq!(reason(b"5x"), "invalid_json");
-        assert_eq!(reason(b""), "invalid_json");
+        assert_eq!(reason(b""), "empty_record");
+        assert_eq!(reason(b" \t\r "), "empty_record");
         assert_eq!(reason(br#"{"id":"a","source":"s","body":"b"} {}"#), "invalid_json");
         assert_eq!(
             reason(br#"{"id":"a","source":"s","body":"b","extra":[1,}"#),
@@ -419,10 +514,136 @@ mod tests {
             "bad_timestamp"
         );
         assert_eq!(
-            parse(br#"{"id":"a","source":"s","body":"bbbb"}"#, 10, now())
-                .unwrap_err()
-                .code(),
+            parse(
+                br#"{"id":"a","source":"s","body":"bbbb"}"#,
+                &InputConfig {
+                    max_record_bytes: 10,
+                    ..InputConfig::default()
+                },
+                now()
+            )
+            .unwrap_err()
+            .code(),
             "oversize"
         );
+    }
+
+    fn article_with(extra: &str) -> String {
+        format!(r#"{{"id":"a","source":"s","body":"text","extra":{extra}}}"#)
+    }
+
+    #[test]
+    fn a_record_over_an_input_limit_is_refused_with_the_limit_and_the_key() {
+        // The record itself is level 1, so 63 arrays inside it are at the limit of 64.
+        let at_limit = article_with(&format!("{}{}", "[".repeat(63), "]".repeat(63)));
+        assert!(parse(at_limit.as_bytes(), &InputConfig::default(), now()).is_ok());
+        let deeper = article_with(&format!("{}{}", "[".repeat(64), "]".repeat(64)));
+        assert_eq!(reason(deeper.as_bytes()), "too_deep");
+        // The hostile record of the issue: 100,000 levels in an unknown field.
+        let hostile = article_with(&format!("{}{}", "{\"k\":".repeat(100_000), "}".repeat(100_000)));
+        let err = parse(hostile.as_bytes(), &InputConfig::default(), now()).unwrap_err();
+        assert_eq!(err.code(), "too_deep");
+        assert!(err.to_string().contains("input.max_depth"), "{err}");
+        // Brackets, colons and escaped quotes inside strings are text, not structure.
+        let texty = article_with(&format!("\"{}\\\"{}\"", "[{:".repeat(1000), "]}".repeat(10)));
+        assert!(parse(texty.as_bytes(), &InputConfig::default(), now()).is_ok());
+
+        let limits = InputConfig {
+            max_fields: 5,
+            max_string_bytes: 8,
+            ..InputConfig::default()
+        };
+        let five = br#"{"id":"a","source":"s","body":"b","x":{"y":1}}"#;
+        assert!(parse(five, &limits, now()).is_ok());
+        let six = br#"{"id":"a","source":"s","body":"b","x":{"y":1,"z":2}}"#;
+        let err = parse(six, &limits, now()).unwrap_err();
+        assert_eq!(
+            (err.code(), err.to_string().contains("input.max_fields")),
+            ("too_many_fields", true)
+        );
+        let long = br#"{"id":"a","source":"s","body":"123456789"}"#;
+        let err = parse(long, &limits, now()).unwrap_err();
+        assert_eq!(
+            err,
+            InvalidRecord::StringTooLong {
+                offset: 30,
+                size: 9,
+                limit: 8
+            }
+        );
+        // A string is measured as sent, escapes included.
+        let escaped = br#"{"id":"a","source":"s","body":"1234\"678"}"#;
+        assert_eq!(parse(escaped, &limits, now()).unwrap_err().code(), "string_too_long");
+        let exact = br#"{"id":"a","source":"s","body":"1234\"67"}"#;
+        assert!(parse(exact, &limits, now()).is_ok());
+    }
+
+    /// Any JSON value, nested a few levels.
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 48, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map(".{0,6}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Depth (a container is one level more than its deepest child), object fields and the
+    /// longest string as serialized, counted on the parsed value.
+    fn shape(value: &serde_json::Value) -> (usize, usize, usize) {
+        use serde_json::Value;
+        let sent = |s: &str| serde_json::to_string(s).map_or(0, |q| q.len() - 2);
+        match value {
+            Value::String(s) => (0, 0, sent(s)),
+            Value::Array(items) => items
+                .iter()
+                .map(shape)
+                .fold((1, 0, 0), |(d, f, l), (cd, cf, cl)| (d.max(cd + 1), f + cf, l.max(cl))),
+            Value::Object(map) => map.iter().fold((1, map.len(), 0), |(d, f, l), (k, v)| {
+                let (cd, cf, cl) = shape(v);
+                (d.max(cd + 1), f + cf, l.max(cl).max(sent(k)))
+            }),
+            _ => (0, 0, 0),
+        }
+    }
+
+    proptest::proptest! {
+        /// The byte scan agrees with the parsed value on every limit, whatever the strings hold.
+        #[test]
+        fn the_shape_scan_measures_what_a_parser_sees(value in json_value(), slack in 0usize..3) {
+            let record = serde_json::json!({"id": "a", "source": "s", "body": "b", "extra": value});
+            let bytes = serde_json::to_vec(&record).unwrap();
+            let (depth, fields, longest) = shape(&record);
+            let limits = |depth, fields, string| InputConfig {
+                max_depth: depth,
+                max_fields: fields,
+                max_string_bytes: string,
+                ..InputConfig::default()
+            };
+            proptest::prop_assert!(check_shape(&bytes, &limits(depth + slack, fields + slack, longest + slack)).is_ok());
+            proptest::prop_assert_eq!(
+                check_shape(&bytes, &limits(depth - 1, fields, longest)).map_err(|e| e.code()),
+                Err("too_deep")
+            );
+            proptest::prop_assert_eq!(
+                check_shape(&bytes, &limits(depth, fields - 1, longest)).map_err(|e| e.code()),
+                Err("too_many_fields")
+            );
+            if longest > 0 {
+                proptest::prop_assert_eq!(
+                    check_shape(&bytes, &limits(depth, fields, longest - 1)).map_err(|e| e.code()),
+                    Err("string_too_long")
+                );
+            }
+        }
     }
 }

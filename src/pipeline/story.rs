@@ -577,7 +577,7 @@ mod tests {
 
     fn article(id: &str, source: &str, date: &str) -> Article {
         let rec = format!(r#"{{"id":"{id}","source":"{source}","body":"text","published_at":"{date}"}}"#);
-        parse(rec.as_bytes(), 1 << 20, Utc::now()).unwrap()
+        parse(rec.as_bytes(), &Default::default(), Utc::now()).unwrap()
     }
 
     #[test]
@@ -636,7 +636,7 @@ mod tests {
     fn an_event_is_one_json_object_carrying_the_canonical_record_as_received() {
         let mut stories = Stories::new(StoryConfig::default());
         let rec = r#"{ "id" : "r1", "source":"news.az", "body":"T\u00e9xt \"q\"",  "extra":[1, {"k":null}],"published_at":"2024-01-02"}"#;
-        let (key, _) = stories.create_plain(&parse(rec.as_bytes(), 1 << 20, Utc::now()).unwrap());
+        let (key, _) = stories.create_plain(&parse(rec.as_bytes(), &Default::default(), Utc::now()).unwrap());
         let copy = Match {
             similarity: 0.9,
             distance: 4,

@@ -80,8 +80,9 @@ pub struct Report {
     /// Negative pairs not merged that verify as copies (with pairs only).
     pub at_risk: usize,
     pub errors: Vec<PairError>,
-    /// The engine's decisions, in the order the articles were fed: what `syndic dedup` writes.
-    pub decisions: Vec<crate::pipeline::engine::Decision>,
+    /// The engine's decisions, in the order the articles were fed, each with its record's line
+    /// number in the input (from 1): what `syndic dedup` writes.
+    pub decisions: Vec<(u64, crate::pipeline::engine::Decision)>,
 }
 
 /// What a fingerprint topic partitioned by a key would decide: the articles split over
@@ -249,6 +250,8 @@ fn ratio(a: usize, b: usize) -> f64 {
 }
 
 struct Doc {
+    /// The record's line number in the input, from 1.
+    line: u64,
     id: String,
     cluster: Option<String>,
     body: Option<String>,
@@ -259,18 +262,21 @@ struct Doc {
 }
 
 /// Reads the articles in `order`. A line that is not a JSON article is kept: the engine must
-/// call it invalid, and the report counts it. Blank lines are skipped, as `syndic dedup` skips
-/// them.
+/// call it invalid, and the report counts it. A blank line is a record too, as in `syndic
+/// dedup`; the end of the last line is not the start of another.
 fn read_docs(articles: &[u8], order: Order) -> Vec<Doc> {
     let mut docs = Vec::new();
     let lines = articles
+        .strip_suffix(b"\n")
+        .unwrap_or(articles)
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+        .filter(|_| !articles.is_empty());
     for (i, line) in lines.enumerate() {
         let value: serde_json::Value = serde_json::from_slice(line).unwrap_or_default();
         let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
         docs.push(Doc {
+            line: i as u64 + 1,
             id: field("id").unwrap_or_else(|| format!("line {}", i + 1)),
             cluster: field("cluster"),
             body: field("body"),
@@ -338,7 +344,7 @@ pub fn evaluate(
             }
             None => report.invalid += 1,
         }
-        report.decisions.push(outcome.decision);
+        report.decisions.push((doc.line, outcome.decision));
     }
     report.stories = story_of.values().collect::<std::collections::HashSet<_>>().len();
     let cluster_mode = pairs.is_none();
@@ -585,7 +591,7 @@ mod tests {
             report
                 .decisions
                 .iter()
-                .map(|d| (d.article_id.clone(), d.story_id.clone()))
+                .map(|(_, d)| (d.article_id.clone(), d.story_id.clone()))
                 .collect::<Vec<_>>()
         };
         assert_eq!(stories(&same), stories(&one), "one decider is no split");

@@ -3,6 +3,7 @@
 //! verdict it gives. For writing rules and for operators asking why two texts were or were not
 //! merged. The CLI reads the file and hands the records in.
 
+use crate::pipeline::config::InputConfig;
 use crate::pipeline::config::PipelineConfig;
 use crate::pipeline::decide::{judge, EventTime, Evidence};
 use crate::pipeline::fingerprint::Fingerprint;
@@ -33,20 +34,20 @@ fn excerpt(text: &str, max: usize) -> String {
 /// Explains normalization record by record.
 pub struct RulesExplainer {
     normalizer: Normalizer,
-    max_record_bytes: usize,
+    limits: InputConfig,
 }
 
 impl RulesExplainer {
-    pub fn new(rules: BoilerplateRules, max_record_bytes: usize) -> Self {
+    pub fn new(rules: BoilerplateRules, limits: InputConfig) -> Self {
         Self {
             normalizer: Normalizer::new(rules),
-            max_record_bytes,
+            limits,
         }
     }
 
     /// Writes what normalization does to the record on line `line_no`.
     pub fn explain(&self, line_no: u64, record: &[u8], out: &mut impl Write) -> std::io::Result<()> {
-        let parsed = parse_with_body(record, self.max_record_bytes, chrono::Utc::now());
+        let parsed = parse_with_body(record, &self.limits, chrono::Utc::now());
         let (article, body) = match parsed {
             Ok(parsed) => parsed,
             Err(invalid) => {

@@ -132,7 +132,7 @@ pub fn open(input: &Input, read: &Arc<AtomicU64>) -> Result<Box<dyn BufRead>, In
     })
 }
 
-/// A non-blank line of the inputs, without its line ending.
+/// A line of the inputs, without its line ending.
 pub struct Line<'a> {
     /// The input's name and the line's number there (from 1).
     pub input: &'a str,
@@ -140,8 +140,9 @@ pub struct Line<'a> {
     pub record: &'a [u8],
 }
 
-/// The non-blank lines of the inputs in order, pulled one at a time: each with its input's
-/// name, its line number there (from 1), and without its line ending.
+/// The lines of the inputs in order, pulled one at a time: each with its input's name, its line
+/// number there (from 1), and without its line ending. Blank lines are lines too: each line is
+/// one record and gets one decision (a blank one `invalid`), so decisions and lines pair up.
 pub struct Lines {
     inputs: Vec<Input>,
     next_input: usize,
@@ -165,7 +166,7 @@ impl Lines {
         }
     }
 
-    /// The next non-blank line, or `None` after the last input.
+    /// The next line, or `None` after the last input.
     pub fn next_line(&mut self) -> Result<Option<Line<'_>>, InputError> {
         loop {
             let Some((name, reader)) = &mut self.reading else {
@@ -196,18 +197,16 @@ impl Lines {
             if self.line.last() == Some(&b'\r') {
                 self.line.pop();
             }
-            if !self.line.iter().all(u8::is_ascii_whitespace) {
-                return Ok(Some(Line {
-                    input: self.reading.as_ref().map_or("", |(name, _)| name.as_str()),
-                    line_no: self.line_no,
-                    record: &self.line,
-                }));
-            }
+            return Ok(Some(Line {
+                input: self.reading.as_ref().map_or("", |(name, _)| name.as_str()),
+                line_no: self.line_no,
+                record: &self.line,
+            }));
         }
     }
 }
 
-/// Calls `f` with each non-blank line of the inputs in order (see [`Lines`]). `read` counts
+/// Calls `f` with each line of the inputs in order (see [`Lines`]). `read` counts
 /// the bytes taken from disk so far.
 pub fn for_each_line<E: From<InputError>>(
     inputs: &[Input],
@@ -255,6 +254,7 @@ mod tests {
         std::fs::write(dir.join(".hidden"), b"not read\n").unwrap();
         let expected = vec![
             ("a.jsonl".to_string(), 1, "{\"a\":1}".to_string()),
+            ("a.jsonl".to_string(), 2, String::new()),
             ("a.jsonl".to_string(), 3, "{\"a\":2}".to_string()),
             ("b.jsonl.gz".to_string(), 1, "{\"b\":1}".to_string()),
             ("b.jsonl.gz".to_string(), 2, "{\"b\":2}".to_string()),

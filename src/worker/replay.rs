@@ -11,6 +11,7 @@
 //! and goes on, writing what an uninterrupted one would.
 
 use crate::config::CoreConfig;
+use crate::pipeline::messages::{PlacedDecision, Position};
 use crate::worker::clients::{client_config, create_topics, reach_cluster, GuardedContext};
 use crate::worker::config::{KafkaConfig, Role};
 use crate::worker::error::{client, kafka, WorkerError};
@@ -206,7 +207,15 @@ pub async fn replay(
                 scratch: Vec::new(),
             }))
         }
-        Sink::Files { dir } => Writer::Files(FileWriter::open(dir, &lengths, resumed_from > 0)?),
+        Sink::Files { dir } => Writer::Files(FileWriter::open(
+            dir,
+            &lengths,
+            resumed_from > 0,
+            match options.input {
+                ReplayInput::Topic { .. } => Some(kafka_config.input_topic.clone()),
+                ReplayInput::Files(_) => None,
+            },
+        )?),
     };
 
     let mut engine = config.engine()?;
@@ -711,6 +720,8 @@ impl Writer {
 struct FileWriter {
     files: Vec<(&'static str, std::io::BufWriter<std::fs::File>)>,
     scratch: Vec<u8>,
+    /// The topic replayed, or `None` for files, whose records' positions are input and line.
+    topic: Option<String>,
 }
 
 const DECISIONS: usize = 0;
@@ -718,7 +729,12 @@ const STORIES: usize = 1;
 const DEAD_LETTERS: usize = 2;
 
 impl FileWriter {
-    fn open(dir: &Path, lengths: &BTreeMap<String, u64>, resume: bool) -> Result<Self, WorkerError> {
+    fn open(
+        dir: &Path,
+        lengths: &BTreeMap<String, u64>,
+        resume: bool,
+        topic: Option<String>,
+    ) -> Result<Self, WorkerError> {
         let failed = |what: &str, e: std::io::Error| {
             WorkerError::Replay(format!(
                 "cannot {what} in {}: {e} (check the directory and its permissions)",
@@ -751,6 +767,7 @@ impl FileWriter {
         Ok(Self {
             files,
             scratch: Vec::new(),
+            topic,
         })
     }
 
@@ -766,9 +783,25 @@ impl FileWriter {
                 "offset": record.consumed.offset,
                 "record": String::from_utf8_lossy(&record.consumed.payload),
             });
-            self.line(DEAD_LETTERS, &letter).map_err(failed)?;
+            Self::line(&mut self.files[DEAD_LETTERS].1, &letter).map_err(failed)?;
         }
-        self.line(DECISIONS, &outcome.decision).map_err(failed)?;
+        let consumed = &record.consumed;
+        let position = match (&self.topic, &consumed.source) {
+            (Some(topic), _) => Position::Offset {
+                topic,
+                partition: consumed.partition,
+                offset: consumed.offset,
+            },
+            (None, source) => Position::Line {
+                input: source.as_ref().map_or("", |s| s.topic.as_str()),
+                line: consumed.offset.unsigned_abs(),
+            },
+        };
+        let placed = PlacedDecision {
+            decision: &outcome.decision,
+            position,
+        };
+        Self::line(&mut self.files[DECISIONS].1, &placed).map_err(failed)?;
         if let Some(event) = &outcome.event {
             self.scratch.clear();
             event
@@ -780,8 +813,7 @@ impl FileWriter {
         Ok(())
     }
 
-    fn line(&mut self, file: usize, value: &impl serde::Serialize) -> std::io::Result<()> {
-        let out = &mut self.files[file].1;
+    fn line(out: &mut std::io::BufWriter<std::fs::File>, value: &impl serde::Serialize) -> std::io::Result<()> {
         serde_json::to_writer(&mut *out, value)?;
         out.write_all(b"\n")
     }
