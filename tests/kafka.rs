@@ -531,6 +531,30 @@ fn bad_records_go_to_the_dead_letter_topic_with_their_reason_and_offsets_pass_th
             br#"{"id":"t","source":"s","body":"b","published_at":"yesterday"}"#.to_vec(),
             Some("bad_timestamp"),
         ),
+        (Vec::new(), Some("empty_record")),
+        (b" \r\n\t".to_vec(), Some("empty_record")),
+        // A valid article with a field nested 1,000 deep: refused, never carried into an event.
+        (
+            format!(
+                r#"{{"id":"deep","source":"s","body":"Trade rose by a tenth in May.","x":{}{}}}"#,
+                "[".repeat(1000),
+                "]".repeat(1000)
+            )
+            .into_bytes(),
+            Some("too_deep"),
+        ),
+        (
+            format!(
+                r#"{{"id":"wide","source":"s","body":"Trade rose by a tenth in May.","x":{{{}}}}}"#,
+                (0..60).map(|i| format!(r#""k{i}":0"#)).collect::<Vec<_>>().join(",")
+            )
+            .into_bytes(),
+            Some("too_many_fields"),
+        ),
+        (
+            format!(r#"{{"id":"long","source":"s","body":"{}"}}"#, "w".repeat(20_001)).into_bytes(),
+            Some("string_too_long"),
+        ),
         (valid("v2"), None),
     ];
     let records: Vec<(Option<String>, Vec<u8>)> = cases
@@ -539,8 +563,20 @@ fn bad_records_go_to_the_dead_letter_topic_with_their_reason_and_offsets_pass_th
         .map(|(i, (p, _))| (Some(format!("key-{i}")), p.clone()))
         .collect();
     setup.produce(&records);
-    let mut worker = setup.spawn_worker("a", 4, &[("SYNDIC_INPUT_MAX_RECORD_BYTES", "30000")]);
+    let mut worker = setup.spawn_worker(
+        "a",
+        4,
+        &[
+            ("SYNDIC_INPUT_MAX_RECORD_BYTES", "30000"),
+            ("SYNDIC_INPUT_MAX_FIELDS", "50"),
+            ("SYNDIC_INPUT_MAX_STRING_BYTES", "20000"),
+        ],
+    );
     wait_success(&mut worker, Duration::from_secs(120), "worker");
+    assert!(
+        setup.read_all(&setup.stories).iter().all(|e| !e.payload.windows(3).any(|w| w == b"[[[")),
+        "a refused record is never carried into a story event"
+    );
 
     // The prepare stage dead-letters what it cannot parse, the decider what has no words left:
     // in input order once sorted by the input position each names.
