@@ -574,7 +574,10 @@ fn bad_records_go_to_the_dead_letter_topic_with_their_reason_and_offsets_pass_th
     );
     wait_success(&mut worker, Duration::from_secs(120), "worker");
     assert!(
-        setup.read_all(&setup.stories).iter().all(|e| !e.payload.windows(3).any(|w| w == b"[[[")),
+        setup
+            .read_all(&setup.stories)
+            .iter()
+            .all(|e| !e.payload.windows(3).any(|w| w == b"[[[")),
         "a refused record is never carried into a story event"
     );
 
@@ -1741,14 +1744,54 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
+/// The body of a GET on the worker's endpoints, if it answers.
+fn http_body(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// An alert on lag must have a series to read from the first minute of a new deployment.
+#[test]
+fn lag_is_exported_from_assignment_on_and_is_zero_on_an_empty_partition() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = Setup::new("lag", 2);
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let env = [
+        ("SYNDIC_KAFKA_ROLE", "standalone"),
+        ("SYNDIC_HTTP_ADDRESS", address.as_str()),
+    ];
+    let mut worker = setup.spawn_worker("a", 60, &env);
+    let series = |partition: i32| {
+        format!(
+            "syndic_consumer_lag{{partition=\"{partition}\",topic=\"{}\"}} 0",
+            setup.input
+        )
+    };
+    wait_until("a lag of 0 on both empty partitions", Duration::from_secs(45), || {
+        http_body(port, "/metrics").is_some_and(|m| m.contains(&series(0)) && m.contains(&series(1)))
+    });
+    terminate(&worker);
+    wait_success(&mut worker, Duration::from_secs(30), "worker");
+}
+
 #[test]
 fn a_worker_that_cannot_read_its_input_is_not_ready_and_never_exits_as_if_idle() {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let setup = Setup::new("unreadable", 1);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = free_port();
     let address = format!("127.0.0.1:{port}");
     let missing = format!("{}-missing", setup.input);
     let env = [

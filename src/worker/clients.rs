@@ -92,8 +92,8 @@ impl ClientContext for WorkerContext {
             }
             let label = partition.to_string();
             let labels = [self.input_topic.as_str(), label.as_str()];
-            if p.consumer_lag >= 0 {
-                self.metrics.consumer_lag.with_label_values(&labels).set(p.consumer_lag);
+            if let Some(lag) = lag_of(p) {
+                self.metrics.consumer_lag.with_label_values(&labels).set(lag);
             }
             if p.committed_offset >= 0 {
                 self.metrics
@@ -103,6 +103,17 @@ impl ClientContext for WorkerContext {
             }
         }
     }
+}
+
+/// A partition's lag as librdkafka reports it; before anything is committed (a new deployment,
+/// an empty topic) librdkafka says -1, so the lag is then the partition's records past its start,
+/// where `auto.offset.reset = earliest` begins: 0 on an empty partition. `None` for a partition
+/// this consumer does not read or whose offsets are not yet known.
+fn lag_of(p: &rdkafka::statistics::Partition) -> Option<i64> {
+    if p.consumer_lag >= 0 {
+        return Some(p.consumer_lag);
+    }
+    (p.desired && p.hi_offset >= 0 && p.committed_offset < 0).then(|| (p.hi_offset - p.lo_offset.max(0)).max(0))
 }
 
 impl WorkerContext {
