@@ -3,7 +3,10 @@
 //! and its producer reached the broker; 503 during start-up and shutdown).
 //!
 //! Three GET routes do not need a web framework: this is a small HTTP/1.1 responder on a tokio
-//! listener, closing each connection after one response.
+//! listener, closing each connection after one response. What a framework would bring against
+//! slow or idle clients is here too: a request must arrive and its response be taken within
+//! [`Limits::request_timeout`], and at most [`Limits::max_connections`] are served at once, so
+//! half-sent requests cannot hold file descriptors for ever.
 
 use crate::worker::metrics::Metrics;
 use std::net::SocketAddr;
@@ -120,9 +123,34 @@ pub struct HttpError {
     source: std::io::Error,
 }
 
+/// How long and how many connections the endpoints serve.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From accepting a connection to having written its response. Scrapers and probes send
+    /// their few hundred bytes at once; a client slower than this is closed.
+    pub request_timeout: std::time::Duration,
+    /// Connections served at once; one over it is closed at once. A scrape and two probes need
+    /// three.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            request_timeout: std::time::Duration::from_secs(5),
+            max_connections: 64,
+        }
+    }
+}
+
 /// Binds `address` and serves until the process ends. Returns the bound address (port 0 picks
 /// a free one) once listening.
 pub async fn serve(address: &str, telemetry: Telemetry) -> Result<SocketAddr, HttpError> {
+    serve_with(address, telemetry, Limits::default()).await
+}
+
+/// [`serve`] within these limits.
+pub async fn serve_with(address: &str, telemetry: Telemetry, limits: Limits) -> Result<SocketAddr, HttpError> {
     let error = |source| HttpError {
         address: address.to_string(),
         source,
@@ -130,15 +158,24 @@ pub async fn serve(address: &str, telemetry: Telemetry) -> Result<SocketAddr, Ht
     let listener = TcpListener::bind(address).await.map_err(error)?;
     let bound = listener.local_addr().map_err(error)?;
     tracing::info!(%bound, "serving /metrics, /healthz and /readyz");
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::spawn(async move {
         loop {
             match listener.accept().await {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        tracing::debug!(%peer, "http connection refused: {} already open", limits.max_connections);
+                        drop(stream);
+                        continue;
+                    };
                     let telemetry = telemetry.clone();
                     tokio::spawn(async move {
-                        if let Err(error) = respond(stream, &telemetry).await {
-                            tracing::debug!(%error, "http connection ended early");
+                        match tokio::time::timeout(limits.request_timeout, respond(stream, &telemetry)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(error)) => tracing::debug!(%error, %peer, "http connection ended early"),
+                            Err(_) => tracing::debug!(%peer, "http connection closed: no whole request in time"),
                         }
+                        drop(slot);
                     });
                 }
                 Err(error) => {
@@ -221,6 +258,32 @@ mod tests {
         let metrics = get(address, "/metrics").await;
         assert!(metrics.contains("syndic_build_info"), "{metrics}");
         assert!(get(address, "/nope").await.starts_with("HTTP/1.1 404"));
+    }
+
+    /// A slowloris: connections that send half a request and wait. Each is closed once the
+    /// request timeout passes, those over the cap at once, and the endpoints answer after.
+    #[tokio::test]
+    async fn half_sent_requests_are_closed_in_time_and_do_not_hold_the_endpoints() {
+        let limits = Limits {
+            request_timeout: std::time::Duration::from_millis(300),
+            max_connections: 16,
+        };
+        let address = serve_with("127.0.0.1:0", Telemetry::new().unwrap(), limits)
+            .await
+            .unwrap();
+        let mut held = Vec::new();
+        for _ in 0..100 {
+            let mut stream = TcpStream::connect(address).await.unwrap();
+            stream.write_all(b"GET /metrics HTTP/1.1\r\nHo").await.unwrap();
+            held.push(stream);
+        }
+        for stream in &mut held {
+            let mut rest = Vec::new();
+            // The server closing the connection ends the read; a reset is a close too.
+            let closed = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+            assert!(closed.is_ok(), "a half-sent request was still open after 5 s");
+        }
+        assert!(get(address, "/healthz").await.starts_with("HTTP/1.1 200"));
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //!   [`warm_up`]: a standalone worker's view rebuilt from the input; [`retention`]: the
 //!   fingerprint topic's settings checked against what a restore reads.
 //! * [`telemetry`], [`metrics`], [`http`]: events counted and logged in one place, the
-//!   Prometheus registry, the `/metrics`, `/healthz` and `/readyz` endpoints.
+//!   Prometheus registry, the `/metrics`, `/healthz` and `/readyz` endpoints; [`log_limit`]:
+//!   per-record log lines rate-limited, the rest counted.
 //! * [`shutdown`]: the signal that stops it all; [`error`]: what can stop it otherwise.
 //! * [`replay`]: a bounded, deterministic backfill of a topic range, by assignment, into
 //!   topics of its own or files, resumable from a checkpoint.
@@ -31,6 +32,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod log_limit;
 pub mod messages;
 pub mod metrics;
 pub mod offsets;

@@ -12,6 +12,7 @@
 
 use crate::worker::clients::on_client_error;
 use crate::worker::http::Health;
+use crate::worker::log_limit::{Admit, LogLimit};
 use crate::worker::metrics::Metrics;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -20,7 +21,7 @@ use rdkafka::message::{DeliveryResult, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tracing::warn;
 
@@ -268,6 +269,9 @@ pub struct Publisher {
     /// An output of the open transaction failed (refused before it was enqueued, or not
     /// delivered): the transaction must abort, not commit.
     transaction_failed: bool,
+    /// "Sending it again" lines, shared by the retry tasks: an outage fails every output in
+    /// flight, tens of thousands at a time.
+    retry_lines: Arc<std::sync::Mutex<LogLimit>>,
 }
 
 impl Publisher {
@@ -285,6 +289,7 @@ impl Publisher {
             metrics,
             transactional: false,
             transaction_failed: false,
+            retry_lines: Arc::new(std::sync::Mutex::new(LogLimit::per_record())),
         })
     }
 
@@ -374,10 +379,24 @@ impl Publisher {
         let mut backoff = (Duration::from_millis(100) * 2u32.saturating_pow(failures.min(16) - 1)).min(MAX_BACKOFF);
         let producer = self.producer.clone();
         let metrics = self.metrics.clone();
+        let lines = self.retry_lines.clone();
         tokio::spawn(async move {
             let mut error = error;
             loop {
-                warn!(topic = output.topic, %error, backoff_ms = backoff.as_millis() as u64, "output not acknowledged; sending it again");
+                // A poisoned lock only means another retry task panicked mid-line: log anyway.
+                let admit = lines.lock().map_or(
+                    Admit {
+                        show: true,
+                        held_back: None,
+                    },
+                    |mut l| l.admit(Instant::now()),
+                );
+                if let Some(count) = admit.held_back {
+                    warn!(count, "more outputs not acknowledged and sent again, not logged one by one (syndic_produce_retries_total counts them)");
+                }
+                if admit.show {
+                    warn!(topic = output.topic, %error, backoff_ms = backoff.as_millis() as u64, "output not acknowledged; sending it again");
+                }
                 metrics.produce_errors.with_label_values(&[&output.topic]).inc();
                 metrics.produce_retries.inc();
                 tokio::time::sleep(backoff).await;

@@ -4,6 +4,7 @@
 
 use crate::pipeline::engine::{Engine, Verdict};
 use crate::worker::config::KafkaConfig;
+use crate::worker::log_limit::LogLimit;
 use crate::worker::messages::{Consumed, DecidedRecord};
 use crate::worker::metrics::{process_memory, Metrics};
 use crate::worker::publish::InFlightRecord;
@@ -68,6 +69,8 @@ pub struct WorkerEvents {
     last_consume_error: Option<String>,
     last_gauges: Instant,
     last_progress: Instant,
+    /// Dead letters are logged a few per window, the rest counted.
+    dead_letter_lines: LogLimit,
     pub summary: WorkerSummary,
 }
 
@@ -96,6 +99,7 @@ impl WorkerEvents {
             last_consume_error: None,
             last_gauges: Instant::now(),
             last_progress: Instant::now(),
+            dead_letter_lines: LogLimit::per_record(),
             summary: WorkerSummary::default(),
         }
     }
@@ -252,7 +256,11 @@ impl WorkerEvents {
         let (partition, offset) = (consumed.partition, consumed.offset);
         match &outcome.invalid {
             Some(invalid) => {
-                warn!(partition, offset, reason = invalid.code(), error = %invalid, "invalid record sent to the dead-letter topic")
+                let admit = self.dead_letter_lines.admit(Instant::now());
+                self.dead_letters_held_back(admit.held_back);
+                if admit.show {
+                    warn!(partition, offset, reason = invalid.code(), error = %invalid, "invalid record sent to the dead-letter topic")
+                }
             }
             None => debug!(
                 partition,
@@ -262,6 +270,17 @@ impl WorkerEvents {
                 verdict = outcome.decision.verdict.as_str(),
                 "processed"
             ),
+        }
+    }
+
+    /// The count of dead letters not logged one by one in a window, if any.
+    fn dead_letters_held_back(&self, held_back: Option<u64>) {
+        if let Some(count) = held_back {
+            warn!(
+                count,
+                window_secs = self.dead_letter_lines.window().as_secs(),
+                "more invalid records sent to the dead-letter topic, not logged one by one (syndic_dead_lettered_total counts them by reason)"
+            );
         }
     }
 
@@ -294,6 +313,8 @@ impl WorkerEvents {
                 metrics.resident_memory.set(resident as i64);
             }
             self.last_gauges = Instant::now();
+            let held_back = self.dead_letter_lines.roll(Instant::now());
+            self.dead_letters_held_back(held_back);
         }
         if self.last_progress.elapsed() >= PROGRESS_EVERY {
             let summary = &self.summary;
@@ -308,7 +329,9 @@ impl WorkerEvents {
         }
     }
 
-    pub fn stopped(&self) {
+    pub fn stopped(&mut self) {
+        let held_back = self.dead_letter_lines.drain();
+        self.dead_letters_held_back(held_back);
         let summary = &self.summary;
         info!(
             consumed = summary.consumed,
