@@ -587,10 +587,20 @@ fn bad_records_go_to_the_dead_letter_topic_with_their_reason_and_offsets_pass_th
     let held_back: usize = log
         .lines()
         .filter(|l| l.contains("not logged one by one"))
-        .filter_map(|l| l.split("count=").nth(1)?.split_whitespace().next()?.parse::<usize>().ok())
+        .filter_map(|l| {
+            l.split("count=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
         .sum();
     let bad = cases.iter().filter(|(_, code)| code.is_some()).count();
-    assert!(held_back > 0 && shown + held_back == bad, "{shown} shown, {held_back} counted of {bad}: {log}");
+    assert!(
+        held_back > 0 && shown + held_back == bad,
+        "{shown} shown, {held_back} counted of {bad}: {log}"
+    );
 
     // The prepare stage dead-letters what it cannot parse, the decider what has no words left:
     // in input order once sorted by the input position each names.
