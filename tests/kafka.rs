@@ -1090,6 +1090,29 @@ fn replay_is_bounded_deterministic_resumable_and_leaves_the_live_group_alone() {
         added.iter().all(|g| g == "group-lister"),
         "a replay leaves no consumer group behind: {added:?}"
     );
+
+    // A replay of a topic that does not exist ends at once, non-zero, naming it.
+    let missing = format!("{}-missing", setup.input);
+    let out_dir = dir.join("missing");
+    let mut worker = replay(
+        &setup,
+        "missing",
+        &[
+            "--input-topic",
+            &missing,
+            "--output-dir",
+            &out_dir.display().to_string(),
+        ],
+    );
+    let status = loop {
+        if let Some(status) = worker.try_wait().expect("wait") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(!status.success(), "a replay of a missing topic must fail");
+    let log = log_of(&setup, "missing");
+    assert!(log.contains(&missing) && log.contains("does not exist"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
