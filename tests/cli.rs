@@ -539,3 +539,44 @@ fn dedup_and_replay_write_the_same_bytes_on_one_thread_and_on_three() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A worker whose brokers do not answer says so within seconds, naming them, and a SIGTERM
+/// during that wait ends it at once (no broker is needed: nothing listens on port 9).
+#[test]
+fn an_unreachable_cluster_is_logged_with_its_brokers_and_sigterm_ends_the_wait() {
+    let log = std::env::temp_dir().join(format!("syndic-cli-unreachable-{}.log", std::process::id()));
+    let mut worker = syndic()
+        .arg("run")
+        .env("SYNDIC_KAFKA_BROKERS", "127.0.0.1:9")
+        .env("SYNDIC_HTTP_ADDRESS", "")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let said = |what: &str| std::fs::read_to_string(&log).unwrap_or_default().contains(what);
+    let mut waited = 0;
+    while !said("cannot reach the Kafka cluster yet") {
+        assert!(waited < 600, "nothing logged about the unreachable cluster in 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    assert!(said("127.0.0.1:9"), "the brokers tried are named");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Within shutdown_timeout_secs (30 by default); the worker returns at once in practice.
+    let mut waited = 0;
+    let status = loop {
+        if let Some(status) = worker.try_wait().unwrap() {
+            break status;
+        }
+        assert!(waited < 300, "SIGTERM did not end the wait for the cluster within 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    };
+    assert!(status.success(), "a stop asked for is a clean exit: {status}");
+    std::fs::remove_file(&log).ok();
+}
