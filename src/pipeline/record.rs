@@ -307,6 +307,14 @@ pub fn check_shape(bytes: &[u8], limits: &InputConfig) -> Result<(), InvalidReco
                 }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                let len = bytes[i..]
+                    .iter()
+                    .position(|b| matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\r' | b'\n'))
+                    .unwrap_or(bytes.len() - i);
+                check_number(&bytes[i..i + len], i)?;
+                i += len - 1;
+            }
             // Outside strings, a colon only ever follows an object's key.
             b':' => {
                 fields += 1;
@@ -321,6 +329,25 @@ pub fn check_shape(bytes: &[u8], limits: &InputConfig) -> Result<(), InvalidReco
         i += 1;
     }
     Ok(())
+}
+
+/// Refuses a number too large for a 64-bit float (`1e400`): the grammar has no bound, and the
+/// parser skips unknown fields without reading their numbers, but most readers (serde_json,
+/// JavaScript's) cannot represent it. Only numbers with an exponent or over 300 characters can
+/// be that large, so the others are not parsed here.
+fn check_number(token: &[u8], at: usize) -> Result<(), InvalidRecord> {
+    if token.len() <= 300 && !token.iter().any(|b| matches!(b, b'e' | b'E')) {
+        return Ok(());
+    }
+    match std::str::from_utf8(token).ok().and_then(|t| t.parse::<f64>().ok()) {
+        Some(value) if value.is_infinite() => Err(InvalidRecord::InvalidJson {
+            message: format!(
+                "the number at byte {at} is beyond the range of a 64-bit float, which most JSON readers cannot represent: send it as a string"
+            ),
+        }),
+        // Finite, or not a number at all (the parser says what is wrong).
+        _ => Ok(()),
+    }
 }
 
 /// The length of the escape at `at` (a backslash): 2, or 6 for `\uXXXX`, or 12 for a surrogate
@@ -612,6 +639,21 @@ mod tests {
             reason(br#"{"id":"a","source":"s","body":"b","x":"\uDC00"}"#),
             "invalid_json"
         );
+        // A number no 64-bit float holds, in a skipped field (found by fuzzing too).
+        assert_eq!(
+            reason(br#"{"id":"a","source":"s","body":"b","x":-5.5e5555}"#),
+            "invalid_json"
+        );
+        assert_eq!(
+            reason(format!(r#"{{"id":"a","source":"s","body":"b","x":{}}}"#, "9".repeat(400)).as_bytes()),
+            "invalid_json"
+        );
+        assert!(parse(
+            br#"{"id":"a","source":"s","body":"b","x":[1e300,-2.5E-400,0,12]}"#,
+            &InputConfig::default(),
+            now()
+        )
+        .is_ok());
         let pair = br#"{"id":"a","source":"s","body":"b","x":"\uD83D\uDE00 \u00e9 \n"}"#;
         assert!(parse(pair, &InputConfig::default(), now()).is_ok());
         let exact = br#"{"id":"a","source":"s","body":"1234\"67"}"#;
