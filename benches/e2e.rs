@@ -23,21 +23,15 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use support::arg;
 use syndic::config::CoreConfig;
 use syndic::tools::corpus::Generator;
 use syndic::worker::config::Role;
 use syndic::worker::run::{self, Mode};
 
-const PARTITIONS: i32 = 3;
+mod support;
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+const PARTITIONS: i32 = 3;
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -302,7 +296,7 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 
 #[tokio::main]
 async fn main() {
-    let brokers = std::env::var("SYNDIC_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_string());
+    let brokers = support::brokers();
     let n = arg("--articles", 1_000_000) as usize;
     let m = arg("--latency-articles", 60_000) as usize;
     let rate = arg("--rate", 4_000);

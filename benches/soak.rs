@@ -17,22 +17,12 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{arg, brokers};
 use syndic::tools::corpus::Generator;
 
+mod support;
+
 const PARTITIONS: i32 = 3;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn brokers() -> String {
-    std::env::var("SYNDIC_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_string())
-}
 
 /// The topics and group of this run.
 struct Names {
@@ -273,16 +263,8 @@ fn drained(names: &Names) -> bool {
 fn warnings(logs: &[std::path::PathBuf]) -> BTreeMap<(String, String), usize> {
     let mut seen = BTreeMap::new();
     for log in logs {
-        let raw = std::fs::read_to_string(log).unwrap_or_default();
-        // Without the colours the log may carry: ESC [ ... m.
-        let mut text = String::with_capacity(raw.len());
-        let mut rest = raw.as_str();
-        while let Some(start) = rest.find('\u{1b}') {
-            text.push_str(&rest[..start]);
-            rest = rest[start..].find('m').map_or("", |end| &rest[start + end + 1..]);
-        }
-        text.push_str(rest);
-        for line in text.lines() {
+        // Plain text: the workers run with NO_COLOR set.
+        for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
             let level = if line.contains(" ERROR ") {
                 "ERROR"
             } else if line.contains(" WARN ") {

@@ -253,6 +253,22 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// Writes one line of a decisions file: the decision and the input line it is about.
+fn write_decision(
+    out: &mut impl Write,
+    decision: &syndic::pipeline::messages::Decision,
+    input: &str,
+    line: u64,
+) -> Result<()> {
+    let placed = syndic::pipeline::messages::PlacedDecision {
+        decision,
+        position: syndic::pipeline::messages::Position::Line { input, line },
+    };
+    serde_json::to_writer(&mut *out, &placed)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
 /// Whether `path` is a device such as /dev/null, which two outputs may share.
 fn is_device(path: &str) -> bool {
     use std::os::unix::fs::FileTypeExt;
@@ -315,15 +331,7 @@ fn dedup(input: &[String], output: &str, decisions: &str, threads: usize, config
                 }
             }
             progress.update(&read, engine.counters().records);
-            let placed = syndic::pipeline::messages::PlacedDecision {
-                decision: &outcome.decision,
-                position: syndic::pipeline::messages::Position::Line {
-                    input: &line.input,
-                    line: line.line_no,
-                },
-            };
-            serde_json::to_writer(&mut decisions_out, &placed)?;
-            decisions_out.write_all(b"\n")?;
+            write_decision(&mut decisions_out, &outcome.decision, &line.input, line.line_no)?;
             if let Some(event) = &outcome.event {
                 event_json.clear();
                 event.write_json(&mut event_json)?;
@@ -536,15 +544,7 @@ fn run(cli: Cli) -> Result<()> {
                 let mut out = open_output(path)?;
                 let input = input.display().to_string();
                 for (line, decision) in &report.decisions {
-                    let placed = syndic::pipeline::messages::PlacedDecision {
-                        decision,
-                        position: syndic::pipeline::messages::Position::Line {
-                            input: &input,
-                            line: *line,
-                        },
-                    };
-                    serde_json::to_writer(&mut out, &placed)?;
-                    out.write_all(b"\n")?;
+                    write_decision(&mut out, decision, &input, *line)?;
                 }
                 out.flush()?;
             }

@@ -6,6 +6,26 @@ fn syndic() -> Command {
     Command::new(env!("CARGO_BIN_EXE_syndic"))
 }
 
+/// `syndic dedup` of `input` into `output` (story events) and `decisions`, with `extra` options.
+fn dedup(
+    input: impl AsRef<std::ffi::OsStr>,
+    output: impl AsRef<std::ffi::OsStr>,
+    decisions: impl AsRef<std::ffi::OsStr>,
+    extra: &[&str],
+) -> std::process::Output {
+    syndic()
+        .arg("dedup")
+        .args(extra)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .arg("--decisions")
+        .arg(decisions)
+        .output()
+        .unwrap()
+}
+
 fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -34,13 +54,7 @@ fn dedup_writes_one_decision_per_record_in_order_and_events_per_story_change() {
     std::fs::create_dir_all(&dir).unwrap();
     let (events, decisions) = (dir.join("stories.jsonl"), dir.join("decisions.jsonl"));
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample.jsonl");
-    let out = syndic()
-        .args(["dedup", "--input", sample, "--output"])
-        .arg(&events)
-        .arg("--decisions")
-        .arg(&decisions)
-        .output()
-        .unwrap();
+    let out = dedup(sample, &events, &decisions, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("300 records"), "summary missing: {stderr}");
@@ -102,15 +116,7 @@ fn every_line_gets_one_decision_at_its_position_and_hostile_lines_are_refused_wi
     let path = dir.join("in.jsonl");
     std::fs::write(&path, format!("{input}\n")).unwrap();
     let (events, decisions) = (dir.join("events.jsonl"), dir.join("decisions.jsonl"));
-    let out = syndic()
-        .args(["dedup", "--input"])
-        .arg(&path)
-        .arg("--output")
-        .arg(&events)
-        .arg("--decisions")
-        .arg(&decisions)
-        .output()
-        .unwrap();
+    let out = dedup(&path, &events, &decisions, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let decisions = lines(&decisions);
     let seen: Vec<(u64, &str, &str)> = decisions
@@ -151,25 +157,13 @@ fn every_line_gets_one_decision_at_its_position_and_hostile_lines_are_refused_wi
     let empty = dir.join("empty.jsonl");
     std::fs::write(&empty, b"").unwrap();
     for input in [&path, &empty] {
-        let out = syndic()
-            .args(["dedup", "--output", "/dev/null", "--decisions", "/dev/null", "--input"])
-            .arg(input)
-            .output()
-            .unwrap();
+        let out = dedup(input, "/dev/null", "/dev/null", &[]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         assert!(!stderr.contains("KB per indexed article"), "{stderr}");
     }
     let same = dir.join("same.jsonl");
-    let out = syndic()
-        .args(["dedup", "--input"])
-        .arg(&path)
-        .arg("--output")
-        .arg(&same)
-        .arg("--decisions")
-        .arg(&same)
-        .output()
-        .unwrap();
+    let out = dedup(&path, &same, &same, &[]);
     assert!(!out.status.success(), "two streams into one file are refused");
     assert!(String::from_utf8_lossy(&out.stderr).contains("must differ"));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -199,12 +193,8 @@ fn eval_makes_the_decisions_dedup_makes_and_names_its_order() {
     std::fs::create_dir_all(&dir).unwrap();
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample.jsonl");
     let (from_dedup, from_eval) = (dir.join("dedup.jsonl"), dir.join("eval.jsonl"));
-    let dedup = syndic()
-        .args(["dedup", "--input", sample, "--output", "/dev/null", "--decisions"])
-        .arg(&from_dedup)
-        .output()
-        .unwrap();
-    assert!(dedup.status.success(), "{}", String::from_utf8_lossy(&dedup.stderr));
+    let deduped = dedup(sample, "/dev/null", &from_dedup, &[]);
+    assert!(deduped.status.success(), "{}", String::from_utf8_lossy(&deduped.stderr));
     let eval = syndic()
         .args(["eval", "--input", sample, "--decisions"])
         .arg(&from_eval)
@@ -238,12 +228,8 @@ fn explain_pair_shows_why_two_articles_were_merged_or_not() {
     std::fs::create_dir_all(&dir).unwrap();
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample.jsonl");
     let decisions = dir.join("decisions.jsonl");
-    let dedup = syndic()
-        .args(["dedup", "--input", sample, "--output", "/dev/null", "--decisions"])
-        .arg(&decisions)
-        .output()
-        .unwrap();
-    assert!(dedup.status.success());
+    let deduped = dedup(sample, "/dev/null", &decisions, &[]);
+    assert!(deduped.status.success());
     let decisions = lines(&decisions);
     let duplicate = decisions
         .iter()
@@ -401,15 +387,7 @@ fn dedup_reads_a_directory_of_gzip_and_zstd_files_as_the_same_articles_uncompres
     let run = |input: &std::path::Path, name: &str| {
         let decisions = dir.join(format!("{name}.decisions.jsonl"));
         let events = dir.join(format!("{name}.stories.jsonl"));
-        let out = syndic()
-            .args(["dedup", "--input"])
-            .arg(input)
-            .arg("--output")
-            .arg(&events)
-            .arg("--decisions")
-            .arg(&decisions)
-            .output()
-            .unwrap();
+        let out = dedup(input, &events, &decisions, &[]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         (lines(&decisions), std::fs::read(&events).unwrap())
     };
@@ -461,11 +439,7 @@ fn replay_of_files_needs_no_broker_and_writes_the_same_bytes_twice_and_dedup_s_d
     assert!(first == second, "two replays of the same files write the same bytes");
     assert!(!first[2].is_empty(), "the sample's invalid records are dead-lettered");
     let decisions = dir.join("dedup.decisions.jsonl");
-    let out = syndic()
-        .args(["dedup", "--input", sample, "--output", "/dev/null", "--decisions"])
-        .arg(&decisions)
-        .output()
-        .unwrap();
+    let out = dedup(sample, "/dev/null", &decisions, &[]);
     assert!(out.status.success());
     assert_eq!(
         lines(&decisions),
@@ -500,15 +474,7 @@ fn dedup_and_replay_write_the_same_bytes_on_one_thread_and_on_three() {
             dir.join(format!("events-{threads}")),
             dir.join(format!("decisions-{threads}")),
         );
-        let out = syndic()
-            .args(["dedup", "--threads", threads, "--input"])
-            .arg(&corpus)
-            .arg("--output")
-            .arg(&events)
-            .arg("--decisions")
-            .arg(&decisions)
-            .output()
-            .unwrap();
+        let out = dedup(&corpus, &events, &decisions, &["--threads", threads]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let replayed = dir.join(format!("replay-{threads}"));
         let out = syndic()
