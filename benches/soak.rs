@@ -289,6 +289,11 @@ async fn main() {
     let rate = arg("--rate", 200);
     let capacity = arg("--capacity", 50_000);
     let outage = Duration::from_secs(arg("--outage-secs", 20));
+    // The outage stops and starts the broker of scripts/kafka, not a cluster named elsewhere.
+    assert!(
+        std::env::var("SYNDIC_TEST_BROKERS").is_err(),
+        "the soak stops and starts the broker of scripts/kafka; unset SYNDIC_TEST_BROKERS"
+    );
     let names = Names::new();
     create_input(&names).await;
     let total = Duration::from_secs(minutes * 60);
